@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from oauth2_sync.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""The command line: parse, call the library, render. Nothing else lives here.
+
+Every ``Oauth2SyncError`` is caught once, in ``main``, and printed as one line per
+finding; tracebacks only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oauth2_sync import __version__
+from oauth2_sync.errors import InputError, Oauth2SyncError
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("text", "json", "markdown")
+
+
+class Context:
+    """Options shared by every command."""
+
+    def __init__(self, config: Path, verbose: int, quiet: bool, color: bool | None) -> None:
+        self.config = config
+        self.verbose = verbose
+        self.quiet = quiet
+        self.color = color
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="oauth2-sync")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("oauth2-sync.yaml"),
+    show_default=True,
+    help="The settings file.",
+)
+@click.option("-v", "--verbose", count=True, help="More detail; tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
+@click.option("--no-color", is_flag=True, help="No colours (NO_COLOR is honoured too).")
+@click.pass_context
+def cli(ctx: click.Context, config: Path, verbose: int, quiet: bool, no_color: bool) -> None:
+    """Manage the OAuth2 clients of a client registry as code."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = Context(config, verbose, quiet, False if no_color else None)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the console script: one error handler for the whole CLI."""
+    try:
+        return cli.main(args=argv, prog_name="oauth2-sync", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1 if exc.exit_code == 2 else exc.exit_code)
+    except InputError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(str(diagnostic), err=True)
+        sys.exit(1)
+    except Oauth2SyncError as exc:
+        if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
+            logger.exception("error")
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,80 @@
+"""The few exception classes of oauth2-sync.
+
+Every error a user can cause ends up as one of these; the CLI turns them into one
+line each and an exit code. Messages are built once, where the error is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Diagnostic:
+    """One finding about user input, pointing at file, line and column (1-based)."""
+
+    file: str
+    line: int
+    column: int
+    severity: Severity
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}: [{self.rule}] {self.message}"
+
+
+class Oauth2SyncError(Exception):
+    """Base class: an error the CLI reports as one line, without a traceback."""
+
+
+class InputError(Oauth2SyncError):
+    """User input (a client file or the settings) is invalid; carries every finding."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(sorted(diagnostics))
+        first = self.diagnostics[0] if self.diagnostics else None
+        super().__init__(str(first) if first else "invalid input")
+
+
+class UsageError(Oauth2SyncError):
+    """The command line or the environment asks for something impossible."""
+
+
+class RegistryError(Oauth2SyncError):
+    """The registry refused a request or could not be reached.
+
+    ``status`` is the HTTP status (0 when there was no response); ``fields`` holds the
+    registry's per-field messages for a 400.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        fields: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.fields: dict[str, str] = dict(fields or {})
+
+
+class NotFoundError(RegistryError):
+    """404: the client (or partner) does not exist."""
+
+
+class ConflictError(RegistryError):
+    """409: a client with that client ID already exists."""
+
+
+class PreconditionFailedError(RegistryError):
+    """412: the client changed since the version we hold (If-Match mismatch)."""
+
+
+class SafetyLimitError(Oauth2SyncError):
+    """A plan exceeds a safety limit; apply refuses before any write."""

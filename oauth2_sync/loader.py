@@ -1,0 +1,246 @@
+"""Strict YAML loading with positions.
+
+PyYAML's C loader does the parsing; this module refuses what a client file must not
+contain (duplicate keys, anchors and aliases, merge keys, tags, tab indentation,
+non-UTF-8 bytes, files over 1 MiB, absurd nesting) and keeps no node tree: a
+``Document`` holds plain data and the text, and composes nodes again only when an
+error needs a line and column (``Document.locate``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oauth2_sync.errors import Diagnostic, InputError
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+"""Deeper nesting is refused: libyaml composes recursively and overflows the C stack."""
+_DEPTH_SCAN_THRESHOLD = 2000
+_TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
+
+PathItem = str | int
+DataPath = tuple[PathItem, ...]
+
+
+class _StrictConstructor(yaml.CSafeLoader):
+    """CSafeLoader that refuses duplicate keys, merge keys and non-string keys."""
+
+    def construct_mapping(  # type: ignore[override]
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Hashable, Any]:
+        mapping: dict[Hashable, Any] = {}
+        first_seen: dict[Hashable, yaml.Mark] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused("merge-key", "merge keys (<<) are not allowed", key_node.start_mark)
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, str):
+                raise _Refused(
+                    "yaml-key", f"mapping keys must be strings, not {key!r}", key_node.start_mark
+                )
+            if key in mapping:
+                first = first_seen[key]
+                raise _Refused(
+                    "duplicate-key",
+                    f"duplicate key '{key}' (first defined at line {first.line + 1}, "
+                    f"column {first.column + 1})",
+                    key_node.start_mark,
+                )
+            first_seen[key] = key_node.start_mark
+            mapping[key] = self.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+        return mapping
+
+
+class _Refused(Exception):
+    def __init__(self, rule: str, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.line = mark.line + 1 if mark else 1
+        self.column = mark.column + 1 if mark else 1
+
+
+class Document:
+    """One loaded YAML file: its data, and positions on demand."""
+
+    __slots__ = ("_root", "data", "display", "text")
+
+    def __init__(self, display: str, text: str, data: Any) -> None:
+        self.display = display
+        self.text = text
+        self.data = data
+        self._root: yaml.Node | None = None
+
+    def locate(self, path: DataPath, *, key: bool = False) -> tuple[int, int]:
+        """Line and column (1-based) of the value at ``path``, or of its key with ``key``.
+
+        A path that does not exist all the way (a missing property) gives the position
+        of the deepest part that does.
+        """
+        if self._root is None:
+            self._root = yaml.compose(self.text, Loader=yaml.CSafeLoader)
+        node = self._root
+        if node is None:
+            return 1, 1
+        mark = node.start_mark
+        for item in path:
+            child: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+                for key_node, value_node in node.value:
+                    if key_node.value == item:
+                        child = value_node
+                        mark = key_node.start_mark if key else value_node.start_mark
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(item, int):
+                if 0 <= item < len(node.value):
+                    child = node.value[item]
+                    mark = child.start_mark
+            if child is None:
+                break
+            node = child
+        return mark.line + 1, mark.column + 1
+
+    def diagnostic(
+        self, path: DataPath, rule: str, message: str, *, key: bool = False, warning: bool = False
+    ) -> Diagnostic:
+        """A finding about the value (or key) at ``path`` of this document."""
+        line, column = self.locate(path, key=key)
+        return Diagnostic(
+            self.display, line, column, "warning" if warning else "error", rule, message
+        )
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in messages: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def load_file(path: Path, display: str | None = None) -> Document:
+    """Read and parse one YAML file strictly; raises ``InputError`` with one diagnostic."""
+    shown = display if display is not None else display_path(path)
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError([Diagnostic(shown, 1, 1, "error", "file", exc.strerror or str(exc))]) from None
+    return load_bytes(raw, shown)
+
+
+def load_bytes(raw: bytes, display: str) -> Document:
+    """Parse YAML bytes strictly; raises ``InputError`` with one diagnostic."""
+    try:
+        return _load(raw, display)
+    except _Refused as exc:
+        raise InputError(
+            [Diagnostic(display, exc.line, exc.column, "error", exc.rule, exc.message)]
+        ) from None
+
+
+def _load(raw: bytes, display: str) -> Document:
+    if len(raw) > MAX_BYTES:
+        raise _Refused("file-size", f"file is larger than {MAX_BYTES // 1024} KiB", None)
+    text = _decode(raw)
+    if "\t" in text:
+        match = _TAB_INDENT.search(text)
+        if match:
+            line = text.count("\n", 0, match.start()) + 1
+            raise _Refused("tab-indent", "tabs are not allowed for indentation", _mark(line, match.end() - match.start()))
+    if "&" in text or "*" in text or _may_nest_deeply(text):
+        _scan_events(text)
+    loader = _StrictConstructor(text)
+    try:
+        data = loader.get_single_data()  # type: ignore[no-untyped-call]
+    except _Refused:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        raise _Refused("yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_refusal(text, exc) from None
+    except yaml.YAMLError as exc:
+        raise _Refused("yaml-syntax", str(exc).strip(), None) from None
+    except RecursionError:
+        raise _Refused("yaml-depth", f"nesting deeper than {MAX_DEPTH} levels", None) from None
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+    return Document(display, text, data)
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise _Refused(
+            "encoding",
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            _mark(line, column),
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _may_nest_deeply(text: str) -> bool:
+    # Nesting needs a bracket or a longer line for each level; both are cheap to bound.
+    if text.count("[") + text.count("{") > _DEPTH_SCAN_THRESHOLD:
+        return True
+    longest = max((len(line) for line in text.split("\n")), default=0)
+    return longest > _DEPTH_SCAN_THRESHOLD
+
+
+def _scan_events(text: str) -> None:
+    """Refuse anchors, aliases and deep nesting, from the parser's event stream."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise _Refused("anchor", "aliases (*name) are not allowed", event.start_mark)
+            if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+                raise _Refused(
+                    "anchor", f"anchors (&{event.anchor}) are not allowed", event.start_mark
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Refused(
+                        "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels", event.start_mark
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        raise _Refused("yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_refusal(text, exc) from None
+    except yaml.YAMLError as exc:
+        raise _Refused("yaml-syntax", str(exc).strip(), None) from None
+
+
+def _reader_refusal(text: str, exc: yaml.reader.ReaderError) -> _Refused:
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return _Refused(
+        "yaml-syntax", f"control character U+{code:04X} is not allowed", _mark(line, column)
+    )
+
+
+def _mark(line: int, column: int) -> yaml.Mark:
+    return yaml.Mark("", 0, line - 1, column - 1, None, None)  # type: ignore[no-untyped-call]
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = (exc.problem or "invalid YAML").strip()
+    if exc.context and exc.context_mark is not None and exc.problem_mark is not None:
+        context = exc.context.strip()
+        return f"{context} (line {exc.context_mark.line + 1}), {problem}"
+    return problem

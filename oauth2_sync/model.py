@@ -1,0 +1,99 @@
+"""The normal form of an OAuth2 client, shared by the files and every registry.
+
+Lists are sets (kept sorted), lifetimes are seconds (``-1`` never, ``None`` the
+platform default), and absent equals null. Two clients in normal form are equal
+exactly when applying one over the other would change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from oauth2_sync import durations
+
+GrantType = Literal["implicit", "authorization_code", "password", "refresh_token"]
+GRANT_TYPES: tuple[str, ...] = ("authorization_code", "implicit", "password", "refresh_token")
+SCOPES: tuple[str, ...] = ("read", "write")
+REDIRECT_GRANTS = frozenset({"implicit", "authorization_code"})
+DEFAULT_GRANTS: tuple[str, ...] = ("password", "refresh_token")
+DEFAULT_SCOPES: tuple[str, ...] = ("read",)
+PLATFORM_ACCESS_TTL = 12 * 3600
+"""What the registry uses when a client's access-token lifetime is null."""
+PLATFORM_REFRESH_TTL = 30 * 86400
+"""What the registry uses when a client's refresh-token lifetime is null."""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """One OAuth2 client in normal form."""
+
+    client_id: str
+    name: str
+    email: str
+    partner: str
+    restrict_to_partner_users: bool = True
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    grant_types: tuple[str, ...] = DEFAULT_GRANTS
+    redirect_uris: tuple[str, ...] = ()
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+
+    @classmethod
+    def from_document(cls, entry: Mapping[str, Any]) -> Client:
+        """Build a client from one validated entry of a client file."""
+        return cls(
+            client_id=entry["client_id"],
+            name=entry["name"],
+            email=entry["email"],
+            partner=entry["partner"],
+            restrict_to_partner_users=entry.get("restrict_to_partner_users", True),
+            scopes=_set(entry.get("scopes"), DEFAULT_SCOPES),
+            grant_types=_set(entry.get("grant_types"), DEFAULT_GRANTS),
+            redirect_uris=_set(entry.get("redirect_uris"), ()),
+            access_token_ttl=durations.parse(entry.get("access_token_ttl")),
+            refresh_token_ttl=durations.parse(entry.get("refresh_token_ttl")),
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """The client as a client-file entry, in schema key order, durations shortest."""
+        return {
+            "client_id": self.client_id,
+            "name": self.name,
+            "email": self.email,
+            "partner": self.partner,
+            "restrict_to_partner_users": self.restrict_to_partner_users,
+            "scopes": list(self.scopes),
+            "grant_types": list(self.grant_types),
+            "redirect_uris": list(self.redirect_uris),
+            "access_token_ttl": durations.shortest(self.access_token_ttl),
+            "refresh_token_ttl": durations.shortest(self.refresh_token_ttl),
+        }
+
+    @property
+    def user_name(self) -> str:
+        """The part of the client ID after ``<partner>-``."""
+        prefix = f"{self.partner}-"
+        return self.client_id[len(prefix):] if self.client_id.startswith(prefix) else ""
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Client))
+
+
+def _set(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    return tuple(sorted(set(value)))
+
+
+def normal_set(values: Any) -> tuple[str, ...]:
+    """Sort and de-duplicate a list as the normal form keeps it."""
+    return tuple(sorted(set(values)))
+
+
+def effective_ttl(field: str, seconds: int | None) -> int | None:
+    """The lifetime the platform applies: the value itself, or the default for null."""
+    if seconds is not None:
+        return seconds
+    return PLATFORM_ACCESS_TTL if field == "access_token_ttl" else PLATFORM_REFRESH_TTL

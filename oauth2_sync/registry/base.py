@@ -1,0 +1,107 @@
+"""The interface every registry adapter implements.
+
+An adapter speaks the registry's protocol and returns clients in normal form
+(``model.Client``), each with the opaque version token (the HTTP ``ETag``) that makes
+later writes conditional. Adapters raise only ``errors.RegistryError`` and its
+subclasses.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from oauth2_sync.model import Client
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    """A partner of the registry: numeric id, subdomain and the user names it has."""
+
+    id: int
+    subdomain: str
+    name: str
+    users: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteClient:
+    """A client as the registry holds it, with its version and audit fields."""
+
+    client: Client
+    version: str
+    created_at: str | None = None
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+
+class Secret:
+    """A client secret or token: its ``repr`` and ``str`` never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must write it (the sink)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class Registry(ABC):
+    """A client registry. Every method is one logical operation; adapters retry inside.
+
+    ``version`` arguments are the tokens from ``RemoteClient.version``; ``None`` writes
+    unconditionally.
+    """
+
+    url: str
+    """Where the adapter points, without credentials; shown in plans."""
+
+    @abstractmethod
+    def list_partners(self) -> list[Partner]:
+        """All partners with their users."""
+
+    @abstractmethod
+    def list_clients(self) -> list[RemoteClient]:
+        """All clients, every page read."""
+
+    @abstractmethod
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        """One client, or ``None`` when it does not exist."""
+
+    @abstractmethod
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+        """Create a client; returns it and its new secret. ``ConflictError`` if it exists."""
+
+    @abstractmethod
+    def replace_client(self, client: Client, version: str | None) -> RemoteClient:
+        """Replace a client whole. ``PreconditionFailedError`` when ``version`` is stale."""
+
+    @abstractmethod
+    def delete_client(self, client_id: str, version: str | None) -> None:
+        """Delete a client. ``PreconditionFailedError`` when ``version`` is stale."""
+
+    @abstractmethod
+    def rotate_secret(self, client_id: str) -> Secret:
+        """Issue a new secret for a client; the old one stops working."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release connections and files."""
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

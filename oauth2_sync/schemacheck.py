@@ -1,0 +1,139 @@
+"""JSON Schema checks that speak in file:line:column and plain words.
+
+One validator per schema, built once (building is the expensive part); its errors
+become ``Diagnostic`` objects positioned through ``Document.locate``. Unknown keys
+get a "did you mean" hint; a schema may carry ``x-error`` with a friendlier message
+for value errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from oauth2_sync.errors import Diagnostic
+from oauth2_sync.loader import DataPath, Document
+
+_VALUE_KEYWORDS = frozenset(
+    {"type", "pattern", "minimum", "maximum", "exclusiveMinimum", "not", "minLength", "maxLength"}
+)
+_TYPE_NAMES = {
+    dict: "a mapping",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The shipped JSON Schema ``clients`` or ``settings``, parsed."""
+    text = resources.files("oauth2_sync").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def validator(name: str) -> Draft202012Validator:
+    """The one validator of a shipped schema."""
+    return Draft202012Validator(load_schema(name))
+
+
+def check(name: str, doc: Document, instance: Any = None, base: DataPath = ()) -> list[Diagnostic]:
+    """Every schema error of ``instance`` (default: the whole document) as diagnostics."""
+    target = doc.data if instance is None else instance
+    found: dict[tuple[DataPath, str, str], Diagnostic] = {}
+    for error in validator(name).iter_errors(target):
+        for path, rule, message, key in _explain(error):
+            full = base + path
+            dedupe = (full, rule, message)
+            if dedupe not in found:
+                found[dedupe] = doc.diagnostic(full, rule, message, key=key)
+    return sorted(found.values())
+
+
+def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]]:
+    path: DataPath = tuple(error.absolute_path)
+    where = _name(path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(schema.get("properties", {}))
+        for key in error.instance:
+            if key not in known:
+                hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else _known_keys(known)
+                yield path + (key,), "unknown-key", f"unknown key '{key}'{extra}", True
+        return
+    if error.validator == "required" and isinstance(error.instance, dict):
+        for key in error.validator_value:
+            if key not in error.instance:
+                yield path, "missing-key", f"{where}missing required key '{key}'", False
+        return
+    custom = schema.get("x-error")
+    if error.validator in _VALUE_KEYWORDS and custom:
+        yield path, "schema", f"{where}{custom} (got {_show(error.instance)})", False
+        return
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted_list = wanted if isinstance(wanted, list) else [wanted]
+        names = " or ".join(_JSON_TYPE_NAMES.get(w, w) for w in wanted_list)
+        got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
+        yield path, "schema", f"{where}must be {names}, not {got}", False
+        return
+    if error.validator == "enum":
+        options = [str(v) for v in error.validator_value]
+        hint = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.6)
+        extra = f"; did you mean '{hint[0]}'?" if hint else ""
+        yield path, "schema", (
+            f"{where}{_show(error.instance)} is not one of {', '.join(options)}{extra}"
+        ), False
+        return
+    if error.validator == "minItems":
+        yield path, "schema", f"{where}must have at least {error.validator_value} item(s)", False
+        return
+    if error.validator == "uniqueItems":
+        yield path, "schema", f"{where}must not repeat an item", False
+        return
+    if error.validator == "propertyNames":
+        yield path, "schema", f"{where}{error.message}", False
+        return
+    yield path, "schema", f"{where}{error.message}", False
+
+
+_JSON_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "a boolean (true or false)",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "null",
+}
+
+
+def _name(path: DataPath) -> str:
+    if not path:
+        return ""
+    text = ""
+    for item in path:
+        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
+    return f"{text}: "
+
+
+def _known_keys(known: list[str]) -> str:
+    return f" (expected one of: {', '.join(known)})" if known else ""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,247 @@
+"""``oauth2-sync.yaml``: loading, schema check and the typed settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from oauth2_sync import durations, schemacheck
+from oauth2_sync.errors import InputError
+from oauth2_sync.loader import load_file
+
+DEFAULT_CONFIG = "oauth2-sync.yaml"
+DriftMode = Literal["enforce", "warn", "ignore"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Where the registry credentials come from (names of variables and files only)."""
+
+    grant_type: Literal["client_credentials", "password"] = "client_credentials"
+    token_url: str | None = None
+    client_id_env: str = "OAUTH2_SYNC_CLIENT_ID"
+    client_secret_env: str = "OAUTH2_SYNC_CLIENT_SECRET"
+    client_secret_file: Path | None = None
+    username_env: str = "OAUTH2_SYNC_USERNAME"
+    password_env: str = "OAUTH2_SYNC_PASSWORD"
+    initial_access_token_env: str = "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    """The registry to manage and how to talk to it."""
+
+    url: str
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retries: int = 5
+    page_size: int = 500
+    ca_bundle: Path | None = None
+    state_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """A team: the client files it owns and the partners whose clients it manages."""
+
+    name: str
+    paths: tuple[str, ...]
+    partners: tuple[str, ...]
+
+    def owns(self, relative: str) -> bool:
+        """Whether the team owns a file, given its POSIX path relative to the config."""
+        return any(_glob_regex(p).match(relative) for p in self.paths)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Validation tightened by the organisation."""
+
+    errors: frozenset[str] = frozenset()
+    max_access_token_ttl: int | None = None
+    max_refresh_token_ttl: int | None = None
+    allowed_grant_types: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Limits above which apply refuses before any write."""
+
+    max_changes: int = 100
+    max_changes_percent: float = 30.0
+    max_deletes: int = 5
+    max_deletes_percent: float = 10.0
+    min_managed_clients: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSink:
+    """Where new client secrets go: a directory or a command (exactly one, or none)."""
+
+    directory: Path | None = None
+    command: tuple[str, ...] | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.directory is not None or self.command is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``oauth2-sync.yaml`` says, with paths resolved against its folder."""
+
+    path: Path
+    root: Path
+    registry: RegistrySettings
+    client_paths: tuple[str, ...]
+    teams: tuple[Team, ...]
+    policy: Policy = field(default_factory=Policy)
+    safety: Safety = field(default_factory=Safety)
+    prune: bool = False
+    secrets: SecretSink = field(default_factory=SecretSink)
+    drift_fields: Mapping[str, DriftMode] = field(default_factory=dict)
+
+    @property
+    def managed_partners(self) -> frozenset[str]:
+        """The managed scope: every partner some team names."""
+        return frozenset(p for team in self.teams for p in team.partners)
+
+    def teams_owning(self, file: Path) -> tuple[Team, ...]:
+        """The teams whose paths include ``file``."""
+        relative = self.relative(file)
+        if relative is None:
+            return ()
+        return tuple(t for t in self.teams if t.owns(relative))
+
+    def relative(self, file: Path) -> str | None:
+        """``file`` relative to the config folder, POSIX style; ``None`` if outside it."""
+        try:
+            return file.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return None
+
+    def client_files(self) -> list[Path]:
+        """The client files the settings name, sorted, each once."""
+        found: set[Path] = set()
+        for pattern in self.client_paths:
+            found.update(p for p in self.root.glob(pattern) if p.is_file())
+        return sorted(found)
+
+
+def load_settings(path: Path) -> Settings:
+    """Load and check ``oauth2-sync.yaml``; raises ``InputError`` with every finding."""
+    doc = load_file(path)
+    problems = schemacheck.check("settings", doc)
+    if problems:
+        raise InputError(problems)
+    return _build(path, doc.data)
+
+
+def _build(path: Path, data: dict[str, Any]) -> Settings:
+    root = path.parent
+    reg = data["registry"]
+    auth = reg.get("auth", {})
+    policy = data.get("policy", {})
+    safety = data.get("safety", {})
+    secrets = data.get("secrets", {})
+    return Settings(
+        path=path,
+        root=root,
+        registry=RegistrySettings(
+            url=_resolve_local(reg["url"], root),
+            auth=AuthSettings(
+                grant_type=auth.get("grant_type", "client_credentials"),
+                token_url=auth.get("token_url"),
+                client_id_env=auth.get("client_id_env", "OAUTH2_SYNC_CLIENT_ID"),
+                client_secret_env=auth.get("client_secret_env", "OAUTH2_SYNC_CLIENT_SECRET"),
+                client_secret_file=_path(root, auth.get("client_secret_file")),
+                username_env=auth.get("username_env", "OAUTH2_SYNC_USERNAME"),
+                password_env=auth.get("password_env", "OAUTH2_SYNC_PASSWORD"),
+                initial_access_token_env=auth.get(
+                    "initial_access_token_env", "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"
+                ),
+            ),
+            connect_timeout=float(reg.get("connect_timeout", 5)),
+            read_timeout=float(reg.get("read_timeout", 30)),
+            retries=reg.get("retries", 5),
+            page_size=reg.get("page_size", 500),
+            ca_bundle=_path(root, reg.get("ca_bundle")),
+            state_file=_path(root, reg.get("state_file", ".oauth2-sync/rfc7592-state.json")),
+        ),
+        client_paths=tuple(data["clients"]["paths"]),
+        teams=tuple(
+            Team(name, tuple(team["paths"]), tuple(team["partners"]))
+            for name, team in data["teams"].items()
+        ),
+        policy=Policy(
+            errors=frozenset(policy.get("errors", ())),
+            max_access_token_ttl=durations.parse(policy.get("max_access_token_ttl")),
+            max_refresh_token_ttl=durations.parse(policy.get("max_refresh_token_ttl")),
+            allowed_grant_types=(
+                frozenset(policy["allowed_grant_types"])
+                if "allowed_grant_types" in policy
+                else None
+            ),
+        ),
+        safety=Safety(
+            max_changes=safety.get("max_changes", 100),
+            max_changes_percent=float(safety.get("max_changes_percent", 30)),
+            max_deletes=safety.get("max_deletes", 5),
+            max_deletes_percent=float(safety.get("max_deletes_percent", 10)),
+            min_managed_clients=safety.get("min_managed_clients", 10),
+        ),
+        prune=data.get("prune", False),
+        secrets=SecretSink(
+            directory=_path(root, secrets.get("directory")),
+            command=tuple(secrets["command"]) if "command" in secrets else None,
+        ),
+        drift_fields=dict(data.get("drift", {}).get("fields", {})),
+    )
+
+
+def _path(root: Path, value: str | None) -> Path | None:
+    return None if value is None else root / value
+
+
+def _resolve_local(url: str, root: Path) -> str:
+    # A local store path is relative to the settings file, like every other path here.
+    if url.startswith("local:"):
+        target = Path(url[len("local:"):])
+        return f"local:{target if target.is_absolute() else root / target}"
+    return url
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return _compiled(pattern)
+
+
+_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    compiled = _CACHE.get(pattern)
+    if compiled is None:
+        out = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                out += "(?:.*/)?"
+                i += 3
+            elif pattern.startswith("**", i):
+                out += ".*"
+                i += 2
+            elif pattern[i] == "*":
+                out += "[^/]*"
+                i += 1
+            elif pattern[i] == "?":
+                out += "[^/]"
+                i += 1
+            else:
+                out += re.escape(pattern[i])
+                i += 1
+        compiled = _CACHE[pattern] = re.compile(out + r"\Z")
+    return compiled
