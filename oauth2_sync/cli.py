@@ -34,7 +34,24 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A group whose commands' ``Oauth2SyncError`` become one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            for diagnostic in exc.diagnostics:
+                click.echo(str(diagnostic), err=True)
+            ctx.exit(1)
+        except Oauth2SyncError as exc:
+            if ctx.obj is not None and ctx.obj.verbose:
+                logger.exception("error")
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="oauth2-sync")
 @click.option(
     "--config",
@@ -58,24 +75,6 @@ def cli(ctx: click.Context, config: Path, verbose: int, quiet: bool, no_color: b
     ctx.obj = Context(config, verbose, quiet, False if no_color else None)
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the console script: one error handler for the whole CLI."""
-    try:
-        return cli.main(args=argv, prog_name="oauth2-sync", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(1 if exc.exit_code == 2 else exc.exit_code)
-    except InputError as exc:
-        for diagnostic in exc.diagnostics:
-            click.echo(str(diagnostic), err=True)
-        sys.exit(1)
-    except Oauth2SyncError as exc:
-        if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
-            logger.exception("error")
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+def main() -> None:
+    """Entry point of the console script."""
+    cli(prog_name="oauth2-sync")
