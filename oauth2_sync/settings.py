@@ -41,6 +41,7 @@ class RegistrySettings:
     retries: int = 5
     page_size: int = 500
     ca_bundle: Path | None = None
+    seed: Path | None = None
     state_file: Path | None = None
 
 
@@ -170,6 +171,7 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
             retries=reg.get("retries", 5),
             page_size=reg.get("page_size", 500),
             ca_bundle=_path(root, reg.get("ca_bundle")),
+            seed=_path(root, reg.get("seed")),
             state_file=_path(root, reg.get("state_file", ".oauth2-sync/rfc7592-state.json")),
         ),
         client_paths=tuple(data["clients"]["paths"]),

@@ -16,12 +16,16 @@ from oauth2_sync.model import Client
 
 @dataclass(frozen=True, slots=True)
 class Partner:
-    """A partner of the registry: numeric id, subdomain and the user names it has."""
+    """A partner of the registry: numeric id, subdomain and the user names it has.
+
+    ``users`` is ``None`` when the registry cannot tell (standard OAuth servers have no
+    notion of partner users); the user-name check is then skipped.
+    """
 
     id: int
     subdomain: str
     name: str
-    users: tuple[str, ...] = ()
+    users: tuple[str, ...] | None = ()
 
 
 @dataclass(frozen=True, slots=True)
