@@ -7,6 +7,7 @@ finding; tracebacks only with ``--verbose``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ class Context:
         self.verbose = verbose
         self.quiet = quiet
         self.color = color
+
+    def use_color(self, stream: Any) -> bool:
+        """Colour only on a terminal, never with --no-color or NO_COLOR."""
+        if self.color is False or os.environ.get("NO_COLOR"):
+            return False
+        return bool(getattr(stream, "isatty", lambda: False)())
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -73,6 +80,45 @@ def cli(ctx: click.Context, config: Path, verbose: int, quiet: bool, no_color: b
         stream=sys.stderr,
     )
     ctx.obj = Context(config, verbose, quiet, False if no_color else None)
+
+
+# --- validate ---------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+    show_default=True, help="Output format.",
+)
+@pass_ctx
+def validate(ctx: Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Check client files and the settings offline (no registry call).
+
+    PATHS are client files or folders; by default those the settings name.
+    Exit 0 when there are no errors (warnings allowed), 1 otherwise.
+    """
+    from oauth2_sync import validation
+    from oauth2_sync.render import diagnostics as render
+    from oauth2_sync.settings import load_settings
+
+    try:
+        settings = load_settings(ctx.config)
+        result = validation.validate(settings, list(paths) or None)
+        found, files, clients = result.diagnostics, len(result.files), len(result.clients)
+    except InputError as exc:
+        found, files, clients = exc.diagnostics, 1, 0
+    if ctx.quiet:
+        found = tuple(d for d in found if d.severity == "error")
+    out = click.get_text_stream("stdout")
+    if fmt == "json":
+        render.render_json(found, files, clients, out)
+    elif fmt == "github":
+        render.render_github(found, files, clients, out)
+    else:
+        render.render_text(found, files, clients, out, color=ctx.use_color(out))
+    if any(d.severity == "error" for d in found):
+        raise click.exceptions.Exit(1)
 
 
 def main() -> None:

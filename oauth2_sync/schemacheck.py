@@ -49,17 +49,20 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name))
 
 
-def check(name: str, doc: Document, instance: Any = None, base: DataPath = ()) -> list[Diagnostic]:
-    """Every schema error of ``instance`` (default: the whole document) as diagnostics."""
-    target = doc.data if instance is None else instance
+def check(name: str, doc: Document) -> list[Diagnostic]:
+    """Every schema error of a document as diagnostics, sorted."""
+    return sorted(d for _, d in check_paths(name, doc))
+
+
+def check_paths(name: str, doc: Document) -> list[tuple[DataPath, Diagnostic]]:
+    """Every schema error of a document, each with the data path it is about."""
     found: dict[tuple[DataPath, str, str], Diagnostic] = {}
-    for error in validator(name).iter_errors(target):
+    for error in validator(name).iter_errors(doc.data):
         for path, rule, message, key in _explain(error):
-            full = base + path
-            dedupe = (full, rule, message)
+            dedupe = (path, rule, message)
             if dedupe not in found:
-                found[dedupe] = doc.diagnostic(full, rule, message, key=key)
-    return sorted(found.values())
+                found[dedupe] = doc.diagnostic(path, rule, message, key=key)
+    return [(path, diagnostic) for (path, _, _), diagnostic in found.items()]
 
 
 def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]]:

@@ -1,18 +1,34 @@
 """Offline validation of client files: schema, OAuth rules, ownership and policy.
 
-(Work in progress: the public API below is stable; the rules are being written.)
+Every file is checked and every finding collected; nothing here touches the network.
+Rules run only on entries the schema accepted, so they can trust the types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ipaddress
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+from oauth2_sync import durations, schemacheck
 from oauth2_sync.errors import Diagnostic, InputError
-from oauth2_sync.loader import Document
-from oauth2_sync.model import Client
+from oauth2_sync.loader import DataPath, Document, display_path, load_file
+from oauth2_sync.model import REDIRECT_GRANTS, Client
 from oauth2_sync.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+WARNING_RULES = (
+    "unrestricted-users",
+    "implicit-grant",
+    "non-expiring-access-token",
+    "refresh-ttl-without-grant",
+)
+"""Rules that warn unless ``policy.errors`` names them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +60,47 @@ class ValidationResult:
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
+        """The findings that fail validation."""
         return tuple(d for d in self.diagnostics if d.severity == "error")
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
+        """The findings that do not."""
         return tuple(d for d in self.diagnostics if d.severity == "warning")
 
 
 def validate(settings: Settings, paths: Sequence[Path] | None = None) -> ValidationResult:
     """Check the client files (default: those the settings name) offline."""
-    raise NotImplementedError
+    files = expand_paths(paths) if paths else settings.client_files()
+    diagnostics: list[Diagnostic] = []
+    candidates: list[DesiredClient] = []
+    rejected: set[tuple[int, int]] = set()
+    for path in files:
+        try:
+            doc = load_file(path)
+        except InputError as exc:
+            diagnostics.extend(exc.diagnostics)
+            continue
+        checker = _FileChecker(settings, path, doc)
+        diagnostics.extend(checker.run())
+        candidates.extend(checker.clients)
+        rejected.update((id(doc), i) for i in checker.rejected)
+    duplicates = list(_duplicates(candidates))
+    diagnostics.extend(duplicates)
+    rejected.update((id(d.document), d.index) for d, _ in _duplicate_entries(candidates))
+    clients = [c for c in candidates if (id(c.document), c.index) not in rejected]
+    if not files:
+        diagnostics.append(
+            Diagnostic(
+                display_path(settings.path), 1, 1, "warning", "no-files",
+                "no client files match clients.paths",
+            )
+        )
+    return ValidationResult(
+        tuple(sorted(diagnostics)),
+        tuple(clients),
+        tuple(display_path(p) for p in files),
+    )
 
 
 def load_desired(settings: Settings) -> tuple[DesiredClient, ...]:
@@ -62,3 +109,237 @@ def load_desired(settings: Settings) -> tuple[DesiredClient, ...]:
     if result.errors:
         raise InputError(result.errors)
     return tuple(sorted(result.clients, key=lambda d: d.client.client_id))
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, and the ``*.yaml``/``*.yml`` files under folders, sorted, once each."""
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            found.update(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        else:
+            found.add(path)
+    return sorted(found)
+
+
+class _FileChecker:
+    """The rules for one loaded file."""
+
+    def __init__(self, settings: Settings, path: Path, doc: Document) -> None:
+        self.settings = settings
+        self.path = path
+        self.doc = doc
+        self.clients: list[DesiredClient] = []
+        """Every entry the schema accepted, errors or not (for the duplicate check)."""
+        self.rejected: set[int] = set()
+        """Indexes of entries with errors."""
+        self.found: list[Diagnostic] = []
+
+    def run(self) -> list[Diagnostic]:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            got = "empty" if data is None else f"a {type(data).__name__}"
+            self.error((), "schema", f"a client file must be a mapping with the key 'clients', not {got}")
+            return self.found
+        schema_problems = schemacheck.check_paths("clients", self.doc)
+        self.found.extend(d for _, d in schema_problems)
+        entries = data.get("clients")
+        if not isinstance(entries, list):
+            return self.found
+        broken = {
+            path[1] for path, _ in schema_problems if len(path) > 1 and isinstance(path[1], int)
+        }
+        teams = self.settings.teams_owning(self.path)
+        if not teams and entries:
+            self.error((), "team-ownership", "no team in the settings owns this file (teams.*.paths)")
+        for index, entry in enumerate(entries):
+            if index in broken:
+                continue
+            self.check_client(index, entry, teams)
+        return self.found
+
+    def check_client(self, index: int, entry: dict[str, Any], teams: Sequence[Any]) -> None:
+        at: DataPath = ("clients", index)
+        client = Client.from_document(entry)
+        before = len([d for d in self.found if d.severity == "error"])
+        partner = client.partner
+        if not client.client_id.startswith(f"{partner}-") or not client.user_name:
+            self.error(
+                (*at, "client_id"), "client-id",
+                f"client_id '{client.client_id}' must be '{partner}-' followed by a user name",
+            )
+        if teams and not any(partner in team.partners for team in teams):
+            owners = ", ".join(f"'{t.name}'" for t in teams)
+            allowed = ", ".join(sorted({p for t in teams for p in t.partners}))
+            self.error(
+                (*at, "partner"), "team-ownership",
+                f"partner '{partner}' is not one of the partners of team {owners} "
+                f"that owns this file ({allowed})",
+            )
+        self.check_redirects(at, entry, client)
+        self.check_lifetimes(at, entry, client)
+        self.check_policy(at, entry, client)
+        self.clients.append(DesiredClient(client, self.doc, index))
+        if len([d for d in self.found if d.severity == "error"]) != before:
+            self.rejected.add(index)
+
+    def check_redirects(self, at: DataPath, entry: dict[str, Any], client: Client) -> None:
+        uris: list[str] = entry.get("redirect_uris") or []
+        needs = sorted(REDIRECT_GRANTS.intersection(client.grant_types))
+        if needs and not uris:
+            where = (*at, "redirect_uris") if "redirect_uris" in entry else (*at, "grant_types")
+            self.error(
+                where, "redirect-uris-required",
+                f"redirect_uris must not be empty with the {' and '.join(needs)} grant",
+            )
+        if uris and not needs:
+            self.error(
+                (*at, "redirect_uris"), "redirect-uris-forbidden",
+                "redirect_uris are only allowed with the implicit or authorization_code grant",
+            )
+        seen: dict[str, int] = {}
+        for i, uri in enumerate(uris):
+            where = (*at, "redirect_uris", i)
+            problem = redirect_uri_problem(uri)
+            if problem:
+                self.error(where, "redirect-uri", f"redirect URI {uri!r} {problem}")
+            if uri in seen:
+                line = self.doc.locate((*at, "redirect_uris", seen[uri]))[0]
+                self.error(
+                    where, "redirect-uri-duplicate",
+                    f"redirect URI {uri!r} is listed twice (first at line {line})",
+                )
+            else:
+                seen[uri] = i
+        if "implicit" in client.grant_types:
+            self.warn(
+                (*at, "grant_types", entry["grant_types"].index("implicit")), "implicit-grant",
+                "the implicit grant is deprecated by the OAuth 2.0 Security BCP (RFC 9700); "
+                "use authorization_code with PKCE",
+            )
+
+    def check_lifetimes(self, at: DataPath, entry: dict[str, Any], client: Client) -> None:
+        refresh = client.refresh_token_ttl
+        if refresh == durations.NEVER:
+            self.error(
+                (*at, "refresh_token_ttl"), "refresh-token-never",
+                "refresh_token_ttl cannot be never: only the access token may be non-expiring",
+            )
+        if client.access_token_ttl == durations.NEVER:
+            self.warn(
+                (*at, "access_token_ttl"), "non-expiring-access-token",
+                "access_token_ttl never: a leaked token stays valid forever",
+            )
+        if refresh is not None and "refresh_token" not in client.grant_types:
+            self.warn(
+                (*at, "refresh_token_ttl"), "refresh-ttl-without-grant",
+                "refresh_token_ttl is set but the refresh_token grant is not granted",
+            )
+        if not client.restrict_to_partner_users:
+            self.warn(
+                (*at, "restrict_to_partner_users"), "unrestricted-users",
+                "restrict_to_partner_users is false: users of any partner may obtain tokens",
+            )
+
+    def check_policy(self, at: DataPath, entry: dict[str, Any], client: Client) -> None:
+        policy = self.settings.policy
+        for field, limit, value in (
+            ("access_token_ttl", policy.max_access_token_ttl, client.access_token_ttl),
+            ("refresh_token_ttl", policy.max_refresh_token_ttl, client.refresh_token_ttl),
+        ):
+            if limit is None or value is None:
+                continue
+            if value == durations.NEVER or value > limit:
+                shown = "never" if value == durations.NEVER else durations.format_seconds(value)
+                self.error(
+                    (*at, field), "policy-max-ttl",
+                    f"{field} {shown} exceeds the policy maximum of "
+                    f"{durations.format_seconds(limit)} (policy.max_{field})",
+                )
+        allowed = policy.allowed_grant_types
+        if allowed is not None:
+            for i, grant in enumerate(entry.get("grant_types") or ()):
+                if grant not in allowed:
+                    self.error(
+                        (*at, "grant_types", i), "policy-grant-type",
+                        f"grant type '{grant}' is not allowed by policy.allowed_grant_types "
+                        f"({', '.join(sorted(allowed))})",
+                    )
+            if "grant_types" not in entry:
+                for grant in client.grant_types:
+                    if grant not in allowed:
+                        self.error(
+                            at, "policy-grant-type",
+                            f"default grant type '{grant}' is not allowed by "
+                            f"policy.allowed_grant_types; list grant_types explicitly",
+                        )
+
+    def error(self, path: DataPath, rule: str, message: str) -> None:
+        self.found.append(self.doc.diagnostic(path, rule, message))
+
+    def warn(self, path: DataPath, rule: str, message: str) -> None:
+        promoted = rule in self.settings.policy.errors
+        self.found.append(self.doc.diagnostic(path, rule, message, warning=not promoted))
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why a redirect URI is not acceptable (RFC 6749 §3.1.2, RFC 8252 §7), or ``None``."""
+    if "," in uri:
+        return "contains a comma (the registry stores redirect URIs comma-separated)"
+    if "*" in uri:
+        return "contains a wildcard; redirect URIs must match exactly"
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        return "contains whitespace or a control character"
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return "is not a valid URI"
+    if not parts.scheme:
+        return "is not absolute (it needs a scheme such as https://)"
+    if "#" in uri:
+        return "has a fragment (#...), which RFC 6749 §3.1.2 forbids"
+    if parts.scheme == "https":
+        return None if host else "has no host"
+    if parts.scheme == "http":
+        if not host:
+            return "has no host"
+        return None if _is_loopback(host) else (
+            "uses plain http for a host that is not a loopback address (use https)"
+        )
+    if "." in parts.scheme and not parts.netloc.startswith("/"):
+        # RFC 8252 §7.1: a native app's private-use scheme is a reversed domain name.
+        return None
+    return f"uses the scheme '{parts.scheme}'; use https, http on loopback or a reverse-domain app scheme"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _duplicate_entries(
+    clients: Sequence[DesiredClient],
+) -> Iterator[tuple[DesiredClient, DesiredClient]]:
+    """Each later declaration of a client ID, with the first one."""
+    first: dict[str, DesiredClient] = {}
+    for desired in sorted(clients, key=lambda d: (d.file, d.index)):
+        cid = desired.client.client_id
+        if cid in first:
+            yield desired, first[cid]
+        else:
+            first[cid] = desired
+
+
+def _duplicates(clients: Sequence[DesiredClient]) -> Iterator[Diagnostic]:
+    for desired, other in _duplicate_entries(clients):
+        cid = desired.client.client_id
+        line, column = other.document.locate(("clients", other.index, "client_id"))
+        yield desired.document.diagnostic(
+            ("clients", desired.index, "client_id"), "duplicate-client-id",
+            f"client_id '{cid}' is also declared at {other.file}:{line}:{column}",
+        )

@@ -1,0 +1,96 @@
+"""Renderers of validation findings: text, JSON and GitHub workflow commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TextIO
+
+import click
+
+from oauth2_sync.errors import Diagnostic
+
+FORMAT_VERSION = 1
+
+
+def render_text(
+    diagnostics: Sequence[Diagnostic], files: int, clients: int, stream: TextIO, *, color: bool
+) -> None:
+    """``FILE:LINE:COL: error: [RULE] message`` lines, then a one-line summary."""
+    for d in diagnostics:
+        severity = click.style(
+            d.severity, fg="red" if d.severity == "error" else "yellow", bold=True
+        ) if color else d.severity
+        stream.write(
+            f"{_safe(d.file)}:{d.line}:{d.column}: {severity}: [{d.rule}] {_safe(d.message)}\n"
+        )
+    stream.write(summary(diagnostics, files, clients) + "\n")
+
+
+def summary(diagnostics: Sequence[Diagnostic], files: int, clients: int) -> str:
+    """``3 files, 10 clients: 1 error, 2 warnings.``"""
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    warnings = len(diagnostics) - errors
+    return (
+        f"{_count(files, 'file')}, {_count(clients, 'client')}: "
+        f"{_count(errors, 'error')}, {_count(warnings, 'warning')}."
+    )
+
+
+def render_json(
+    diagnostics: Sequence[Diagnostic], files: int, clients: int, stream: TextIO
+) -> None:
+    """A JSON object with ``format_version``, counts and ``diagnostics``."""
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    document = {
+        "format_version": FORMAT_VERSION,
+        "valid": errors == 0,
+        "files": files,
+        "clients": clients,
+        "errors": errors,
+        "warnings": len(diagnostics) - errors,
+        "diagnostics": [
+            {
+                "file": d.file,
+                "line": d.line,
+                "column": d.column,
+                "severity": d.severity,
+                "rule": d.rule,
+                "message": d.message,
+            }
+            for d in diagnostics
+        ],
+    }
+    json.dump(document, stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+def render_github(
+    diagnostics: Sequence[Diagnostic], files: int, clients: int, stream: TextIO
+) -> None:
+    """GitHub Actions workflow commands, so findings show inline on the pull request."""
+    for d in diagnostics:
+        props = ",".join(
+            f"{k}={_gh_property(v)}"
+            for k, v in (("file", d.file), ("line", str(d.line)), ("col", str(d.column)),
+                         ("title", f"oauth2-sync {d.rule}"))
+        )
+        stream.write(f"::{d.severity} {props}::{_gh_data(d.message)}\n")
+    stream.write(summary(diagnostics, files, clients) + "\n")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _gh_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(value: str) -> str:
+    return _gh_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def _safe(text: str) -> str:
+    # File names and values come from users and registries: no terminal escapes.
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text)
