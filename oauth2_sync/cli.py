@@ -82,6 +82,48 @@ def cli(ctx: click.Context, config: Path, verbose: int, quiet: bool, no_color: b
     ctx.obj = Context(config, verbose, quiet, False if no_color else None)
 
 
+def _set_common(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    # The common options work after the command name too (`oauth2-sync plan -q`).
+    obj = ctx.find_object(Context)
+    if obj is None or value is None or value is False or value == 0:
+        return
+    if param.name == "config":
+        obj.config = value
+    elif param.name == "verbose":
+        obj.verbose = max(obj.verbose, value)
+        logging.getLogger().setLevel(logging.DEBUG if obj.verbose > 1 else logging.INFO)
+    elif param.name == "quiet":
+        obj.quiet = True
+    elif param.name == "no_color":
+        obj.color = False
+
+
+def common_options(command: Any) -> Any:
+    """Accept --config, -v, -q and --no-color after the command name as well."""
+    for decorator in reversed(
+        (
+            click.option(
+                "--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                expose_value=False, callback=_set_common, help="The settings file.",
+            ),
+            click.option(
+                "-v", "--verbose", count=True, expose_value=False, callback=_set_common,
+                help="More detail; tracebacks on errors.",
+            ),
+            click.option(
+                "-q", "--quiet", is_flag=True, default=False, expose_value=False,
+                callback=_set_common, help="Only errors and results.",
+            ),
+            click.option(
+                "--no-color", is_flag=True, default=False, expose_value=False,
+                callback=_set_common, help="No colours (NO_COLOR is honoured too).",
+            ),
+        )
+    ):
+        command = decorator(command)
+    return command
+
+
 # --- validate ---------------------------------------------------------------
 
 
@@ -91,6 +133,7 @@ def cli(ctx: click.Context, config: Path, verbose: int, quiet: bool, no_color: b
     "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
     show_default=True, help="Output format.",
 )
+@common_options
 @pass_ctx
 def validate(ctx: Context, paths: tuple[Path, ...], fmt: str) -> None:
     """Check client files and the settings offline (no registry call).

@@ -20,9 +20,10 @@ import yaml
 from oauth2_sync.errors import Diagnostic, InputError
 
 MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 64
-"""Deeper nesting is refused: libyaml composes recursively and overflows the C stack."""
-_DEPTH_SCAN_THRESHOLD = 2000
+MAX_DEPTH = 1000
+"""Deeper nesting is refused: libyaml composes recursively and overflows the C stack
+(a segmentation fault near 100,000 levels)."""
+_DEPTH_SCAN_THRESHOLD = 400
 _TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
 PathItem = str | int
@@ -191,7 +192,8 @@ def _decode(raw: bytes) -> str:
 
 
 def _may_nest_deeply(text: str) -> bool:
-    # Nesting needs a bracket or a longer line for each level; both are cheap to bound.
+    # Each level of nesting costs a bracket or, in block style, at least half a column
+    # of some line: nesting stays below MAX_DEPTH unless one of these bounds is large.
     if text.count("[") + text.count("{") > _DEPTH_SCAN_THRESHOLD:
         return True
     longest = max((len(line) for line in text.split("\n")), default=0)

@@ -56,13 +56,21 @@ def check(name: str, doc: Document) -> list[Diagnostic]:
 
 def check_paths(name: str, doc: Document) -> list[tuple[DataPath, Diagnostic]]:
     """Every schema error of a document, each with the data path it is about."""
-    found: dict[tuple[DataPath, str, str], Diagnostic] = {}
+    explained: dict[tuple[DataPath, str, str], bool] = {}
     for error in validator(name).iter_errors(doc.data):
         for path, rule, message, key in _explain(error):
-            dedupe = (path, rule, message)
-            if dedupe not in found:
-                found[dedupe] = doc.diagnostic(path, rule, message, key=key)
-    return [(path, diagnostic) for (path, _, _), diagnostic in found.items()]
+            explained.setdefault((path, rule, message), key)
+    # "unknown key 'clientz' (did you mean 'clients'?)" says all; drop the missing 'clients'.
+    hinted = {
+        (path[:-1], message.rsplit("'", 2)[-2])
+        for path, rule, message in explained
+        if rule == "unknown-key" and "did you mean" in message
+    }
+    return [
+        (path, doc.diagnostic(path, rule, message, key=key))
+        for (path, rule, message), key in explained.items()
+        if not (rule == "missing-key" and (path, message.rsplit("'", 2)[-2]) in hinted)
+    ]
 
 
 def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]]:
@@ -102,7 +110,9 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]
         ), False
         return
     if error.validator == "minItems":
-        yield path, "schema", f"{where}must have at least {error.validator_value} item(s)", False
+        least = error.validator_value
+        wanted = "must not be empty" if least == 1 else f"must have at least {least} items"
+        yield path, "schema", f"{where}{wanted}", False
         return
     if error.validator == "uniqueItems":
         yield path, "schema", f"{where}must not repeat an item", False
@@ -138,5 +148,7 @@ def _known_keys(known: list[str]) -> str:
 
 
 def _show(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
