@@ -11,7 +11,7 @@ PATTERN = r"^([0-9]+[smhdw]|never)$"
 """The JSON Schema pattern that every string lifetime must match."""
 
 
-def parse(value: int | str | None) -> int | None:
+def parse(value: int | float | str | None) -> int | None:
     """Return a lifetime in seconds (``-1`` for never, ``None`` for the platform default).
 
     The value has passed the schema, so only the shapes above reach here; anything
@@ -21,8 +21,9 @@ def parse(value: int | str | None) -> int | None:
         if isinstance(value, bool):
             raise ValueError(f"not a duration: {value!r}")
         return None
-    if isinstance(value, int):
-        return value
+    if isinstance(value, int | float):
+        # JSON Schema's "integer" admits 3600.0; the normal form is an int.
+        return int(value)
     if value == "never":
         return NEVER
     match = _DURATION.match(value)

@@ -43,8 +43,9 @@ class _StrictConstructor(yaml.CSafeLoader):
                 raise _Refused("merge-key", "merge keys (<<) are not allowed", key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             if not isinstance(key, str):
+                shown = repr(key) if isinstance(key_node, yaml.ScalarNode) else "a collection"
                 raise _Refused(
-                    "yaml-key", f"mapping keys must be strings, not {key!r}", key_node.start_mark
+                    "yaml-key", f"mapping keys must be strings, not {shown}", key_node.start_mark
                 )
             if key in mapping:
                 first = first_seen[key]
@@ -206,7 +207,7 @@ def _scan_events(text: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
             if isinstance(event, yaml.AliasEvent):
-                raise _Refused("anchor", "aliases (*name) are not allowed", event.start_mark)
+                raise _Refused("anchor", f"aliases (*{event.anchor}) are not allowed", event.start_mark)
             if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
                 raise _Refused(
                     "anchor", f"anchors (&{event.anchor}) are not allowed", event.start_mark

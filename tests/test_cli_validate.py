@@ -1,0 +1,115 @@
+"""`oauth2-sync validate` through click's test runner: every format and exit code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oauth2_sync.cli import cli
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the examples as the working directory."""
+    target = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
+    monkeypatch.chdir(target)
+    return target
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def break_scope(repo: Path) -> None:
+    path = repo / "clients" / "payments" / "reporting.yaml"
+    path.write_text(path.read_text().replace("scopes: [read]", "scopes: [raed]"))
+
+
+def test_examples_are_clean(repo: Path) -> None:
+    code, out, err = run("validate")
+    assert code == 0
+    assert out.splitlines()[-1] == "4 files, 12 clients: 0 errors, 3 warnings."
+    assert err == ""
+
+
+def test_text_error(repo: Path) -> None:
+    break_scope(repo)
+    code, out, _ = run("validate")
+    assert code == 1
+    assert out.splitlines()[1] == (
+        "clients/payments/reporting.yaml:8:14: error: [schema] clients[0].scopes[0]: 'raed' is "
+        "not one of read, write; did you mean 'read'?"
+    )
+    assert out.splitlines()[-1] == "4 files, 11 clients: 1 error, 3 warnings."
+
+
+def test_quiet_shows_errors_only(repo: Path) -> None:
+    break_scope(repo)
+    code, out, _ = run("validate", "-q")
+    assert code == 1
+    assert [line.split(": ")[1] for line in out.splitlines()[:-1]] == ["error"]
+
+
+def test_json(repo: Path) -> None:
+    break_scope(repo)
+    code, out, _ = run("validate", "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    assert document["format_version"] == 1
+    assert (document["valid"], document["errors"], document["warnings"]) == (False, 1, 3)
+    assert document["diagnostics"][1] == {
+        "file": "clients/payments/reporting.yaml",
+        "line": 8,
+        "column": 14,
+        "severity": "error",
+        "rule": "schema",
+        "message": "clients[0].scopes[0]: 'raed' is not one of read, write; did you mean 'read'?",
+    }
+
+
+def test_github(repo: Path) -> None:
+    break_scope(repo)
+    code, out, _ = run("validate", "--format", "github")
+    assert code == 1
+    assert out.splitlines()[1] == (
+        "::error file=clients/payments/reporting.yaml,line=8,col=14,title=oauth2-sync schema::"
+        "clients[0].scopes[0]: 'raed' is not one of read, write; did you mean 'read'?"
+    )
+    assert out.splitlines()[0].startswith("::warning file=clients/analytics/globex.yaml,line=18,")
+
+
+def test_explicit_paths(repo: Path) -> None:
+    code, out, _ = run("validate", "clients/platform")
+    assert code == 0
+    assert out.splitlines()[-1] == "1 file, 5 clients: 0 errors, 2 warnings."
+
+
+def test_settings_errors_are_reported_the_same_way(repo: Path) -> None:
+    settings = repo / "oauth2-sync.yaml"
+    settings.write_text(settings.read_text().replace("prune: false", "prune: nope"))
+    code, out, _ = run("validate", "--format", "github")
+    assert code == 1
+    assert out.splitlines()[0] == (
+        "::error file=oauth2-sync.yaml,line=34,col=8,title=oauth2-sync schema::"
+        "prune: must be a boolean (true or false), not a string"
+    )
+
+
+def test_config_option_after_the_command(repo: Path, tmp_path: Path) -> None:
+    code, out, _ = run("validate", "--config", str(repo / "oauth2-sync.yaml"))
+    assert code == 0
+
+
+def test_missing_settings_file(repo: Path) -> None:
+    code, out, _ = run("--config", "nope.yaml", "validate")
+    assert code == 1
+    assert out.splitlines()[0] == "nope.yaml:1:1: error: [file] No such file or directory"

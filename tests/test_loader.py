@@ -1,0 +1,94 @@
+"""The strict YAML loader: what it refuses, where it points, what it keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oauth2_sync.errors import InputError
+from oauth2_sync.loader import MAX_BYTES, load_bytes, load_file
+
+
+def refusal(raw: bytes) -> str:
+    with pytest.raises(InputError) as info:
+        load_bytes(raw, "f.yaml")
+    assert len(info.value.diagnostics) == 1
+    return str(info.value.diagnostics[0])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"a: 1\nb:\n  c: 1\n  c: 2\n",
+         "f.yaml:4:3: error: [duplicate-key] duplicate key 'c' (first defined at line 3, column 3)"),
+        (b"a: &x 1\n", "f.yaml:1:4: error: [anchor] anchors (&x) are not allowed"),
+        (b"a: [*x]\n", "f.yaml:1:5: error: [anchor] aliases (*x) are not allowed"),
+        (b"a:\n  b: 1\n\t\n", "f.yaml:3:1: error: [tab-indent] tabs are not allowed for indentation"),
+        (b"a: 1\n  \tb: 2\n", "f.yaml:2:3: error: [tab-indent] tabs are not allowed for indentation"),
+        (b"a: 1\nb: \xff\n", "f.yaml:2:4: error: [encoding] file is not valid UTF-8 (byte 0xff)"),
+        (b"<<: {a: 1}\n", "f.yaml:1:1: error: [merge-key] merge keys (<<) are not allowed"),
+        (b"? [1]\n: x\n", "f.yaml:1:3: error: [yaml-key] mapping keys must be strings, not a collection"),
+        (b"a: !!python/object:os.system x\n",
+         "f.yaml:1:4: error: [yaml-syntax] could not determine a constructor for the tag "
+         "'tag:yaml.org,2002:python/object:os.system'"),
+        (b"a: \x1b[31m\n", "f.yaml:1:4: error: [yaml-syntax] control character U+001B is not allowed"),
+        (b"[" * 100_000 + b"]" * 100_000,
+         "f.yaml:1:1001: error: [yaml-depth] nesting deeper than 1000 levels"),
+    ],
+    ids=["duplicate-key", "anchor", "alias", "tab-line", "tab-after-spaces", "non-utf8", "merge-key",
+         "non-string-key", "python-tag", "escape-sequence", "depth-100k-would-segfault-libyaml"],
+)
+def test_refuses(raw: bytes, expected: str) -> None:
+    assert refusal(raw) == expected
+
+
+def test_refuses_files_over_one_mib(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# " + b"x" * MAX_BYTES + b"\n")
+    with pytest.raises(InputError) as info:
+        load_file(path, "big.yaml")
+    assert str(info.value) == "big.yaml:1:1: error: [file-size] file is larger than 1024 KiB"
+
+
+def test_accepts_a_file_of_exactly_one_mib(tmp_path: Path) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_bytes(b"a: 1\n#" + b"x" * (MAX_BYTES - 7) + b"\n")
+    assert load_file(path).data == {"a": 1}
+
+
+def test_accepts_utf8_bom_and_keeps_columns() -> None:
+    doc = load_bytes("\ufeffname: Café\nlist: [a, b]\n".encode(), "f.yaml")
+    assert doc.data == {"name": "Café", "list": ["a", "b"]}
+    assert doc.locate(("list", 1)) == (2, 11)
+
+
+def test_missing_file_is_one_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        load_file(tmp_path / "nope.yaml", "nope.yaml")
+    assert str(info.value) == "nope.yaml:1:1: error: [file] No such file or directory"
+
+
+def test_tabs_inside_values_are_fine() -> None:
+    assert load_bytes(b'a: "x\ty"\n', "f.yaml").data == {"a": "x\ty"}
+
+
+def test_ampersand_in_a_value_is_not_an_anchor() -> None:
+    assert load_bytes(b"u: https://x.example/?a=1&b=2\n", "f.yaml").data == {
+        "u": "https://x.example/?a=1&b=2"
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "expected"),
+    [
+        (("clients", 0, "name"), False, (3, 11)),
+        (("clients", 0, "name"), True, (3, 5)),
+        (("clients", 1), False, (4, 5)),
+        (("clients", 5, "name"), False, (2, 3)),
+        (("missing",), False, (1, 1)),
+    ],
+)
+def test_locate(path: tuple[str | int, ...], key: bool, expected: tuple[int, int]) -> None:
+    doc = load_bytes(b"clients:\n  - client_id: a\n    name: A\n  - client_id: b\n", "f.yaml")
+    assert doc.locate(path, key=key) == expected

@@ -1,0 +1,164 @@
+"""Validation rules: one fixture per broken input, each with its exact message.
+
+Every file under tests/fixtures/invalid/ starts with ``# expect: LINE:COL: ...``: the
+one diagnostic it must produce (``{file}`` stands for the file's own name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from oauth2_sync.errors import InputError
+from oauth2_sync.settings import Policy, Settings, load_settings
+from oauth2_sync.validation import load_desired, redirect_uri_problem, validate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return load_settings(FIXTURES / "oauth2-sync.yaml")
+
+
+def expectation(path: Path) -> str:
+    first = path.read_bytes().split(b"\n", 1)[0].decode()
+    assert first.startswith("# expect: "), path
+    return first.removeprefix("# expect: ")
+
+
+def test_there_are_at_least_thirty_invalid_fixtures() -> None:
+    assert len(INVALID) >= 30
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_fixture(settings: Settings, path: Path) -> None:
+    result = validate(settings, [path])
+    shown = result.files[0]
+    expected = expectation(path).replace("{file}", shown)
+    assert [str(d) for d in result.diagnostics] == [f"{shown}:{expected}"]
+    # The broken entry never reaches the plan (a duplicate's first declaration may).
+    assert len(result.clients) <= (1 if "duplicate-client-id" in expected else 0)
+
+
+def test_duplicate_client_id_across_files_names_both(settings: Settings) -> None:
+    result = validate(settings, [FIXTURES / "duplicates"])
+    second = result.files[1]
+    assert [str(d) for d in result.diagnostics] == [
+        f"{second}:6:16: error: [duplicate-client-id] client_id 'acme-shared' is also declared "
+        f"at {result.files[0]}:2:16"
+    ]
+    assert [c.client.client_id for c in result.clients] == ["acme-shared", "acme-other"]
+
+
+def test_warnings_do_not_fail(settings: Settings) -> None:
+    result = validate(settings, [FIXTURES / "warnings"])
+    shown = [str(d).split(": ", 1)[1] for d in result.diagnostics]
+    assert shown == [
+        "warning: [unrestricted-users] restrict_to_partner_users is false: users of any partner "
+        "may obtain tokens",
+        "warning: [implicit-grant] the implicit grant is deprecated by the OAuth 2.0 Security BCP "
+        "(RFC 9700); use authorization_code with PKCE",
+        "warning: [non-expiring-access-token] access_token_ttl never: a leaked token stays valid "
+        "forever",
+        "warning: [refresh-ttl-without-grant] refresh_token_ttl is set but the refresh_token grant "
+        "is not granted",
+    ]
+    assert [d.line for d in result.diagnostics] == [6, 7, 9, 10]
+    assert not result.errors
+    assert len(result.clients) == 1
+
+
+def test_policy_turns_warnings_into_errors(settings: Settings) -> None:
+    strict = dataclasses.replace(
+        settings, policy=Policy(errors=frozenset({"implicit-grant", "unrestricted-users"}))
+    )
+    result = validate(strict, [FIXTURES / "warnings"])
+    assert [(d.rule, d.severity) for d in result.diagnostics] == [
+        ("unrestricted-users", "error"),
+        ("implicit-grant", "error"),
+        ("non-expiring-access-token", "warning"),
+        ("refresh-ttl-without-grant", "warning"),
+    ]
+    assert result.clients == ()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (Policy(max_access_token_ttl=3600),
+         ["9:23: error: [policy-max-ttl] access_token_ttl never exceeds the policy maximum of "
+          "1h (3600 s) (policy.max_access_token_ttl)"]),
+        (Policy(max_refresh_token_ttl=86400),
+         ["10:24: error: [policy-max-ttl] refresh_token_ttl 30d (2592000 s) exceeds the policy "
+          "maximum of 1d (86400 s) (policy.max_refresh_token_ttl)"]),
+        (Policy(allowed_grant_types=frozenset({"authorization_code", "refresh_token"})),
+         ["7:19: error: [policy-grant-type] grant type 'implicit' is not allowed by "
+          "policy.allowed_grant_types (authorization_code, refresh_token)"]),
+    ],
+    ids=["max-access", "max-refresh", "allowed-grants"],
+)
+def test_policy_limits(settings: Settings, policy: Policy, expected: list[str]) -> None:
+    result = validate(dataclasses.replace(settings, policy=policy), [FIXTURES / "warnings"])
+    assert [str(d).split(":", 1)[1] for d in result.errors] == expected
+
+
+def test_file_outside_every_team(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "stray.yaml"
+    path.write_text(
+        "clients:\n  - client_id: acme-x\n    name: X\n    email: x@acme.example\n"
+        "    partner: acme\n"
+    )
+    result = validate(settings, [path])
+    assert [str(d).split(":", 1)[1] for d in result.diagnostics] == [
+        "1:1: error: [team-ownership] no team in the settings owns this file (teams.*.paths)"
+    ]
+
+
+def test_all_errors_of_all_files_are_reported_sorted(settings: Settings) -> None:
+    picked = [INVALID[5], INVALID[0], INVALID[9]]
+    result = validate(settings, picked)
+    assert len(result.errors) == 3
+    assert list(result.diagnostics) == sorted(result.diagnostics)
+
+
+def test_examples_are_clean_and_complete() -> None:
+    settings = load_settings(Path(__file__).parent.parent / "examples" / "oauth2-sync.yaml")
+    result = validate(settings)
+    assert result.errors == ()
+    desired = load_desired(settings)
+    grants = {g for d in desired for g in d.client.grant_types}
+    assert grants == {"authorization_code", "implicit", "password", "refresh_token"}
+    ttls = {d.client.access_token_ttl for d in desired}
+    assert None in ttls and -1 in ttls
+    assert [d.client.client_id for d in desired] == sorted(d.client.client_id for d in desired)
+
+
+def test_load_desired_raises_every_error(settings: Settings, tmp_path: Path) -> None:
+    bad = dataclasses.replace(settings, root=FIXTURES, client_paths=("invalid/scope-*.yaml",))
+    with pytest.raises(InputError) as info:
+        load_desired(bad)
+    assert [d.rule for d in info.value.diagnostics] == ["schema", "schema"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("https://app.example/cb", None),
+        ("http://127.0.0.1:8080/cb", None),
+        ("http://[::1]/cb", None),
+        ("http://localhost/cb", None),
+        ("com.example.app:/oauth2redirect", None),
+        ("http://10.0.0.1/cb", "uses plain http for a host that is not a loopback address (use https)"),
+        ("https:///cb", "has no host"),
+        ("https://app.example/c b", "contains whitespace or a control character"),
+        ("https://[::1/cb", "is not a valid URI"),
+        ("ftp://files.example/cb", "uses the scheme 'ftp'; use https, http on loopback or a "
+         "reverse-domain app scheme"),
+    ],
+)
+def test_redirect_uri_rules(uri: str, problem: str | None) -> None:
+    assert redirect_uri_problem(uri) == problem
