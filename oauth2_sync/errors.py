@@ -25,7 +25,9 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.severity}: [{self.rule}] {self.message}"
+        return (
+            f"{self.file}:{self.line}:{self.column}: {self.severity}: [{self.rule}] {self.message}"
+        )
 
 
 class Oauth2SyncError(Exception):
@@ -78,3 +80,7 @@ class PreconditionFailedError(RegistryError):
 
 class SafetyLimitError(Oauth2SyncError):
     """A plan exceeds a safety limit; apply refuses before any write."""
+
+
+class SecretSinkError(Oauth2SyncError):
+    """A new client secret could not be delivered to the configured sink."""

@@ -33,15 +33,13 @@ DataPath = tuple[PathItem, ...]
 class _StrictConstructor(yaml.CSafeLoader):
     """CSafeLoader that refuses duplicate keys, merge keys and non-string keys."""
 
-    def construct_mapping(  # type: ignore[override]
-        self, node: yaml.MappingNode, deep: bool = False
-    ) -> dict[Hashable, Any]:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         mapping: dict[Hashable, Any] = {}
         first_seen: dict[Hashable, yaml.Mark] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _Refused("merge-key", "merge keys (<<) are not allowed", key_node.start_mark)
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
                 shown = repr(key) if isinstance(key_node, yaml.ScalarNode) else "a collection"
                 raise _Refused(
@@ -56,12 +54,12 @@ class _StrictConstructor(yaml.CSafeLoader):
                     key_node.start_mark,
                 )
             first_seen[key] = key_node.start_mark
-            mapping[key] = self.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+            mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
 
 
 class _Refused(Exception):
-    def __init__(self, rule: str, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, rule: str, message: str, mark: Any) -> None:
         super().__init__(message)
         self.rule = rule
         self.message = message
@@ -100,10 +98,13 @@ class Document:
                         child = value_node
                         mark = key_node.start_mark if key else value_node.start_mark
                         break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(item, int):
-                if 0 <= item < len(node.value):
-                    child = node.value[item]
-                    mark = child.start_mark
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(item, int)
+                and 0 <= item < len(node.value)
+            ):
+                child = node.value[item]
+                mark = child.start_mark
             if child is None:
                 break
             node = child
@@ -135,7 +136,9 @@ def load_file(path: Path, display: str | None = None) -> Document:
         with path.open("rb") as stream:
             raw = stream.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise InputError([Diagnostic(shown, 1, 1, "error", "file", exc.strerror or str(exc))]) from None
+        raise InputError(
+            [Diagnostic(shown, 1, 1, "error", "file", exc.strerror or str(exc))]
+        ) from None
     return load_bytes(raw, shown)
 
 
@@ -157,16 +160,22 @@ def _load(raw: bytes, display: str) -> Document:
         match = _TAB_INDENT.search(text)
         if match:
             line = text.count("\n", 0, match.start()) + 1
-            raise _Refused("tab-indent", "tabs are not allowed for indentation", _mark(line, match.end() - match.start()))
+            raise _Refused(
+                "tab-indent",
+                "tabs are not allowed for indentation",
+                _mark(line, match.end() - match.start()),
+            )
     if "&" in text or "*" in text or _may_nest_deeply(text):
         _scan_events(text)
     loader = _StrictConstructor(text)
     try:
-        data = loader.get_single_data()  # type: ignore[no-untyped-call]
+        data = loader.get_single_data()
     except _Refused:
         raise
     except yaml.MarkedYAMLError as exc:
-        raise _Refused("yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark) from None
+        raise _Refused(
+            "yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark
+        ) from None
     except yaml.reader.ReaderError as exc:
         raise _reader_refusal(text, exc) from None
     except yaml.YAMLError as exc:
@@ -174,7 +183,7 @@ def _load(raw: bytes, display: str) -> Document:
     except RecursionError:
         raise _Refused("yaml-depth", f"nesting deeper than {MAX_DEPTH} levels", None) from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return Document(display, text, data)
 
 
@@ -207,7 +216,9 @@ def _scan_events(text: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
             if isinstance(event, yaml.AliasEvent):
-                raise _Refused("anchor", f"aliases (*{event.anchor}) are not allowed", event.start_mark)
+                raise _Refused(
+                    "anchor", f"aliases (*{event.anchor}) are not allowed", event.start_mark
+                )
             if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
                 raise _Refused(
                     "anchor", f"anchors (&{event.anchor}) are not allowed", event.start_mark
@@ -221,7 +232,9 @@ def _scan_events(text: str) -> None:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
-        raise _Refused("yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark) from None
+        raise _Refused(
+            "yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark
+        ) from None
     except yaml.reader.ReaderError as exc:
         raise _reader_refusal(text, exc) from None
     except yaml.YAMLError as exc:
@@ -238,7 +251,7 @@ def _reader_refusal(text: str, exc: yaml.reader.ReaderError) -> _Refused:
 
 
 def _mark(line: int, column: int) -> yaml.Mark:
-    return yaml.Mark("", 0, line - 1, column - 1, None, None)  # type: ignore[no-untyped-call]
+    return yaml.Mark("", 0, line - 1, column - 1, "", 0)
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:

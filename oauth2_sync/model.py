@@ -75,7 +75,7 @@ class Client:
     def user_name(self) -> str:
         """The part of the client ID after ``<partner>-``."""
         prefix = f"{self.partner}-"
-        return self.client_id[len(prefix):] if self.client_id.startswith(prefix) else ""
+        return self.client_id[len(prefix) :] if self.client_id.startswith(prefix) else ""
 
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Client))

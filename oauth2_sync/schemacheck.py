@@ -77,16 +77,17 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]
     path: DataPath = tuple(error.absolute_path)
     where = _name(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
+    value: Any = error.validator_value
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = sorted(schema.get("properties", {}))
         for key in error.instance:
             if key not in known:
                 hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
                 extra = f" (did you mean '{hint[0]}'?)" if hint else _known_keys(known)
-                yield path + (key,), "unknown-key", f"unknown key '{key}'{extra}", True
+                yield (*path, key), "unknown-key", f"unknown key '{key}'{extra}", True
         return
     if error.validator == "required" and isinstance(error.instance, dict):
-        for key in error.validator_value:
+        for key in value:
             if key not in error.instance:
                 yield path, "missing-key", f"{where}missing required key '{key}'", False
         return
@@ -95,22 +96,24 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]
         yield path, "schema", f"{where}{custom} (got {_show(error.instance)})", False
         return
     if error.validator == "type":
-        wanted = error.validator_value
-        wanted_list = wanted if isinstance(wanted, list) else [wanted]
+        wanted_list: list[str] = value if isinstance(value, list) else [value]
         names = " or ".join(_JSON_TYPE_NAMES.get(w, w) for w in wanted_list)
         got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
         yield path, "schema", f"{where}must be {names}, not {got}", False
         return
     if error.validator == "enum":
-        options = [str(v) for v in error.validator_value]
+        options = [str(v) for v in value]
         hint = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.6)
         extra = f"; did you mean '{hint[0]}'?" if hint else ""
-        yield path, "schema", (
-            f"{where}{_show(error.instance)} is not one of {', '.join(options)}{extra}"
-        ), False
+        yield (
+            path,
+            "schema",
+            (f"{where}{_show(error.instance)} is not one of {', '.join(options)}{extra}"),
+            False,
+        )
         return
     if error.validator == "minItems":
-        least = error.validator_value
+        least = value
         wanted = "must not be empty" if least == 1 else f"must have at least {least} items"
         yield path, "schema", f"{where}{wanted}", False
         return

@@ -212,7 +212,7 @@ def _path(root: Path, value: str | None) -> Path | None:
 def _resolve_local(url: str, root: Path) -> str:
     # A local store path is relative to the settings file, like every other path here.
     if url.startswith("local:"):
-        target = Path(url[len("local:"):])
+        target = Path(url[len("local:") :])
         return f"local:{target if target.is_absolute() else root / target}"
     return url
 

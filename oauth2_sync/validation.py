@@ -92,7 +92,11 @@ def validate(settings: Settings, paths: Sequence[Path] | None = None) -> Validat
     if not files:
         diagnostics.append(
             Diagnostic(
-                display_path(settings.path), 1, 1, "warning", "no-files",
+                display_path(settings.path),
+                1,
+                1,
+                "warning",
+                "no-files",
                 "no client files match clients.paths",
             )
         )
@@ -139,7 +143,9 @@ class _FileChecker:
         data = self.doc.data
         if not isinstance(data, dict):
             got = "empty" if data is None else f"a {type(data).__name__}"
-            self.error((), "schema", f"a client file must be a mapping with the key 'clients', not {got}")
+            self.error(
+                (), "schema", f"a client file must be a mapping with the key 'clients', not {got}"
+            )
             return self.found
         schema_problems = schemacheck.check_paths("clients", self.doc)
         self.found.extend(d for _, d in schema_problems)
@@ -151,7 +157,9 @@ class _FileChecker:
         }
         teams = self.settings.teams_owning(self.path)
         if not teams and entries:
-            self.error((), "team-ownership", "no team in the settings owns this file (teams.*.paths)")
+            self.error(
+                (), "team-ownership", "no team in the settings owns this file (teams.*.paths)"
+            )
         for index, entry in enumerate(entries):
             if index in broken:
                 continue
@@ -165,14 +173,16 @@ class _FileChecker:
         partner = client.partner
         if not client.client_id.startswith(f"{partner}-") or not client.user_name:
             self.error(
-                (*at, "client_id"), "client-id",
+                (*at, "client_id"),
+                "client-id",
                 f"client_id '{client.client_id}' must be '{partner}-' followed by a user name",
             )
         if teams and not any(partner in team.partners for team in teams):
             owners = ", ".join(f"'{t.name}'" for t in teams)
             allowed = ", ".join(sorted({p for t in teams for p in t.partners}))
             self.error(
-                (*at, "partner"), "team-ownership",
+                (*at, "partner"),
+                "team-ownership",
                 f"partner '{partner}' is not one of the partners of team {owners} "
                 f"that owns this file ({allowed})",
             )
@@ -189,12 +199,14 @@ class _FileChecker:
         if needs and not uris:
             where = (*at, "redirect_uris") if "redirect_uris" in entry else (*at, "grant_types")
             self.error(
-                where, "redirect-uris-required",
+                where,
+                "redirect-uris-required",
                 f"redirect_uris must not be empty with the {' and '.join(needs)} grant",
             )
         if uris and not needs:
             self.error(
-                (*at, "redirect_uris"), "redirect-uris-forbidden",
+                (*at, "redirect_uris"),
+                "redirect-uris-forbidden",
                 "redirect_uris are only allowed with the implicit or authorization_code grant",
             )
         seen: dict[str, int] = {}
@@ -206,14 +218,16 @@ class _FileChecker:
             if uri in seen:
                 line = self.doc.locate((*at, "redirect_uris", seen[uri]))[0]
                 self.error(
-                    where, "redirect-uri-duplicate",
+                    where,
+                    "redirect-uri-duplicate",
                     f"redirect URI {uri!r} is listed twice (first at line {line})",
                 )
             else:
                 seen[uri] = i
         if "implicit" in client.grant_types:
             self.warn(
-                (*at, "grant_types", entry["grant_types"].index("implicit")), "implicit-grant",
+                (*at, "grant_types", entry["grant_types"].index("implicit")),
+                "implicit-grant",
                 "the implicit grant is deprecated by the OAuth 2.0 Security BCP (RFC 9700); "
                 "use authorization_code with PKCE",
             )
@@ -222,22 +236,26 @@ class _FileChecker:
         refresh = client.refresh_token_ttl
         if refresh == durations.NEVER:
             self.error(
-                (*at, "refresh_token_ttl"), "refresh-token-never",
+                (*at, "refresh_token_ttl"),
+                "refresh-token-never",
                 "refresh_token_ttl cannot be never: only the access token may be non-expiring",
             )
         if client.access_token_ttl == durations.NEVER:
             self.warn(
-                (*at, "access_token_ttl"), "non-expiring-access-token",
+                (*at, "access_token_ttl"),
+                "non-expiring-access-token",
                 "access_token_ttl never: a leaked token stays valid forever",
             )
         if refresh is not None and "refresh_token" not in client.grant_types:
             self.warn(
-                (*at, "refresh_token_ttl"), "refresh-ttl-without-grant",
+                (*at, "refresh_token_ttl"),
+                "refresh-ttl-without-grant",
                 "refresh_token_ttl is set but the refresh_token grant is not granted",
             )
         if not client.restrict_to_partner_users:
             self.warn(
-                (*at, "restrict_to_partner_users"), "unrestricted-users",
+                (*at, "restrict_to_partner_users"),
+                "unrestricted-users",
                 "restrict_to_partner_users is false: users of any partner may obtain tokens",
             )
 
@@ -252,7 +270,8 @@ class _FileChecker:
             if value == durations.NEVER or value > limit:
                 shown = "never" if value == durations.NEVER else durations.format_seconds(value)
                 self.error(
-                    (*at, field), "policy-max-ttl",
+                    (*at, field),
+                    "policy-max-ttl",
                     f"{field} {shown} exceeds the policy maximum of "
                     f"{durations.format_seconds(limit)} (policy.max_{field})",
                 )
@@ -261,7 +280,8 @@ class _FileChecker:
             for i, grant in enumerate(entry.get("grant_types") or ()):
                 if grant not in allowed:
                     self.error(
-                        (*at, "grant_types", i), "policy-grant-type",
+                        (*at, "grant_types", i),
+                        "policy-grant-type",
                         f"grant type '{grant}' is not allowed by policy.allowed_grant_types "
                         f"({', '.join(sorted(allowed))})",
                     )
@@ -269,7 +289,8 @@ class _FileChecker:
                 for grant in client.grant_types:
                     if grant not in allowed:
                         self.error(
-                            at, "policy-grant-type",
+                            at,
+                            "policy-grant-type",
                             f"default grant type '{grant}' is not allowed by "
                             f"policy.allowed_grant_types; list grant_types explicitly",
                         )
@@ -304,8 +325,10 @@ def redirect_uri_problem(uri: str) -> str | None:
     if parts.scheme == "http":
         if not host:
             return "has no host"
-        return None if _is_loopback(host) else (
-            "uses plain http for a host that is not a loopback address (use https)"
+        return (
+            None
+            if _is_loopback(host)
+            else ("uses plain http for a host that is not a loopback address (use https)")
         )
     if "." in parts.scheme and not parts.netloc.startswith("/"):
         # RFC 8252 §7.1: a native app's private-use scheme is a reversed domain name.
@@ -340,6 +363,7 @@ def _duplicates(clients: Sequence[DesiredClient]) -> Iterator[Diagnostic]:
         cid = desired.client.client_id
         line, column = other.document.locate(("clients", other.index, "client_id"))
         yield desired.document.diagnostic(
-            ("clients", desired.index, "client_id"), "duplicate-client-id",
+            ("clients", desired.index, "client_id"),
+            "duplicate-client-id",
             f"client_id '{cid}' is also declared at {other.file}:{line}:{column}",
         )

@@ -105,7 +105,7 @@ def test_settings_errors_are_reported_the_same_way(repo: Path) -> None:
 
 
 def test_config_option_after_the_command(repo: Path, tmp_path: Path) -> None:
-    code, out, _ = run("validate", "--config", str(repo / "oauth2-sync.yaml"))
+    code, _, _ = run("validate", "--config", str(repo / "oauth2-sync.yaml"))
     assert code == 0
 
 

@@ -20,24 +20,53 @@ def refusal(raw: bytes) -> str:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (b"a: 1\nb:\n  c: 1\n  c: 2\n",
-         "f.yaml:4:3: error: [duplicate-key] duplicate key 'c' (first defined at line 3, column 3)"),
+        (
+            b"a: 1\nb:\n  c: 1\n  c: 2\n",
+            "f.yaml:4:3: error: [duplicate-key] duplicate key 'c' (first defined at line 3, column 3)",
+        ),
         (b"a: &x 1\n", "f.yaml:1:4: error: [anchor] anchors (&x) are not allowed"),
         (b"a: [*x]\n", "f.yaml:1:5: error: [anchor] aliases (*x) are not allowed"),
-        (b"a:\n  b: 1\n\t\n", "f.yaml:3:1: error: [tab-indent] tabs are not allowed for indentation"),
-        (b"a: 1\n  \tb: 2\n", "f.yaml:2:3: error: [tab-indent] tabs are not allowed for indentation"),
+        (
+            b"a:\n  b: 1\n\t\n",
+            "f.yaml:3:1: error: [tab-indent] tabs are not allowed for indentation",
+        ),
+        (
+            b"a: 1\n  \tb: 2\n",
+            "f.yaml:2:3: error: [tab-indent] tabs are not allowed for indentation",
+        ),
         (b"a: 1\nb: \xff\n", "f.yaml:2:4: error: [encoding] file is not valid UTF-8 (byte 0xff)"),
         (b"<<: {a: 1}\n", "f.yaml:1:1: error: [merge-key] merge keys (<<) are not allowed"),
-        (b"? [1]\n: x\n", "f.yaml:1:3: error: [yaml-key] mapping keys must be strings, not a collection"),
-        (b"a: !!python/object:os.system x\n",
-         "f.yaml:1:4: error: [yaml-syntax] could not determine a constructor for the tag "
-         "'tag:yaml.org,2002:python/object:os.system'"),
-        (b"a: \x1b[31m\n", "f.yaml:1:4: error: [yaml-syntax] control character U+001B is not allowed"),
-        (b"[" * 100_000 + b"]" * 100_000,
-         "f.yaml:1:1001: error: [yaml-depth] nesting deeper than 1000 levels"),
+        (
+            b"? [1]\n: x\n",
+            "f.yaml:1:3: error: [yaml-key] mapping keys must be strings, not a collection",
+        ),
+        (
+            b"a: !!python/object:os.system x\n",
+            "f.yaml:1:4: error: [yaml-syntax] could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object:os.system'",
+        ),
+        (
+            b"a: \x1b[31m\n",
+            "f.yaml:1:4: error: [yaml-syntax] control character U+001B is not allowed",
+        ),
+        (
+            b"[" * 100_000 + b"]" * 100_000,
+            "f.yaml:1:1001: error: [yaml-depth] nesting deeper than 1000 levels",
+        ),
     ],
-    ids=["duplicate-key", "anchor", "alias", "tab-line", "tab-after-spaces", "non-utf8", "merge-key",
-         "non-string-key", "python-tag", "escape-sequence", "depth-100k-would-segfault-libyaml"],
+    ids=[
+        "duplicate-key",
+        "anchor",
+        "alias",
+        "tab-line",
+        "tab-after-spaces",
+        "non-utf8",
+        "merge-key",
+        "non-string-key",
+        "python-tag",
+        "escape-sequence",
+        "depth-100k-would-segfault-libyaml",
+    ],
 )
 def test_refuses(raw: bytes, expected: str) -> None:
     assert refusal(raw) == expected

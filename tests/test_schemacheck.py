@@ -38,7 +38,8 @@ def _properties(node: Any) -> list[tuple[str, dict[str, Any]]]:
 @pytest.mark.parametrize("name", ["clients", "settings"])
 def test_every_property_has_a_title_and_description(name: str) -> None:
     missing = [
-        key for key, prop in _properties(schemacheck.load_schema(name))
+        key
+        for key, prop in _properties(schemacheck.load_schema(name))
         if not prop.get("title") or not prop.get("description")
     ]
     assert missing == []
@@ -63,17 +64,27 @@ def test_example_settings_validate() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("clients: []\nextra: 1\n",
-         ["f.yaml:2:1: error: [unknown-key] unknown key 'extra' (expected one of: clients)"]),
-        ("clients:\n  - {client_id: acme-a, name: A, email: a@acme.example, partner: acme, "
-         "grant_typs: [password]}\n",
-         ["f.yaml:2:72: error: [unknown-key] unknown key 'grant_typs' "
-          "(did you mean 'grant_types'?)"]),
-        ("clients:\n  - {}\n",
-         ["f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'client_id'",
-          "f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'email'",
-          "f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'name'",
-          "f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'partner'"]),
+        (
+            "clients: []\nextra: 1\n",
+            ["f.yaml:2:1: error: [unknown-key] unknown key 'extra' (expected one of: clients)"],
+        ),
+        (
+            "clients:\n  - {client_id: acme-a, name: A, email: a@acme.example, partner: acme, "
+            "grant_typs: [password]}\n",
+            [
+                "f.yaml:2:72: error: [unknown-key] unknown key 'grant_typs' "
+                "(did you mean 'grant_types'?)"
+            ],
+        ),
+        (
+            "clients:\n  - {}\n",
+            [
+                "f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'client_id'",
+                "f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'email'",
+                "f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'name'",
+                "f.yaml:2:5: error: [missing-key] clients[0]: missing required key 'partner'",
+            ],
+        ),
     ],
     ids=["unknown-root-key", "typo-in-flow-mapping", "empty-client"],
 )

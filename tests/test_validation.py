@@ -89,15 +89,27 @@ def test_policy_turns_warnings_into_errors(settings: Settings) -> None:
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
-        (Policy(max_access_token_ttl=3600),
-         ["9:23: error: [policy-max-ttl] access_token_ttl never exceeds the policy maximum of "
-          "1h (3600 s) (policy.max_access_token_ttl)"]),
-        (Policy(max_refresh_token_ttl=86400),
-         ["10:24: error: [policy-max-ttl] refresh_token_ttl 30d (2592000 s) exceeds the policy "
-          "maximum of 1d (86400 s) (policy.max_refresh_token_ttl)"]),
-        (Policy(allowed_grant_types=frozenset({"authorization_code", "refresh_token"})),
-         ["7:19: error: [policy-grant-type] grant type 'implicit' is not allowed by "
-          "policy.allowed_grant_types (authorization_code, refresh_token)"]),
+        (
+            Policy(max_access_token_ttl=3600),
+            [
+                "9:23: error: [policy-max-ttl] access_token_ttl never exceeds the policy maximum of "
+                "1h (3600 s) (policy.max_access_token_ttl)"
+            ],
+        ),
+        (
+            Policy(max_refresh_token_ttl=86400),
+            [
+                "10:24: error: [policy-max-ttl] refresh_token_ttl 30d (2592000 s) exceeds the policy "
+                "maximum of 1d (86400 s) (policy.max_refresh_token_ttl)"
+            ],
+        ),
+        (
+            Policy(allowed_grant_types=frozenset({"authorization_code", "refresh_token"})),
+            [
+                "7:19: error: [policy-grant-type] grant type 'implicit' is not allowed by "
+                "policy.allowed_grant_types (authorization_code, refresh_token)"
+            ],
+        ),
     ],
     ids=["max-access", "max-refresh", "allowed-grants"],
 )
@@ -152,12 +164,17 @@ def test_load_desired_raises_every_error(settings: Settings, tmp_path: Path) -> 
         ("http://[::1]/cb", None),
         ("http://localhost/cb", None),
         ("com.example.app:/oauth2redirect", None),
-        ("http://10.0.0.1/cb", "uses plain http for a host that is not a loopback address (use https)"),
+        (
+            "http://10.0.0.1/cb",
+            "uses plain http for a host that is not a loopback address (use https)",
+        ),
         ("https:///cb", "has no host"),
         ("https://app.example/c b", "contains whitespace or a control character"),
         ("https://[::1/cb", "is not a valid URI"),
-        ("ftp://files.example/cb", "uses the scheme 'ftp'; use https, http on loopback or a "
-         "reverse-domain app scheme"),
+        (
+            "ftp://files.example/cb",
+            "uses the scheme 'ftp'; use https, http on loopback or a reverse-domain app scheme",
+        ),
     ],
 )
 def test_redirect_uri_rules(uri: str, problem: str | None) -> None:

@@ -18,9 +18,11 @@ def render_text(
 ) -> None:
     """``FILE:LINE:COL: error: [RULE] message`` lines, then a one-line summary."""
     for d in diagnostics:
-        severity = click.style(
-            d.severity, fg="red" if d.severity == "error" else "yellow", bold=True
-        ) if color else d.severity
+        severity = (
+            click.style(d.severity, fg="red" if d.severity == "error" else "yellow", bold=True)
+            if color
+            else d.severity
+        )
         stream.write(
             f"{_safe(d.file)}:{d.line}:{d.column}: {severity}: [{d.rule}] {_safe(d.message)}\n"
         )
@@ -72,8 +74,12 @@ def render_github(
     for d in diagnostics:
         props = ",".join(
             f"{k}={_gh_property(v)}"
-            for k, v in (("file", d.file), ("line", str(d.line)), ("col", str(d.column)),
-                         ("title", f"oauth2-sync {d.rule}"))
+            for k, v in (
+                ("file", d.file),
+                ("line", str(d.line)),
+                ("col", str(d.column)),
+                ("title", f"oauth2-sync {d.rule}"),
+            )
         )
         stream.write(f"::{d.severity} {props}::{_gh_data(d.message)}\n")
     stream.write(summary(diagnostics, files, clients) + "\n")
