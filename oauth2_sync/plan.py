@@ -1,0 +1,507 @@
+"""The plan: what apply would do, as frozen, sorted data.
+
+``build_plan`` compares the desired clients (from the files) with the registry's and
+returns a ``Plan``: one ``Change`` per client to create, update or delete (sorted by
+client ID), the number of managed clients that already match, the number outside the
+managed scope (only counted, never touched), and the version of every client read so
+that apply can make each write conditional (``If-Match``).
+
+A plan is saved as JSON (``save``/``load``); the same document is what
+``plan --format json`` prints (``to_dict``). It holds no secret: clients have none in
+normal form, and versions are opaque tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from oauth2_sync import __version__
+from oauth2_sync.diff import FieldChange, FieldValue, diff_clients
+from oauth2_sync.errors import Diagnostic, InputError, UsageError
+from oauth2_sync.model import FIELD_NAMES, Client
+from oauth2_sync.registry.base import Partner, Registry, RemoteClient
+from oauth2_sync.settings import Settings
+from oauth2_sync.validation import DesiredClient
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Action",
+    "Change",
+    "FieldChange",
+    "Plan",
+    "RegistryState",
+    "Summary",
+    "build_plan",
+    "from_dict",
+    "git_commit",
+    "load",
+    "read_registry",
+    "save",
+    "to_dict",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Version of the JSON plan document; bumped on any incompatible change."""
+
+Action = Literal["create", "update", "delete"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What apply does to one client.
+
+    ``before`` is the registry's client (update, delete), ``after`` the desired one
+    (create, update); ``fields`` lists the differing fields of an update; ``version`` is
+    the registry version the change was planned against (``None`` for a create);
+    ``file`` and ``line`` say where the desired client is declared.
+    """
+
+    action: Action
+    client_id: str
+    before: Client | None = None
+    after: Client | None = None
+    fields: tuple[FieldChange, ...] = ()
+    version: str | None = None
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def partner(self) -> str:
+        """The partner of the client (the desired one when both exist)."""
+        client = self.after or self.before
+        assert client is not None, "a change has a before or an after"
+        return client.partner
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts of a plan."""
+
+    create: int
+    update: int
+    delete: int
+    no_op: int
+    unmanaged: int
+    managed: int
+    """Managed clients in the registry when the plan was made (the base of the safety shares)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything apply needs, and everything a reviewer should see."""
+
+    registry: str
+    changes: tuple[Change, ...]
+    no_op: int
+    unmanaged: int
+    managed: int
+    versions: tuple[tuple[str, str], ...]
+    """``(client_id, version)`` of every client read, sorted by client ID."""
+    commit: str | None = None
+    prune: bool = False
+    targets: tuple[str, ...] = ()
+    created_at: str = ""
+    tool_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def summary(self) -> Summary:
+        """How many creates, updates, deletes, no-ops and unmanaged clients."""
+        counts = dict.fromkeys(ACTIONS, 0)
+        for change in self.changes:
+            counts[change.action] += 1
+        return Summary(
+            counts["create"], counts["update"], counts["delete"],
+            self.no_op, self.unmanaged, self.managed,
+        )
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether apply would write anything."""
+        return bool(self.changes)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryState:
+    """What a plan is made against: the registry's partners and clients."""
+
+    url: str
+    partners: tuple[Partner, ...]
+    clients: tuple[RemoteClient, ...]
+
+
+def read_registry(registry: Registry) -> RegistryState:
+    """Read every partner and client (every page) once."""
+    partners = tuple(registry.list_partners())
+    clients = tuple(registry.list_clients())
+    logger.info(
+        "read %d partners and %d clients from %s", len(partners), len(clients), registry.url
+    )
+    return RegistryState(registry.url, partners, clients)
+
+
+def build_plan(
+    desired: Sequence[DesiredClient],
+    state: RegistryState,
+    settings: Settings,
+    *,
+    targets: Collection[str] = (),
+    prune: bool | None = None,
+    commit: str | None = None,
+    created_at: str | None = None,
+) -> Plan:
+    """Compare the desired clients with the registry's and list what apply would do.
+
+    ``targets`` limits the plan to those client IDs; ``prune`` (default: the settings)
+    adds deletes of managed clients no file declares. Raises ``InputError`` when an
+    online check fails (unknown partner, unknown user, a client ID held outside the
+    managed scope) and ``UsageError`` for a target that names no client.
+    """
+    managed_partners = settings.managed_partners
+    do_prune = settings.prune if prune is None else prune
+    remote = {rc.client.client_id: rc for rc in state.clients}
+    wanted = frozenset(targets)
+    desired_ids = {d.client.client_id for d in desired}
+    unknown = sorted(wanted - desired_ids - remote.keys())
+    if unknown:
+        raise UsageError(
+            f"--target {unknown[0]} matches no client in the files or the registry"
+        ) from None
+    selected = [d for d in desired if d.client.client_id in wanted] if wanted else list(desired)
+    _online_checks(selected, state, remote, managed_partners)
+
+    changes: list[Change] = []
+    no_op = 0
+    for item in selected:
+        client = item.client
+        current = remote.get(client.client_id)
+        if current is None:
+            changes.append(
+                Change("create", client.client_id, after=client, file=item.file, line=item.line)
+            )
+        elif current.client == client:
+            no_op += 1
+        else:
+            changes.append(
+                Change(
+                    "update", client.client_id, before=current.client, after=client,
+                    fields=diff_clients(current.client, client), version=current.version,
+                    file=item.file, line=item.line,
+                )
+            )
+    managed = 0
+    for client_id, current in remote.items():
+        if current.client.partner not in managed_partners:
+            continue
+        managed += 1
+        if do_prune and client_id not in desired_ids and (not wanted or client_id in wanted):
+            changes.append(
+                Change("delete", client_id, before=current.client, version=current.version)
+            )
+    changes.sort(key=lambda c: c.client_id)
+    return Plan(
+        registry=state.url,
+        changes=tuple(changes),
+        no_op=no_op,
+        unmanaged=len(remote) - managed,
+        managed=managed,
+        versions=tuple(sorted((cid, rc.version) for cid, rc in remote.items())),
+        commit=commit,
+        prune=do_prune,
+        targets=tuple(sorted(wanted)),
+        created_at=created_at if created_at is not None else _now(),
+    )
+
+
+def _online_checks(
+    desired: Iterable[DesiredClient],
+    state: RegistryState,
+    remote: Mapping[str, RemoteClient],
+    managed_partners: Collection[str],
+) -> None:
+    partners = {p.subdomain: p for p in state.partners}
+    problems: list[Diagnostic] = []
+    for item in desired:
+        client = item.client
+        partner = partners.get(client.partner)
+        where = ("clients", item.index)
+        if partner is None:
+            problems.append(item.document.diagnostic(
+                (*where, "partner"), "partner-unknown",
+                f"partner '{client.partner}' does not exist in the registry",
+            ))
+        elif (
+            client.restrict_to_partner_users
+            and partner.users is not None
+            and client.user_name not in partner.users
+        ):
+            problems.append(item.document.diagnostic(
+                (*where, "client_id"), "user-unknown",
+                f"'{client.user_name}' is not a user of partner '{client.partner}' "
+                "(required by restrict_to_partner_users)",
+            ))
+        current = remote.get(client.client_id)
+        if current is not None and current.client.partner not in managed_partners:
+            problems.append(item.document.diagnostic(
+                (*where, "client_id"), "client-unmanaged",
+                f"the registry holds '{client.client_id}' under partner "
+                f"'{current.client.partner}', outside the managed scope",
+            ))
+    if problems:
+        raise InputError(problems)
+
+
+def git_commit(root: Path) -> str | None:
+    """The commit checked out in the git repository holding ``root``, if there is one."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# --- the JSON document ------------------------------------------------------------------
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    """The plan as the documented JSON object (``docs/plan-apply.md``)."""
+    summary = plan.summary
+    return {
+        "format_version": plan.format_version,
+        "tool_version": plan.tool_version,
+        "created_at": plan.created_at,
+        "registry": plan.registry,
+        "commit": plan.commit,
+        "prune": plan.prune,
+        "targets": list(plan.targets),
+        "summary": {
+            "create": summary.create,
+            "update": summary.update,
+            "delete": summary.delete,
+            "no_op": summary.no_op,
+            "unmanaged": summary.unmanaged,
+            "managed": summary.managed,
+        },
+        "changes": [_change_dict(c) for c in plan.changes],
+        "versions": dict(plan.versions),
+    }
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action,
+        "client_id": change.client_id,
+        "partner": change.partner,
+        "file": change.file,
+        "line": change.line,
+        "version": change.version,
+        "fields": [
+            {
+                "field": f.field,
+                "before": _json_value(f.before),
+                "after": _json_value(f.after),
+                "effective_unchanged": f.effective_unchanged,
+            }
+            for f in change.fields
+        ],
+        "before": _client_dict(change.before),
+        "after": _client_dict(change.after),
+    }
+
+
+def _client_dict(client: Client | None) -> dict[str, Any] | None:
+    if client is None:
+        return None
+    return {name: _json_value(getattr(client, name)) for name in FIELD_NAMES}
+
+
+def _json_value(value: FieldValue) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def save(plan: Plan, path: Path) -> None:
+    """Write the plan file atomically (a reader never sees half a plan)."""
+    text = json.dumps(to_dict(plan), indent=2, ensure_ascii=True) + "\n"
+    path = path.resolve()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> Plan:
+    """Read a plan file; ``UsageError`` naming the file when it is not a valid plan."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the plan file: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UsageError(f"{path}: not an oauth2-sync plan file (not JSON)") from None
+    try:
+        return from_dict(data)
+    except _BadPlan as exc:
+        raise UsageError(f"{path}: not a valid oauth2-sync plan file: {exc}") from None
+
+
+class _BadPlan(Exception):
+    pass
+
+
+def from_dict(data: Any) -> Plan:
+    """Rebuild a plan from ``to_dict``'s document; raises ``_BadPlan`` on any malformation."""
+    obj = _mapping(data, "plan")
+    version = obj.get("format_version")
+    if version != FORMAT_VERSION:
+        raise _BadPlan(
+            f"format_version {version!r} is not supported (this oauth2-sync reads {FORMAT_VERSION})"
+        )
+    summary = _mapping(obj.get("summary"), "summary")
+    versions = _mapping(obj.get("versions"), "versions")
+    changes = tuple(_change(c, i) for i, c in enumerate(_list(obj.get("changes"), "changes")))
+    return Plan(
+        registry=_str(obj.get("registry"), "registry"),
+        changes=changes,
+        no_op=_int(summary.get("no_op"), "summary.no_op"),
+        unmanaged=_int(summary.get("unmanaged"), "summary.unmanaged"),
+        managed=_int(summary.get("managed"), "summary.managed"),
+        versions=tuple(sorted(
+            (_str(k, "versions"), _str(v, f"versions.{k}")) for k, v in versions.items()
+        )),
+        commit=_opt_str(obj.get("commit"), "commit"),
+        prune=_bool(obj.get("prune"), "prune"),
+        targets=tuple(_str(t, "targets") for t in _list(obj.get("targets"), "targets")),
+        created_at=_str(obj.get("created_at"), "created_at"),
+        tool_version=_str(obj.get("tool_version"), "tool_version"),
+    )
+
+
+def _change(data: Any, index: int) -> Change:
+    where = f"changes[{index}]"
+    obj = _mapping(data, where)
+    action = obj.get("action")
+    if action not in ACTIONS:
+        raise _BadPlan(f"{where}.action must be one of {', '.join(ACTIONS)}")
+    before = _client(obj.get("before"), f"{where}.before")
+    after = _client(obj.get("after"), f"{where}.after")
+    client_id = _str(obj.get("client_id"), f"{where}.client_id")
+    needs_before = action in ("update", "delete")
+    needs_after = action in ("create", "update")
+    if (before is None) == needs_before or (after is None) == needs_after:
+        raise _BadPlan(f"{where}: a {action} needs {_needs(needs_before, needs_after)}")
+    for client in (before, after):
+        if client is not None and client.client_id != client_id:
+            raise _BadPlan(f"{where}: client_id does not match its clients")
+    version = _opt_str(obj.get("version"), f"{where}.version")
+    if needs_before and version is None:
+        raise _BadPlan(f"{where}: a {action} needs the version it was planned against")
+    line = obj.get("line")
+    return Change(
+        action=action,
+        client_id=client_id,
+        before=before,
+        after=after,
+        # Recomputed rather than trusted: the fields shown are those apply will write.
+        fields=diff_clients(before, after) if before and after else (),
+        version=version,
+        file=_opt_str(obj.get("file"), f"{where}.file"),
+        line=None if line is None else _int(line, f"{where}.line"),
+    )
+
+
+def _needs(before: bool, after: bool) -> str:
+    wanted = [name for name, needed in (("before", before), ("after", after)) if needed]
+    unwanted = [name for name, needed in (("before", before), ("after", after)) if not needed]
+    text = " and ".join(wanted)
+    return f"{text} (and no {unwanted[0]})" if unwanted else text
+
+
+def _client(data: Any, where: str) -> Client | None:
+    if data is None:
+        return None
+    obj = _mapping(data, where)
+    if set(obj) != set(FIELD_NAMES):
+        raise _BadPlan(f"{where} must have exactly the fields {', '.join(FIELD_NAMES)}")
+    return Client(
+        client_id=_str(obj["client_id"], f"{where}.client_id"),
+        name=_str(obj["name"], f"{where}.name"),
+        email=_str(obj["email"], f"{where}.email"),
+        partner=_str(obj["partner"], f"{where}.partner"),
+        restrict_to_partner_users=_bool(
+            obj["restrict_to_partner_users"], f"{where}.restrict_to_partner_users"
+        ),
+        scopes=_strings(obj["scopes"], f"{where}.scopes"),
+        grant_types=_strings(obj["grant_types"], f"{where}.grant_types"),
+        redirect_uris=_strings(obj["redirect_uris"], f"{where}.redirect_uris"),
+        access_token_ttl=_opt_int(obj["access_token_ttl"], f"{where}.access_token_ttl"),
+        refresh_token_ttl=_opt_int(obj["refresh_token_ttl"], f"{where}.refresh_token_ttl"),
+    )
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _BadPlan(f"{where} must be an object")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _BadPlan(f"{where} must be a list")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _BadPlan(f"{where} must be a string")
+    return value
+
+
+def _opt_str(value: Any, where: str) -> str | None:
+    return None if value is None else _str(value, where)
+
+
+def _int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _BadPlan(f"{where} must be an integer")
+    return value
+
+
+def _opt_int(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _BadPlan(f"{where} must be true or false")
+    return value
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    items = [_str(v, where) for v in _list(value, where)]
+    # The normal form keeps sets sorted; a hand-edited file must not smuggle in another order.
+    return tuple(sorted(set(items)))

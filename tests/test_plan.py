@@ -1,0 +1,253 @@
+"""Building, saving and loading plans (desired clients from real files, hand-built registry)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from configrepo import client, write_repo
+
+from oauth2_sync import plan as planning
+from oauth2_sync.diff import FieldChange
+from oauth2_sync.errors import InputError, UsageError
+from oauth2_sync.model import Client
+from oauth2_sync.plan import Change, Plan, RegistryState, build_plan
+from oauth2_sync.registry.base import Partner, RemoteClient
+from oauth2_sync.settings import Settings, load_settings
+from oauth2_sync.validation import DesiredClient, load_desired
+
+PARTNERS = (
+    Partner(1, "acme", "Acme", ("reporting", "billing", "old", "portal")),
+    Partner(2, "globex", "Globex", ("etl",)),
+    Partner(3, "umbrella", "Umbrella", ("lab",)),
+)
+REPORTING = client("acme-reporting", access_token_ttl=43200)
+BILLING = client("acme-billing", scopes=("read", "write"))
+ETL = client("globex-etl")
+
+
+def setup(
+    tmp_path: Path, desired: Sequence[Client], **extra: object
+) -> tuple[Settings, tuple[DesiredClient, ...]]:
+    settings = load_settings(write_repo(tmp_path, desired, extra=extra))
+    return settings, load_desired(settings)
+
+
+def state(*clients: Client, partners: Sequence[Partner] = PARTNERS) -> RegistryState:
+    remote = tuple(RemoteClient(c, f'W/"{i + 1}"') for i, c in enumerate(clients))
+    return RegistryState("local:/registry.db", tuple(partners), remote)
+
+
+def test_everything_is_created_against_an_empty_registry(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL, BILLING])
+    plan = build_plan(desired, state(), settings, created_at="2024-01-01T00:00:00Z")
+    assert [(c.action, c.client_id) for c in plan.changes] == [
+        ("create", "acme-billing"), ("create", "acme-reporting"), ("create", "globex-etl"),
+    ]
+    assert plan.changes[0] == Change(
+        "create", "acme-billing", after=BILLING, file=plan.changes[0].file, line=2
+    )
+    assert plan.changes[0].file is not None
+    assert plan.changes[0].file.endswith("clients/acme/clients.yaml")
+    assert plan.changes[2].line == 2
+    assert dataclasses.astuple(plan.summary) == (3, 0, 0, 0, 0, 0)
+    assert plan.has_changes
+
+
+def test_matching_clients_are_counted_and_unmanaged_ones_only_counted(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    lab = client("umbrella-lab")
+    plan = build_plan(desired, state(REPORTING, ETL, lab), settings)
+    assert plan.changes == ()
+    assert not plan.has_changes
+    assert (plan.no_op, plan.unmanaged, plan.managed) == (2, 1, 2)
+    assert plan.versions == (
+        ("acme-reporting", 'W/"1"'), ("globex-etl", 'W/"2"'), ("umbrella-lab", 'W/"3"'),
+    )
+
+
+def test_an_update_lists_each_changed_field_and_the_version_read(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING])
+    registry_side = dataclasses.replace(REPORTING, email="old@acme.example", access_token_ttl=None)
+    plan = build_plan(desired, state(registry_side), settings)
+    (change,) = plan.changes
+    assert change.action == "update"
+    assert change.version == 'W/"1"'
+    assert change.before == registry_side
+    assert change.after == REPORTING
+    assert change.fields == (
+        FieldChange("email", "old@acme.example", "team@acme.example"),
+        FieldChange("access_token_ttl", None, 43200, effective_unchanged=True),
+    )
+
+
+def test_prune_is_off_by_default_and_deletes_only_managed_clients(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING])
+    old, lab = client("acme-old"), client("umbrella-lab")
+    registry = state(REPORTING, old, lab)
+    assert build_plan(desired, registry, settings).changes == ()
+    pruned = build_plan(desired, registry, settings, prune=True)
+    assert pruned.changes == (Change("delete", "acme-old", before=old, version='W/"2"'),)
+    assert pruned.prune
+    assert (pruned.managed, pruned.unmanaged) == (2, 1)
+
+
+def test_prune_in_the_settings_is_honoured_and_the_flag_can_turn_it_off(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING], prune=True)
+    registry = state(REPORTING, client("acme-old"))
+    assert [c.action for c in build_plan(desired, registry, settings).changes] == ["delete"]
+    assert build_plan(desired, registry, settings, prune=False).changes == ()
+
+
+def test_targets_limit_the_plan(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL, BILLING])
+    plan = build_plan(
+        desired, state(client("acme-old")), settings, targets=["globex-etl", "acme-old"],
+        prune=True,
+    )
+    assert [(c.action, c.client_id) for c in plan.changes] == [
+        ("delete", "acme-old"), ("create", "globex-etl"),
+    ]
+    assert plan.targets == ("acme-old", "globex-etl")
+
+
+def test_a_target_that_names_no_client_is_refused(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING])
+    with pytest.raises(UsageError) as caught:
+        build_plan(desired, state(), settings, targets=["acme-nope"])
+    assert str(caught.value) == "--target acme-nope matches no client in the files or the registry"
+
+
+def test_online_checks_name_file_and_line(tmp_path: Path) -> None:
+    stranger = client("acme-stranger")
+    settings, desired = setup(tmp_path, [REPORTING, stranger, ETL])
+    partners = (PARTNERS[0],)
+    with pytest.raises(InputError) as caught:
+        build_plan(desired, state(partners=partners), settings)
+    shown = [f"{d.line}:{d.column}: [{d.rule}] {d.message}" for d in caught.value.diagnostics]
+    assert shown == [
+        "15:14: [user-unknown] 'stranger' is not a user of partner 'acme' "
+        "(required by restrict_to_partner_users)",
+        "5:12: [partner-unknown] partner 'globex' does not exist in the registry",
+    ]
+    assert caught.value.diagnostics[0].file.endswith("clients/acme/clients.yaml")
+
+
+def test_the_user_check_is_skipped_when_unrestricted_or_users_are_unknown(
+    tmp_path: Path,
+) -> None:
+    open_client = client("acme-stranger", restrict_to_partner_users=False)
+    settings, desired = setup(tmp_path, [open_client, client("globex-someone")])
+    unknown_users = (PARTNERS[0], Partner(2, "globex", "Globex", None))
+    plan = build_plan(desired, state(partners=unknown_users), settings)
+    assert [c.action for c in plan.changes] == ["create", "create"]
+
+
+def test_a_client_id_held_by_an_unmanaged_partner_is_refused(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING])
+    hijacked = dataclasses.replace(REPORTING, partner="umbrella")
+    with pytest.raises(InputError) as caught:
+        build_plan(desired, state(hijacked), settings)
+    assert caught.value.diagnostics[0].message == (
+        "the registry holds 'acme-reporting' under partner 'umbrella', outside the managed scope"
+    )
+
+
+def sample_plan(tmp_path: Path) -> Plan:
+    settings, desired = setup(tmp_path, [REPORTING, ETL, BILLING])
+    registry_side = dataclasses.replace(BILLING, redirect_uris=(), scopes=("read",))
+    return build_plan(
+        desired, state(registry_side, client("acme-old"), client("umbrella-lab")), settings,
+        prune=True, commit="0123abcd", created_at="2024-01-01T00:00:00Z",
+    )
+
+
+def test_a_saved_plan_loads_back_equal(tmp_path: Path) -> None:
+    plan = sample_plan(tmp_path / "repo")
+    path = tmp_path / "plan.json"
+    planning.save(plan, path)
+    assert planning.load(path) == plan
+    document = json.loads(path.read_text())
+    assert document["format_version"] == planning.FORMAT_VERSION
+    assert document["summary"] == {
+        "create": 2, "update": 1, "delete": 1, "no_op": 0, "unmanaged": 1, "managed": 2,
+    }
+    assert document["versions"] == {
+        "acme-billing": 'W/"1"', "acme-old": 'W/"2"', "umbrella-lab": 'W/"3"',
+    }
+    assert [sorted(p.name for p in tmp_path.iterdir())] == [["plan.json", "repo"]]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(format_version=99),
+         "format_version 99 is not supported (this oauth2-sync reads 1)"),
+        (lambda d: d["changes"][0].update(action="recreate"),
+         "changes[0].action must be one of create, update, delete"),
+        (lambda d: d["changes"][0].update(after=None),
+         "changes[0]: a update needs before and after"),
+        (lambda d: d["changes"][1].update(version=None),
+         "changes[1]: a delete needs the version it was planned against"),
+        (lambda d: d["changes"][2]["after"].update(scopes="read"),
+         "changes[2].after.scopes must be a list"),
+        (lambda d: d["changes"][2]["after"].pop("email"),
+         "changes[2].after must have exactly the fields client_id, name, email, partner, "
+         "restrict_to_partner_users, scopes, grant_types, redirect_uris, access_token_ttl, "
+         "refresh_token_ttl"),
+        (lambda d: d["changes"][2]["after"].update(client_id="acme-other"),
+         "changes[2]: client_id does not match its clients"),
+        (lambda d: d.update(versions=[]), "versions must be an object"),
+    ],
+)
+def test_a_malformed_plan_file_is_refused_naming_the_problem(
+    tmp_path: Path, mutate: object, message: str
+) -> None:
+    path = tmp_path / "plan.json"
+    planning.save(sample_plan(tmp_path / "repo"), path)
+    document = json.loads(path.read_text())
+    assert callable(mutate)
+    mutate(document)
+    path.write_text(json.dumps(document))
+    with pytest.raises(UsageError) as caught:
+        planning.load(path)
+    assert str(caught.value) == f"{path}: not a valid oauth2-sync plan file: {message}"
+
+
+def test_a_file_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text("clients: []\n")
+    with pytest.raises(UsageError) as caught:
+        planning.load(path)
+    assert str(caught.value) == f"{path}: not an oauth2-sync plan file (not JSON)"
+
+
+def test_field_changes_in_a_plan_file_are_recomputed_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    plan = sample_plan(tmp_path / "repo")
+    planning.save(plan, path)
+    document = json.loads(path.read_text())
+    document["changes"][0]["fields"] = []
+    path.write_text(json.dumps(document))
+    assert planning.load(path).changes[0].fields == plan.changes[0].fields
+
+
+def test_git_commit_is_read_from_the_config_repository(tmp_path: Path) -> None:
+    assert planning.git_commit(tmp_path) is None
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
+           "PATH": "/usr/bin:/bin"}
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
+    (tmp_path / "f").write_text("x")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "f"], check=True, env=env)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "x"], check=True, env=env)
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], check=True, capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert planning.git_commit(tmp_path) == head
+    assert len(head) == 40
