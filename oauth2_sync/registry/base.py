@@ -101,6 +101,16 @@ class Registry(ABC):
     def rotate_secret(self, client_id: str) -> Secret:
         """Issue a new secret for a client; the old one stops working."""
 
+    def unsupported(self, client: Client) -> list[str]:
+        """Why the registry cannot represent ``client`` (empty when it can).
+
+        Plan calls this for every desired client, so that a client the registry cannot
+        hold (say, a grant type a standard server does not offer) is a plan-time error,
+        not a failure half-way through an apply. Each message names the client and the
+        unsupported value. Registries that can hold every valid client keep this default.
+        """
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release connections and files."""
 
