@@ -122,11 +122,11 @@ class Document:
 
 def display_path(path: Path) -> str:
     """How a file is named in messages: relative to the working directory when inside it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
+    text = str(path)
+    if not path.is_absolute():
+        return text
+    cwd = os.path.join(os.getcwd(), "")
+    return text[len(cwd) :] if text.startswith(cwd) else text
 
 
 def load_file(path: Path, display: str | None = None) -> Document:

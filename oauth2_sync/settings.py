@@ -121,6 +121,11 @@ class Settings:
     def relative(self, file: Path) -> str | None:
         """``file`` relative to the config folder, POSIX style; ``None`` if outside it."""
         try:
+            # Files found by client_files() are under root as written: no resolving needed.
+            return file.relative_to(self.root).as_posix()
+        except ValueError:
+            pass
+        try:
             return file.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return None
