@@ -1,0 +1,161 @@
+"""A plan as a Markdown pull-request comment.
+
+The summary table comes first; each change follows in a collapsible ``<details>``
+section. The comment stays under GitHub's 65,536-character limit: when the details
+would not fit, the remaining ones are left out with a notice saying how many.
+
+Registry data is untrusted. Every value from the files or the registry is escaped
+(``render.escape``), HTML-escaped and set inside ``<code>`` within raw HTML blocks
+(no Markdown is parsed there, and GitHub neither links nor mentions inside code), so
+a name cannot close the section (``</details>``), inject HTML or links, or notify
+people with ``@`` mentions.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from typing import TextIO
+
+from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
+from oauth2_sync.plan import Change, Plan
+from oauth2_sync.render import escape
+from oauth2_sync.render.text import LEGEND, SYMBOLS, human_ttl, plan_line
+
+GITHUB_COMMENT_LIMIT = 65_536
+"""GitHub refuses issue and pull-request comments longer than this (characters)."""
+DEFAULT_LIMIT = GITHUB_COMMENT_LIMIT - 1_536
+"""Our default budget: room for a header or footer a CI job may add around the plan."""
+MAX_VALUE_CHARS = 300
+"""A longer value is cut (a 2,000-character URI list would crowd out other clients)."""
+
+
+def render(
+    plan: Plan, stream: TextIO, *, color: bool = False, limit: int = DEFAULT_LIMIT
+) -> None:
+    """Write the comment, at most ``limit`` characters; ``color`` is ignored."""
+    head = _head(plan)
+    blocks = [_details(c) for c in plan.changes]
+    used = len(head)
+    shown: list[str] = []
+    for index, block in enumerate(blocks):
+        rest = len(blocks) - index - 1
+        # Leave room for the notice unless this is the last block.
+        reserve = len(_notice(rest, len(blocks))) if rest else 0
+        if used + len(block) + reserve > limit:
+            break
+        shown.append(block)
+        used += len(block)
+    left_out = len(blocks) - len(shown)
+    stream.write(head)
+    stream.write("".join(shown))
+    if left_out:
+        stream.write(_notice(left_out, len(blocks)))
+
+
+def _head(plan: Plan) -> str:
+    s = plan.summary
+    rows = [
+        ("`+`", LEGEND["create"], s.create),
+        ("`~`", LEGEND["update"], s.update),
+        ("`-`", LEGEND["delete"], s.delete),
+        ("", "unchanged", s.no_op),
+        ("", "outside the managed scope (not touched)", s.unmanaged),
+    ]
+    lines = [
+        "### oauth2-sync plan",
+        "",
+        f"**{plan_line(plan)}**" if plan.changes else "**No changes.** "
+        "The registry matches the configuration.",
+        "",
+        "| | Action | Clients |",
+        "| --- | --- | ---: |",
+        *(f"| {sym} | {label} | {count} |" for sym, label, count in rows),
+        "",
+        "<p>Registry: " + _code(plan.registry)
+        + (" &middot; Commit: " + _code(plan.commit) if plan.commit else "")
+        + (
+            " &middot; Targets: " + ", ".join(_code(t) for t in plan.targets)
+            if plan.targets else ""
+        )
+        + "</p>",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _details(change: Change) -> str:
+    symbol = SYMBOLS[change.action]
+    where = f" in {_code(f'{change.file}:{change.line}')}" if change.file else ""
+    if change.action == "update":
+        count = len(change.fields)
+        what = f" ({count} field{'' if count == 1 else 's'})"
+    else:
+        what = ""
+    summary = (
+        f"<code>{symbol}</code> {LEGEND[change.action]} {_code(change.client_id)}{what}{where}"
+    )
+    if change.action == "update":
+        header = "<tr><th>Field</th><th>Before</th><th>After</th></tr>"
+        rows = [
+            f"<tr><td>{f.field}</td><td>{_cell(f.before, f.field)}</td>"
+            f"<td>{_cell(f.after, f.field, f.effective_unchanged)}</td></tr>"
+            for f in change.fields
+        ]
+    else:
+        client = change.after if change.action == "create" else change.before
+        assert client is not None
+        header = "<tr><th>Field</th><th>Value</th></tr>"
+        rows = [
+            f"<tr><td>{name}</td><td>{_cell(value, name)}</td></tr>"
+            for name, value in client_fields(client)
+        ]
+    note = (
+        "<p>No file declares this client; prune is on.</p>\n"
+        if change.action == "delete" else ""
+    )
+    return (
+        f"<details><summary>{summary}</summary>\n"
+        f"{note}<table>\n{header}\n" + "\n".join(rows) + "\n</table>\n</details>\n\n"
+    )
+
+
+def _notice(left_out: int, total: int) -> str:
+    return (
+        f"<p><strong>Details of {left_out} of {total} changes are not shown</strong>: "
+        f"the comment would exceed GitHub's {GITHUB_COMMENT_LIMIT:,}-character limit. "
+        "The counts above are complete; run <code>oauth2-sync plan</code> for every "
+        "detail.</p>\n"
+    )
+
+
+def _cell(value: FieldValue, field: str, same_effect: bool = False) -> str:
+    if field in TTL_FIELDS:
+        note = human_ttl(field, value) + ("; effective value unchanged" if same_effect else "")
+        return f"<code>{'null' if value is None else value}</code> ({note})"
+    if value is None:
+        return "<code>null</code>"
+    if isinstance(value, bool):
+        return f"<code>{'true' if value else 'false'}</code>"
+    if isinstance(value, int):
+        return f"<code>{value}</code>"
+    if isinstance(value, str):
+        return _code(value, quoted=True)
+    return _list(value)
+
+
+def _list(values: Iterable[str]) -> str:
+    items = list(values)
+    if not items:
+        return "<code>[]</code>"
+    return "<br>".join(_code(v, quoted=True) for v in items)
+
+
+def _code(text: str, *, quoted: bool = False) -> str:
+    shown = escape(text)
+    if len(shown) > MAX_VALUE_CHARS:
+        shown = f"{shown[:MAX_VALUE_CHARS]}… ({len(shown) - MAX_VALUE_CHARS} more characters)"
+    if quoted:
+        shown = f'"{shown}"'
+    return f"<code>{html.escape(shown, quote=True)}</code>"
+

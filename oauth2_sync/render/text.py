@@ -1,0 +1,154 @@
+"""A plan as text, in Terraform's wording and symbols.
+
+Every value from the files or the registry is printed as an escaped literal
+(``render.quote``), so a name holding terminal escapes cannot recolour or rewrite the
+screen.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+import click
+
+from oauth2_sync import durations
+from oauth2_sync.diff import COMPARED_FIELDS, TTL_FIELDS, FieldValue, client_fields
+from oauth2_sync.model import effective_ttl
+from oauth2_sync.plan import Action, Change, Plan
+from oauth2_sync.render import escape, quote
+
+SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
+LEGEND: dict[Action, str] = {
+    "create": "create",
+    "update": "update in-place",
+    "delete": "destroy",
+}
+VERBS: dict[Action, str] = {
+    "create": "will be created",
+    "update": "will be updated in-place",
+    "delete": "will be destroyed",
+}
+COLORS: dict[Action, str] = {"create": "green", "update": "yellow", "delete": "red"}
+
+
+def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
+    """Write the plan for people: each change with its fields, then the counts."""
+    style = _Styler(color)
+    stream.write(_header(plan))
+    if not plan.changes:
+        stream.write(style.bold("No changes.") + " The registry matches the configuration.\n\n")
+        stream.write(counts_line(plan) + "\n")
+        return
+    used = [a for a in SYMBOLS if any(c.action == a for c in plan.changes)]
+    stream.write("Resource actions are indicated with the following symbols:\n")
+    for action in used:
+        stream.write(f"  {style.action(action, SYMBOLS[action])} {LEGEND[action]}\n")
+    stream.write("\noauth2-sync will perform the following actions:\n\n")
+    for change in plan.changes:
+        _change(change, stream, style)
+    stream.write(style.bold(plan_line(plan)) + "\n")
+    stream.write(counts_line(plan) + "\n")
+
+
+def plan_line(plan: Plan) -> str:
+    """``Plan: N to add, N to change, N to destroy.``"""
+    s = plan.summary
+    return f"Plan: {s.create} to add, {s.update} to change, {s.delete} to destroy."
+
+
+def counts_line(plan: Plan) -> str:
+    """The clients the plan leaves alone: matching, and outside the managed scope."""
+    s = plan.summary
+    return (
+        f"{s.no_op} unchanged; {s.unmanaged} outside the managed scope (not touched)."
+    )
+
+
+def _header(plan: Plan) -> str:
+    lines = [f"Registry: {escape(plan.registry)}"]
+    if plan.commit:
+        lines.append(f"Commit: {escape(plan.commit)}")
+    if plan.targets:
+        lines.append("Targets: " + ", ".join(escape(t) for t in plan.targets))
+    return "\n".join(lines) + "\n\n"
+
+
+def _change(change: Change, stream: TextIO, style: _Styler) -> None:
+    symbol = style.action(change.action, SYMBOLS[change.action])
+    where = f" ({escape(change.file)}:{change.line})" if change.file else ""
+    stream.write(f"  # client {quote(change.client_id)} {VERBS[change.action]}{where}\n")
+    if change.action == "delete":
+        stream.write("  # (no file declares it; prune is on)\n")
+    stream.write(f"  {symbol} client {quote(change.client_id)} {{\n")
+    if change.action == "update":
+        width = max(len(f.field) for f in change.fields)
+        for f in change.fields:
+            note = _ttl_note(f.field, f.before, f.after) if f.field in TTL_FIELDS else ""
+            stream.write(
+                f"      {symbol} {f.field.ljust(width)} = "
+                f"{_value(f.before)} -> {_value(f.after)}{note}\n"
+            )
+        hidden = len(COMPARED_FIELDS) - len(change.fields)
+        if hidden:
+            stream.write(f"        # ({hidden} unchanged {_plural(hidden, 'field')} hidden)\n")
+    else:
+        client = change.after if change.action == "create" else change.before
+        assert client is not None
+        values = client_fields(client)
+        width = max(len(name) for name, _ in values)
+        for name, value in values:
+            note = f" # {human_ttl(name, value)}" if name in TTL_FIELDS else ""
+            stream.write(f"      {symbol} {name.ljust(width)} = {_value(value)}{note}\n")
+    stream.write("    }\n\n")
+
+
+def _value(value: FieldValue) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return quote(value)
+    return "[" + ", ".join(quote(v) for v in value) + "]"
+
+
+def _ttl_note(field: str, before: FieldValue, after: FieldValue) -> str:
+    old = before if isinstance(before, int) else None
+    new = after if isinstance(after, int) else None
+    if effective_ttl(field, old) == effective_ttl(field, new):
+        return f" # effective value unchanged ({_human(effective_ttl(field, new))})"
+    return f" # {human_ttl(field, old)} -> {human_ttl(field, new)}"
+
+
+def human_ttl(field: str, value: FieldValue) -> str:
+    """A lifetime for people: ``12h``, ``never expires``, ``platform default, 30d``."""
+    if value is None:
+        return f"platform default, {_human(effective_ttl(field, None))}"
+    assert isinstance(value, int) and not isinstance(value, bool)
+    return _human(value)
+
+
+def _human(seconds: int | None) -> str:
+    if seconds == durations.NEVER:
+        return "never expires"
+    short = durations.shortest(seconds)
+    return f"{short}s" if isinstance(short, int) else str(short)
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else f"{word}s"
+
+
+class _Styler:
+    """click.style when colour is on; the identity otherwise."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def action(self, action: Action, text: str) -> str:
+        return click.style(text, fg=COLORS[action], bold=True) if self.color else text
+
+    def bold(self, text: str) -> str:
+        return click.style(text, bold=True) if self.color else text

@@ -1,0 +1,211 @@
+"""Plan renderers: golden outputs, escaping of untrusted data, the comment size limit.
+
+Set UPDATE_GOLDEN=1 to rewrite the files under tests/golden/ (then review the diff).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from oauth2_sync.diff import diff_clients
+from oauth2_sync.model import Client
+from oauth2_sync.plan import Change, Plan, from_dict
+from oauth2_sync.render import escape, printable, quote
+from oauth2_sync.render import json as render_json
+from oauth2_sync.render import markdown as render_markdown
+from oauth2_sync.render import text as render_text
+
+GOLDEN = Path(__file__).parent / "golden"
+HOSTILE = (
+    "Evil \x1b[2J\x1b]0;pwned\x07 \u202etxt.exe</details></summary><img src=x onerror=alert(1)>"
+    " @octocat [click](https://evil.example) <!-- | `tick` **bold** &amp; \r\n"
+)
+
+REPORTING = Client(
+    "acme-reporting", "Reporting service", "data-team@acme.example", "acme",
+    access_token_ttl=43200,
+)
+BILLING_BEFORE = Client("acme-billing", "Billing", "billing@acme.example", "acme")
+BILLING_AFTER = Client(
+    "acme-billing", "Billing sync", "billing@acme.example", "acme",
+    scopes=("read", "write"), access_token_ttl=43200, refresh_token_ttl=604800,
+)
+OLD = Client(
+    "acme-old", "Old portal", "old@acme.example", "acme",
+    grant_types=("authorization_code",), redirect_uris=("https://old.acme.example/cb",),
+    access_token_ttl=-1,
+)
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def make_plan(*changes: Change, no_op: int = 5, unmanaged: int = 2) -> Plan:
+    return Plan(
+        registry="local:/srv/registry.db",
+        changes=changes,
+        no_op=no_op,
+        unmanaged=unmanaged,
+        managed=8,
+        versions=(("acme-billing", 'W/"7"'), ("acme-old", 'W/"3"')),
+        commit=COMMIT,
+        prune=True,
+        created_at="2024-05-01T12:00:00Z",
+    )
+
+
+SAMPLE = make_plan(
+    Change(
+        "update", "acme-billing", before=BILLING_BEFORE, after=BILLING_AFTER,
+        fields=diff_clients(BILLING_BEFORE, BILLING_AFTER), version='W/"7"',
+        file="clients/acme.yaml", line=12,
+    ),
+    Change("delete", "acme-old", before=OLD, version='W/"3"'),
+    Change("create", "acme-reporting", after=REPORTING, file="clients/acme.yaml", line=2),
+)
+NO_CHANGES = make_plan()
+
+RENDERERS = {"txt": render_text.render, "json": render_json.render, "md": render_markdown.render}
+
+
+def rendered(plan: Plan, kind: str, *, color: bool = False) -> str:
+    out = io.StringIO()
+    RENDERERS[kind](plan, out, color=color)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "plan", "kind", "color"),
+    [
+        ("plan.txt", SAMPLE, "txt", False),
+        ("plan-color.txt", SAMPLE, "txt", True),
+        ("plan.json", SAMPLE, "json", False),
+        ("plan.md", SAMPLE, "md", False),
+        ("no-changes.txt", NO_CHANGES, "txt", False),
+        ("no-changes.md", NO_CHANGES, "md", False),
+    ],
+)
+def test_golden(name: str, plan: Plan, kind: str, color: bool) -> None:
+    output = rendered(plan, kind, color=color)
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(output, encoding="utf-8")
+    assert output == path.read_text(encoding="utf-8")
+
+
+def test_text_uses_terraform_wording() -> None:
+    output = rendered(SAMPLE, "txt")
+    assert "  + create\n  ~ update in-place\n  - destroy\n" in output
+    assert "Plan: 1 to add, 1 to change, 1 to destroy.\n" in output
+    assert rendered(NO_CHANGES, "txt").count("No changes.") == 1
+    assert "\x1b" not in output
+
+
+def test_text_is_coloured_only_when_asked() -> None:
+    assert "\x1b[32m" in rendered(SAMPLE, "txt", color=True)
+    assert "\x1b" not in rendered(SAMPLE, "txt", color=False)
+
+
+def test_the_json_output_is_a_loadable_plan() -> None:
+    document = json.loads(rendered(SAMPLE, "json"))
+    assert from_dict(document) == SAMPLE
+    assert [c["action"] for c in document["changes"]] == ["update", "delete", "create"]
+    assert document["changes"][0]["fields"][2] == {
+        "field": "access_token_ttl", "before": None, "after": 43200, "effective_unchanged": True,
+    }
+
+
+def hostile_plan() -> Plan:
+    evil_before = Client(
+        "acme-evil", HOSTILE, "x@acme.example", "acme",
+        redirect_uris=("https://evil.example/cb?x=</details>",),
+    )
+    evil_after = Client("acme-evil", "Evil", "x@acme.example", "acme")
+    return make_plan(
+        Change("delete", "acme-old\x1b[31m</details>@team", before=OLD, version="v\x1b[0m"),
+        Change(
+            "update", "acme-evil", before=evil_before, after=evil_after,
+            fields=diff_clients(evil_before, evil_after), version="1",
+        ),
+    )
+
+
+def test_text_output_escapes_terminal_control_sequences() -> None:
+    output = rendered(hostile_plan(), "txt")
+    assert not any(
+        ch in output for ch in ("\x1b", "\x07", "\r", "\u202e")
+    )
+    assert '"Evil \\x1b[2J\\x1b]0;pwned\\x07 \\u202etxt.exe</details>' in output
+
+
+def test_markdown_output_is_safe_against_injection() -> None:
+    output = rendered(hostile_plan(), "md")
+    # Our own sections only: two changes, two closing tags.
+    assert output.count("</details>") == 2
+    assert output.count("<details>") == 2
+    outside_code = re.sub(r"<code>.*?</code>", "", output)
+    for fragment in ("@", "<img", "](", "<!--", "\x1b", "\u202e", "`tick`", "**bold**"):
+        assert fragment not in outside_code
+    for fragment in ("<img", "</summary><", "<!--", "\x1b", "\r"):
+        assert fragment not in output
+    assert "&lt;img src=x onerror=alert(1)&gt;" in output
+    # No blank line inside a section: it would end the raw HTML block.
+    for section in re.findall(r"<details>.*?</details>", output, re.S):
+        assert "\n\n" not in section
+
+
+def test_markdown_stays_under_the_comment_limit_with_a_notice() -> None:
+    creates = tuple(
+        Change("create", f"acme-svc{i:05d}", after=Client(
+            f"acme-svc{i:05d}", f"Service {i}", "team@acme.example", "acme",
+        ), file="clients/acme.yaml", line=2 + 5 * i)
+        for i in range(2000)
+    )
+    output = rendered(make_plan(*creates), "md")
+    assert len(output) <= render_markdown.DEFAULT_LIMIT < render_markdown.GITHUB_COMMENT_LIMIT
+    shown = output.count("</details>")
+    assert 0 < shown < 2000
+    assert output.endswith(
+        f"<p><strong>Details of {2000 - shown} of 2000 changes are not shown</strong>: "
+        "the comment would exceed GitHub's 65,536-character limit. The counts above are "
+        "complete; run <code>oauth2-sync plan</code> for every detail.</p>\n"
+    )
+    assert "| `+` | create | 2000 |" in output
+
+
+@pytest.mark.parametrize("limit", [1500, 2500, 4000])
+def test_markdown_truncation_respects_any_limit(limit: int) -> None:
+    out = io.StringIO()
+    render_markdown.render(SAMPLE, out, limit=limit)
+    assert len(out.getvalue()) <= limit
+
+
+def test_a_long_value_is_cut_in_markdown() -> None:
+    long = Client("acme-long", "n" * 1000, "x@acme.example", "acme")
+    output = rendered(make_plan(Change("create", "acme-long", after=long)), "md")
+    assert f"<code>&quot;{'n' * 300}… (700 more characters)&quot;</code>" in output
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("plain", "plain"),
+        ('a"b\\c', 'a\\"b\\\\c'),
+        ("tab\there\nnew", "tab\\there\\nnew"),
+        ("\x00\x7f\x9b", "\\x00\\x7f\\x9b"),
+        ("nb\u00a0sp zw\u200bj bidi\u202e", "nb\\xa0sp zw\\u200bj bidi\\u202e"),
+        ("tag\U000e0041", "tag\\U000e0041"),
+        ("é ü 中", "é ü 中"),
+    ],
+)
+def test_escape(raw: str, escaped: str) -> None:
+    assert escape(raw) == escaped
+    assert quote(raw) == f'"{escaped}"'
+
+
+def test_printable_keeps_quotes_and_escapes_controls() -> None:
+    assert printable('say "hi"\x1b[0m') == 'say "hi"\\x1b[0m'
