@@ -164,6 +164,19 @@ def validate(ctx: Context, paths: tuple[Path, ...], fmt: str) -> None:
         raise click.exceptions.Exit(1)
 
 
+# --- schema -----------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(["clients", "settings"]), default="clients")
+def schema(name: str) -> None:
+    """Print the JSON Schema of client files or of the settings, for editors and tools."""
+    from importlib import resources
+
+    text = resources.files("oauth2_sync").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    click.echo(text, nl=False)
+
+
 def main() -> None:
     """Entry point of the console script."""
     cli(prog_name="oauth2-sync")
