@@ -18,7 +18,7 @@ import logging
 import os
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
 from oauth2_sync.settings import Settings
-from oauth2_sync.validation import DesiredClient
+from oauth2_sync.validation import DesiredClient, load_desired
 
 __all__ = [
     "FORMAT_VERSION",
@@ -44,6 +44,7 @@ __all__ = [
     "from_dict",
     "git_commit",
     "load",
+    "make_plan",
     "read_registry",
     "save",
     "to_dict",
@@ -161,13 +162,16 @@ def build_plan(
     prune: bool | None = None,
     commit: str | None = None,
     created_at: str | None = None,
+    unsupported: Callable[[Client], Sequence[str]] | None = None,
 ) -> Plan:
     """Compare the desired clients with the registry's and list what apply would do.
 
     ``targets`` limits the plan to those client IDs; ``prune`` (default: the settings)
     adds deletes of managed clients no file declares. Raises ``InputError`` when an
     online check fails (unknown partner, unknown user, a client ID held outside the
-    managed scope) and ``UsageError`` for a target that names no client.
+    managed scope, a client the registry cannot represent according to
+    ``unsupported``, usually ``Registry.unsupported``) and ``UsageError`` for a target
+    that names no client.
     """
     managed_partners = settings.managed_partners
     do_prune = settings.prune if prune is None else prune
@@ -180,7 +184,7 @@ def build_plan(
             f"--target {unknown[0]} matches no client in the files or the registry"
         ) from None
     selected = [d for d in desired if d.client.client_id in wanted] if wanted else list(desired)
-    _online_checks(selected, state, remote, managed_partners)
+    _online_checks(selected, state, remote, managed_partners, unsupported)
 
     changes: list[Change] = []
     no_op = 0
@@ -230,6 +234,7 @@ def _online_checks(
     state: RegistryState,
     remote: Mapping[str, RemoteClient],
     managed_partners: Collection[str],
+    unsupported: Callable[[Client], Sequence[str]] | None,
 ) -> None:
     partners = {p.subdomain: p for p in state.partners}
     problems: list[Diagnostic] = []
@@ -259,8 +264,26 @@ def _online_checks(
                 f"the registry holds '{client.client_id}' under partner "
                 f"'{current.client.partner}', outside the managed scope",
             ))
+        for reason in unsupported(client) if unsupported is not None else ():
+            problems.append(item.document.diagnostic(where, "registry-unsupported", reason))
     if problems:
         raise InputError(problems)
+
+
+def make_plan(
+    settings: Settings,
+    registry: Registry,
+    *,
+    targets: Collection[str] = (),
+    prune: bool | None = None,
+) -> Plan:
+    """Load the desired clients, read the registry and build the plan (what ``plan`` runs)."""
+    desired = load_desired(settings)
+    state = read_registry(registry)
+    return build_plan(
+        desired, state, settings, targets=targets, prune=prune,
+        commit=git_commit(settings.root), unsupported=registry.unsupported,
+    )
 
 
 def git_commit(root: Path) -> str | None:

@@ -157,6 +157,22 @@ def test_a_client_id_held_by_an_unmanaged_partner_is_refused(tmp_path: Path) -> 
     )
 
 
+def test_clients_the_registry_cannot_represent_are_refused_at_plan_time(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+
+    def unsupported(c: Client) -> list[str]:
+        return [f"{c.client_id}: grant type password is not offered"] if c.partner == "acme" else []
+
+    with pytest.raises(InputError) as caught:
+        build_plan(desired, state(), settings, unsupported=unsupported)
+    (only,) = caught.value.diagnostics
+    assert (only.line, only.rule, only.message) == (
+        2, "registry-unsupported", "acme-reporting: grant type password is not offered",
+    )
+
+
 def sample_plan(tmp_path: Path) -> Plan:
     settings, desired = setup(tmp_path, [REPORTING, ETL, BILLING])
     registry_side = dataclasses.replace(BILLING, redirect_uris=(), scopes=("read",))
