@@ -1,0 +1,140 @@
+"""Secret sinks: a directory of 0600 files, or a command fed on stdin."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from configrepo import write_repo
+
+from oauth2_sync.errors import SecretSinkError
+from oauth2_sync.registry.base import Secret
+from oauth2_sync.settings import load_settings
+from oauth2_sync.sink import CommandSink, DirectorySink, open_sink, payload
+
+SECRET = Secret("s3cr3t-value-0123456789")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_directory_sink_writes_one_private_json_file_per_client(tmp_path: Path) -> None:
+    folder = tmp_path / "deep" / ".secrets"
+    sink = DirectorySink(folder)
+    sink.deliver("acme-reporting", SECRET)
+    target = folder / "acme-reporting.json"
+    assert json.loads(target.read_text()) == {
+        "client_id": "acme-reporting", "client_secret": "s3cr3t-value-0123456789",
+    }
+    assert mode(target) == 0o600
+    assert mode(folder) == 0o700
+    assert sorted(p.name for p in folder.iterdir()) == ["acme-reporting.json"]
+    assert sink.description == f"directory {folder}"
+
+
+def test_a_second_secret_replaces_the_first_atomically(tmp_path: Path) -> None:
+    sink = DirectorySink(tmp_path)
+    sink.deliver("acme-x", SECRET)
+    sink.deliver("acme-x", Secret("second"))
+    assert json.loads((tmp_path / "acme-x.json").read_text())["client_secret"] == "second"
+    assert [p.name for p in tmp_path.iterdir()] == ["acme-x.json"]
+
+
+def test_the_directory_sink_is_safe_to_share_between_threads(tmp_path: Path) -> None:
+    sink = DirectorySink(tmp_path / "s")
+    threads = [
+        threading.Thread(target=sink.deliver, args=(f"acme-{i}", Secret(f"v{i}")))
+        for i in range(16)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(list((tmp_path / "s").iterdir())) == 16
+
+
+@pytest.mark.parametrize("client_id", ["../escape", ".hidden", "a/b", "", "x\x00y"])
+def test_a_client_id_that_cannot_name_a_file_is_refused(tmp_path: Path, client_id: str) -> None:
+    with pytest.raises(SecretSinkError) as caught:
+        DirectorySink(tmp_path).deliver(client_id, SECRET)
+    assert str(caught.value) == (
+        f"client ID {client_id!r} cannot name a secret file "
+        "(letters, digits, '.', '_' and '-' only, not starting with '.')"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_directory_is_reported_without_the_secret(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SecretSinkError) as caught:
+        DirectorySink(blocker / "sub").deliver("acme-x", SECRET)
+    assert str(caught.value) == f"cannot write the secret of acme-x to {blocker / 'sub'}: Not a directory"
+
+
+def test_the_command_sink_feeds_json_on_stdin_and_the_id_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "received"
+    script = (
+        "import os, sys; "
+        f"open({str(out)!r}, 'w').write(os.environ['OAUTH2_SYNC_CLIENT_ID'] + '\\n' + sys.stdin.read())"
+    )
+    CommandSink([sys.executable, "-c", script]).deliver("acme-x", SECRET)
+    client_id, body = out.read_text().split("\n", 1)
+    assert client_id == "acme-x"
+    assert json.loads(body) == {"client_id": "acme-x", "client_secret": SECRET.reveal()}
+
+
+def test_a_failing_command_is_reported_with_its_status_and_the_secret_masked() -> None:
+    script = "import sys; d = sys.stdin.read(); print('oops', d); sys.exit(3)"
+    noisy = (
+        "import sys; d = sys.stdin.read(); print(d); "
+        "print('cannot store', d, file=sys.stderr); sys.exit(3)"
+    )
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink([sys.executable, "-c", script]).deliver("acme-x", SECRET)
+    assert str(caught.value) == (
+        f"secret command {sys.executable} exited with status 3 (secret of acme-x)"
+    )
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink([sys.executable, "-c", noisy]).deliver("acme-x", SECRET)
+    message = str(caught.value)
+    assert SECRET.reveal() not in message
+    assert message == (
+        f"secret command {sys.executable} exited with status 3 (secret of acme-x): "
+        'cannot store {"client_id": "acme-x", "client_secret": "***"}'
+    )
+
+
+def test_a_missing_command_is_reported() -> None:
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink(["/nonexistent/store-secret"]).deliver("acme-x", SECRET)
+    assert str(caught.value) == (
+        "secret command /nonexistent/store-secret not found (secret of acme-x)"
+    )
+
+
+def test_open_sink_follows_the_settings(tmp_path: Path) -> None:
+    directory = load_settings(write_repo(tmp_path / "a", []))
+    sink = open_sink(directory)
+    assert isinstance(sink, DirectorySink)
+    assert sink.directory == tmp_path / "a" / ".secrets"
+    command = load_settings(
+        write_repo(tmp_path / "b", [], extra={"secrets": {"command": ["vault", "write"]}})
+    )
+    assert isinstance(open_sink(command), CommandSink)
+    none = load_settings(write_repo(tmp_path / "c", [], extra={"secrets": {}}))
+    assert open_sink(none) is None
+
+
+def test_the_payload_is_the_only_place_the_secret_is_revealed() -> None:
+    assert json.loads(payload("acme-x", SECRET))["client_secret"] == SECRET.reveal()
+    assert SECRET.reveal() not in repr(SECRET) + str(SECRET)
+    assert os.environ.get("OAUTH2_SYNC_CLIENT_ID") is None
