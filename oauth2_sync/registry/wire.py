@@ -1,0 +1,139 @@
+"""The registry API's JSON shapes, to and from the normal form of ``model``.
+
+On the wire a client names its partner by numeric id (``partnerId``), keeps its
+redirect URIs in ONE comma-separated string (``redirectUri``, as the admin form stores
+it), and carries an integer ``version`` that the HTTP layer quotes as the ``ETag``. In
+the normal form the partner is its subdomain, lists are sorted sets and the version is
+an opaque string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from oauth2_sync.errors import RegistryError
+from oauth2_sync.model import Client, normal_set
+from oauth2_sync.registry.base import Partner, RemoteClient
+
+
+def partner_from_wire(obj: Any) -> Partner:
+    """A partner from ``GET /v1/partners``."""
+    try:
+        return Partner(
+            id=int(obj["id"]),
+            subdomain=str(obj["subdomain"]),
+            name=str(obj.get("name", obj["subdomain"])),
+            users=tuple(sorted(str(u) for u in obj.get("users", []))),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise RegistryError(f"the registry sent a malformed partner: {_short(obj)}") from None
+
+
+def split_redirects(value: str | None) -> tuple[str, ...]:
+    """``"a, b,a"`` -> ``("a", "b")``: split on commas, trim, drop empties, sort, dedupe."""
+    if not value:
+        return ()
+    return normal_set(part.strip() for part in value.split(",") if part.strip())
+
+
+def join_redirects(uris: tuple[str, ...]) -> str:
+    """The wire's comma-separated form of a set of redirect URIs."""
+    return ",".join(sorted(uris))
+
+
+def client_to_wire(client: Client, partner_id: int) -> dict[str, Any]:
+    """The body of a create or replace for ``client``."""
+    return {
+        "clientId": client.client_id,
+        "name": client.name,
+        "email": client.email,
+        "partnerId": partner_id,
+        "restrictToPartnerUsers": client.restrict_to_partner_users,
+        "scope": sorted(client.scopes),
+        "grantTypes": sorted(client.grant_types),
+        "redirectUri": join_redirects(client.redirect_uris),
+        "accessTokenValiditySeconds": client.access_token_ttl,
+        "refreshTokenValiditySeconds": client.refresh_token_ttl,
+    }
+
+
+def client_from_wire(obj: Any, subdomains: Mapping[int, str]) -> RemoteClient:
+    """A ``RemoteClient`` from the wire; ``subdomains`` maps partner ids to subdomains.
+
+    Raises ``RegistryError`` when the object is malformed or names an unknown partner.
+    """
+    try:
+        partner_id = obj["partnerId"]
+        subdomain = subdomains.get(partner_id)
+        if subdomain is None:
+            raise RegistryError(
+                f"client {obj['clientId']} names partner {partner_id}, "
+                "which the registry does not list"
+            )
+        client = Client(
+            client_id=str(obj["clientId"]),
+            name=str(obj["name"]),
+            email=str(obj["email"]),
+            partner=subdomain,
+            restrict_to_partner_users=bool(obj.get("restrictToPartnerUsers", True)),
+            scopes=normal_set(obj.get("scope") or ()),
+            grant_types=normal_set(obj.get("grantTypes") or ()),
+            redirect_uris=split_redirects(obj.get("redirectUri")),
+            access_token_ttl=_optional_int(obj.get("accessTokenValiditySeconds")),
+            refresh_token_ttl=_optional_int(obj.get("refreshTokenValiditySeconds")),
+        )
+        return RemoteClient(
+            client=client,
+            version=str(obj["version"]),
+            created_at=obj.get("createdAt"),
+            updated_at=obj.get("updatedAt"),
+            updated_by=obj.get("updatedBy"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise RegistryError(f"the registry sent a malformed client: {_short(obj)}") from None
+
+
+def etag(version: str) -> str:
+    """The strong ``ETag`` for a version: the version quoted (``"3"``)."""
+    return f'"{version}"'
+
+
+def version_from_etag(value: str | None) -> str | None:
+    """The version inside an ``ETag`` header, or ``None`` when it has none."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        return value[1:-1]
+    return None
+
+
+def parse_if_match(value: str | None) -> frozenset[str] | None:
+    """The versions an ``If-Match`` header accepts; ``None`` for absent or ``*``.
+
+    A weak or malformed entity tag matches nothing (If-Match compares strongly).
+    """
+    if value is None or value.strip() == "*":
+        return None
+    found: set[str] = set()
+    for part in value.split(","):
+        version = version_from_etag(part)
+        if version is not None:
+            found.add(version)
+    return frozenset(found)
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(value)
+    return value
+
+
+def _short(obj: Any) -> str:
+    if isinstance(obj, Mapping) and "clientSecret" in obj:
+        obj = {**obj, "clientSecret": "***"}
+    text = repr(obj)
+    return text if len(text) <= 200 else text[:197] + "..."
