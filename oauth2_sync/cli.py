@@ -177,6 +177,219 @@ def schema(name: str) -> None:
     click.echo(text, nl=False)
 
 
+# --- plan, apply, rotate-secret ------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+    help="Output format (markdown: a pull-request comment).",
+)
+@click.option(
+    "--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Save the plan to FILE, for `apply FILE`.",
+)
+@click.option(
+    "--target", "targets", multiple=True, metavar="CLIENT_ID",
+    help="Plan only this client (repeatable).",
+)
+@click.option(
+    "--prune/--no-prune", default=None,
+    help="Plan deletes of managed clients no file declares (default: the settings).",
+)
+@common_options
+@pass_ctx
+def plan(
+    ctx: Context, fmt: str, out_file: Path | None, targets: tuple[str, ...], prune: bool | None
+) -> None:
+    """Read the registry and show what apply would do.
+
+    Exit 0 when there are no changes, 2 when there are, 1 on errors.
+    """
+    from oauth2_sync import plan as planning
+    from oauth2_sync.registry import open_registry
+    from oauth2_sync.settings import load_settings
+
+    settings = load_settings(ctx.config)
+    with open_registry(settings) as registry:
+        made = planning.make_plan(settings, registry, targets=targets, prune=prune)
+    if out_file is not None:
+        planning.save(made, out_file)
+    out = click.get_text_stream("stdout")
+    _show_plan(ctx, made, fmt, out)
+    if out_file is not None and not ctx.quiet:
+        click.echo(
+            f"\nSaved the plan to: {out_file}\n"
+            f"To perform exactly these actions, run: oauth2-sync apply {out_file}",
+            err=fmt != "text",
+        )
+    raise click.exceptions.Exit(2 if made.has_changes else 0)
+
+
+@cli.command()
+@click.argument(
+    "planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+    help="Writes in flight at once.",
+)
+@click.option(
+    "--allow-unsafe", is_flag=True, help="Apply even over the safety limits (this run only).",
+)
+@click.option(
+    "--prune", is_flag=True, default=False,
+    help="Also delete managed clients no file declares (when not applying a plan file).",
+)
+@common_options
+@pass_ctx
+def apply(
+    ctx: Context,
+    *,
+    planfile: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    allow_unsafe: bool,
+    prune: bool,
+) -> None:
+    """Make the registry match the files.
+
+    With PLANFILE (from `plan --out`), apply exactly that plan: a client changed since
+    is refused and left untouched. Without it, plan, show the plan and ask for
+    confirmation (on a terminal; elsewhere pass --auto-approve). Exit 0 when every
+    client succeeded, 1 otherwise.
+    """
+    from oauth2_sync import apply as applying
+    from oauth2_sync import plan as planning
+    from oauth2_sync.errors import UsageError
+    from oauth2_sync.registry import open_registry
+    from oauth2_sync.settings import load_settings
+    from oauth2_sync.sink import open_sink
+
+    stdin = click.get_text_stream("stdin")
+    out = click.get_text_stream("stdout")
+    if planfile is not None and prune:
+        raise UsageError(
+            "--prune is decided when planning: make the plan with "
+            "`oauth2-sync plan --prune --out FILE`, then apply FILE"
+        )
+    if planfile is None and not auto_approve and not stdin.isatty():
+        raise UsageError(
+            "apply asks for confirmation on a terminal, and there is none: pass "
+            "--auto-approve, or apply a saved plan (`plan --out FILE`, then `apply FILE`)"
+        )
+    settings = load_settings(ctx.config)
+    sink = open_sink(settings)
+    with open_registry(settings) as registry:
+        if planfile is not None:
+            made = planning.load(planfile)
+        else:
+            made = planning.make_plan(settings, registry, prune=True if prune else None)
+            if made.has_changes or not ctx.quiet:
+                _show_plan(ctx, made, "text", out)
+        if not made.has_changes:
+            if planfile is not None and not ctx.quiet:
+                click.echo("No changes.")
+            return
+        applying.check_preconditions(made, registry, sink)
+        applying.check_safety(made, settings.safety, allow_unsafe=allow_unsafe)
+        if planfile is None and not auto_approve:
+            answer = click.prompt(
+                "\nDo you want to perform these actions?\n"
+                "  Only 'yes' will be accepted to approve.\n\n  Enter a value",
+                default="", show_default=False,
+            )
+            if answer.strip() != "yes":
+                click.echo("\nApply cancelled.", err=True)
+                raise click.exceptions.Exit(1)
+        report = _run_with_progress(
+            len(made.changes), "Applying",
+            lambda step: applying.apply_plan(
+                made, registry, sink, parallelism=parallelism, on_result=step
+            ),
+        )
+    _show_report(ctx, report, report.summary())
+
+
+@cli.command("rotate-secret")
+@click.argument("client_ids", nargs=-1, required=True, metavar="CLIENT_ID...")
+@click.option(
+    "--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+    help="Rotations in flight at once.",
+)
+@common_options
+@pass_ctx
+def rotate_secret(ctx: Context, client_ids: tuple[str, ...], parallelism: int) -> None:
+    """Issue new secrets for managed clients and deliver them to the secret sink.
+
+    The old secret of each client stops working. Exit 0 when every rotation was
+    delivered, 1 otherwise.
+    """
+    from oauth2_sync import apply as applying
+    from oauth2_sync.errors import UsageError
+    from oauth2_sync.registry import open_registry
+    from oauth2_sync.settings import load_settings
+    from oauth2_sync.sink import open_sink
+
+    settings = load_settings(ctx.config)
+    sink = open_sink(settings)
+    if sink is None:
+        raise UsageError(
+            "no secret sink is configured (settings: secrets.directory or secrets.command); "
+            "refusing to rotate secrets that would be lost"
+        )
+    with open_registry(settings) as registry:
+        report = _run_with_progress(
+            len(set(client_ids)), "Rotating",
+            lambda step: applying.rotate_secrets(
+                registry, sink, client_ids, settings.managed_partners,
+                parallelism=parallelism, on_result=step,
+            ),
+        )
+    _show_report(ctx, report, report.rotation_summary())
+
+
+def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
+    from oauth2_sync.render import json as render_json
+    from oauth2_sync.render import markdown as render_markdown
+    from oauth2_sync.render import text as render_text
+
+    if fmt == "json":
+        render_json.render(made, out)
+    elif fmt == "markdown":
+        render_markdown.render(made, out)
+    elif ctx.quiet:
+        line = render_text.plan_line(made) if made.has_changes else "No changes."
+        click.echo(line)
+    else:
+        render_text.render(made, out, color=ctx.use_color(out))
+
+
+def _run_with_progress(total: int, label: str, run: Any) -> Any:
+    # A bar on stderr only on a terminal; result lines come after, sorted, on stdout.
+    err = click.get_text_stream("stderr")
+    if not err.isatty() or total < 2:
+        return run(None)
+    with click.progressbar(length=total, label=label, file=err) as bar:
+        return run(lambda _result: bar.update(1))
+
+
+def _show_report(ctx: Context, report: Any, summary: str) -> None:
+    out = click.get_text_stream("stdout")
+    color = ctx.use_color(out)
+    for result in report.results:
+        if ctx.quiet and result.ok:
+            continue
+        line = result.line()
+        if color and not result.ok:
+            line = click.style(line, fg="red")
+        click.echo(line)
+    click.echo(click.style(summary, bold=True) if color else summary)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
 def main() -> None:
     """Entry point of the console script."""
     cli(prog_name="oauth2-sync")

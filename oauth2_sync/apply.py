@@ -1,0 +1,372 @@
+"""Apply a plan: safety limits, then the writes, with bounded parallelism.
+
+Every write is conditional on the version the plan read (``If-Match``): a client
+changed since the plan is refused by the registry and left as it is, and the others
+proceed. One failure does not stop the others; each client gets one ``Result``.
+
+A create is never repeated blindly. When the registry answers 409 (or the response is
+lost), the client is read back: if it now matches the desired state the create
+happened and only its response was lost, and the result says that its secret may not
+have reached the sink (``rotate-secret`` recovers it). A rerun converges either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+from oauth2_sync.errors import (
+    ConflictError,
+    NotFoundError,
+    Oauth2SyncError,
+    PreconditionFailedError,
+    RegistryError,
+    SafetyLimitError,
+    UsageError,
+)
+from oauth2_sync.plan import Change, Plan
+from oauth2_sync.registry.base import Registry
+from oauth2_sync.render import escape, printable
+from oauth2_sync.settings import Safety
+from oauth2_sync.sink import Sink
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PARALLELISM = 4
+
+Operation = Literal["create", "update", "delete", "rotate-secret"]
+Status = Literal[
+    "created", "created-response-lost", "updated", "deleted", "already-deleted",
+    "rotated", "stale", "failed",
+]
+OK_STATUSES: frozenset[Status] = frozenset(
+    {"created", "updated", "deleted", "already-deleted", "rotated"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What happened to one client. ``message`` is one line, free of secrets."""
+
+    client_id: str
+    operation: Operation
+    status: Status
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the client is now as planned and nothing needs attention."""
+        return self.status in OK_STATUSES
+
+    def line(self) -> str:
+        """``acme-x: created (secret written to directory .secrets)``, escaped."""
+        return f"{escape(self.client_id)}: {printable(self.message)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Every result of one run, sorted by client ID."""
+
+    results: tuple[Result, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every client succeeded."""
+        return all(r.ok for r in self.results)
+
+    def count(self, *statuses: Status) -> int:
+        """How many results have one of ``statuses``."""
+        return sum(1 for r in self.results if r.status in statuses)
+
+    def summary(self) -> str:
+        """One closing line: ``Apply complete: 3 created, 1 updated, 0 deleted.``"""
+        done = (
+            f"{self.count('created', 'created-response-lost')} created, "
+            f"{self.count('updated')} updated, "
+            f"{self.count('deleted', 'already-deleted')} deleted"
+        )
+        stale, failed = self.count("stale"), self.count("failed")
+        if self.ok:
+            return f"Apply complete: {done}."
+        problems = []
+        if stale:
+            problems.append(f"{stale} refused (changed since the plan)")
+        if failed:
+            problems.append(f"{failed} failed")
+        lost = self.count("created-response-lost")
+        if lost:
+            problems.append(f"{lost} created without a confirmed secret")
+        return f"Apply finished with problems: {done}; {', '.join(problems)}."
+
+
+    def rotation_summary(self) -> str:
+        """One closing line for ``rotate-secret``: ``Rotated 2 secrets; 1 failed.``"""
+        rotated, failed = self.count("rotated"), self.count("failed")
+        text = f"Rotated {rotated} secret{'' if rotated == 1 else 's'}"
+        return f"{text}; {failed} failed." if failed else f"{text}."
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One safety limit a plan exceeds."""
+
+    what: str
+    figure: str
+    maximum: str
+    setting: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.figure} exceeds {self.maximum} (safety.{self.setting})"
+
+
+def safety_violations(plan: Plan, safety: Safety) -> list[Limit]:
+    """The limits ``plan`` exceeds. Shares apply only from ``min_managed_clients`` on."""
+    summary = plan.summary
+    writes = summary.create + summary.update
+    deletes = summary.delete
+    managed = summary.managed
+    found: list[Limit] = []
+    if writes > safety.max_changes:
+        found.append(Limit("creates+updates", str(writes), str(safety.max_changes), "max_changes"))
+    if deletes > safety.max_deletes:
+        found.append(Limit("deletes", str(deletes), str(safety.max_deletes), "max_deletes"))
+    if managed >= safety.min_managed_clients and managed > 0:
+        for what, count, limit, setting in (
+            ("creates+updates", writes, safety.max_changes_percent, "max_changes_percent"),
+            ("deletes", deletes, safety.max_deletes_percent, "max_deletes_percent"),
+        ):
+            share = 100.0 * count / managed
+            if share > limit:
+                found.append(Limit(
+                    f"{what} as a share of the {managed} managed clients",
+                    f"{count} ({share:.1f}%)", f"{limit:g}%", setting,
+                ))
+    return found
+
+
+def check_safety(plan: Plan, safety: Safety, *, allow_unsafe: bool = False) -> None:
+    """Raise ``SafetyLimitError`` naming every limit the plan exceeds (unless allowed)."""
+    found = safety_violations(plan, safety)
+    if not found:
+        return
+    if allow_unsafe:
+        logger.warning("safety limits exceeded, allowed by --allow-unsafe: %s",
+                       "; ".join(map(str, found)))
+        return
+    raise SafetyLimitError(
+        "the plan exceeds the safety limits: " + "; ".join(map(str, found))
+        + ". Raise the limit in the settings, or pass --allow-unsafe for this run"
+    ) from None
+
+
+def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> None:
+    """Refuse, before any write, a plan for another registry or creates without a sink."""
+    if plan.registry != registry.url:
+        raise UsageError(
+            f"the plan was made against {plan.registry}, but the settings point at "
+            f"{registry.url}"
+        ) from None
+    creates = plan.summary.create
+    if creates and sink is None:
+        raise UsageError(
+            f"the plan creates {creates} client{'' if creates == 1 else 's'} but no secret "
+            "sink is configured (settings: secrets.directory or secrets.command); "
+            "refusing to create clients whose secrets would be lost"
+        ) from None
+
+
+def apply_plan(
+    plan: Plan,
+    registry: Registry,
+    sink: Sink | None,
+    *,
+    parallelism: int = DEFAULT_PARALLELISM,
+    on_result: Callable[[Result], None] | None = None,
+) -> Report:
+    """Make every change of ``plan``; the caller has run the checks above.
+
+    Writes run on ``parallelism`` threads; ``on_result`` is called on the calling
+    thread as each client finishes (for a progress bar).
+    """
+    executor = _Executor(registry, sink)
+    jobs = [partial(executor.apply, change) for change in plan.changes]
+    return _run(jobs, parallelism, on_result)
+
+
+def rotate_secrets(
+    registry: Registry,
+    sink: Sink,
+    client_ids: Sequence[str],
+    managed_partners: Collection[str],
+    *,
+    parallelism: int = DEFAULT_PARALLELISM,
+    on_result: Callable[[Result], None] | None = None,
+) -> Report:
+    """Issue new secrets for ``client_ids`` (managed clients only) and deliver them."""
+    executor = _Executor(registry, sink)
+    jobs = [
+        partial(executor.rotate, client_id, managed_partners)
+        for client_id in dict.fromkeys(client_ids)
+    ]
+    return _run(jobs, parallelism, on_result)
+
+
+def _run(
+    jobs: Sequence[Callable[[], Result]],
+    parallelism: int,
+    on_result: Callable[[Result], None] | None,
+) -> Report:
+    if parallelism < 1:
+        raise UsageError(f"parallelism must be at least 1, not {parallelism}") from None
+    results: list[Result] = []
+    if not jobs:
+        return Report(())
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs))) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        for future in as_completed(futures):
+            result = future.result()
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    results.sort(key=lambda r: r.client_id)
+    return Report(tuple(results))
+
+
+class _Executor:
+    """The per-client operations; each returns a ``Result`` and never raises."""
+
+    def __init__(self, registry: Registry, sink: Sink | None) -> None:
+        self.registry = registry
+        self.sink = sink
+
+    def apply(self, change: Change) -> Result:
+        try:
+            if change.action == "create":
+                return self._create(change)
+            if change.action == "update":
+                return self._update(change)
+            return self._delete(change)
+        except Oauth2SyncError as exc:
+            return self._failed(change.client_id, change.action, exc)
+        except Exception as exc:  # one client's surprise must not stop the others
+            logger.debug("unexpected error on %s", change.client_id, exc_info=True)
+            return Result(
+                change.client_id, change.action, "failed",
+                f"failed: unexpected {type(exc).__name__} (run with -vv for details)",
+            )
+
+    def _create(self, change: Change) -> Result:
+        desired = change.after
+        assert desired is not None
+        try:
+            _, secret = self.registry.create_client(desired)
+        except ConflictError as exc:
+            return self._after_uncertain_create(change, exc)
+        except RegistryError as exc:
+            if exc.status == 0 or exc.status >= 500:
+                # The request may have reached the registry: look before anyone retries.
+                return self._after_uncertain_create(change, exc)
+            raise
+        assert self.sink is not None, "check_preconditions refuses creates without a sink"
+        try:
+            self.sink.deliver(desired.client_id, secret)
+        except Oauth2SyncError as exc:
+            return Result(
+                change.client_id, "create", "failed",
+                f"created, but its secret was not delivered ({exc}); "
+                f"run `oauth2-sync rotate-secret {escape(change.client_id)}` to issue a new one",
+            )
+        logger.debug("created %s", change.client_id)
+        return Result(
+            change.client_id, "create", "created",
+            f"created (secret delivered to {self.sink.description})",
+        )
+
+    def _after_uncertain_create(self, change: Change, error: RegistryError) -> Result:
+        desired = change.after
+        assert desired is not None
+        current = self.registry.get_client(desired.client_id)
+        if current is not None and current.client == desired:
+            return Result(
+                change.client_id, "create", "created-response-lost",
+                "created (response was lost); its secret may not have reached the sink: "
+                f"run `oauth2-sync rotate-secret {escape(change.client_id)}`",
+            )
+        if current is not None:
+            return Result(
+                change.client_id, "create", "failed",
+                "failed: the client already exists in the registry and differs from the file "
+                "(created outside this plan?); run plan again",
+            )
+        return self._failed(change.client_id, "create", error)
+
+    def _update(self, change: Change) -> Result:
+        desired = change.after
+        assert desired is not None
+        try:
+            self.registry.replace_client(desired, change.version)
+        except PreconditionFailedError:
+            return self._stale(change)
+        except NotFoundError:
+            return Result(
+                change.client_id, "update", "failed",
+                "failed: the client no longer exists in the registry; run plan again",
+            )
+        fields = ", ".join(f.field for f in change.fields)
+        logger.debug("updated %s", change.client_id)
+        return Result(change.client_id, "update", "updated", f"updated ({fields})")
+
+    def _delete(self, change: Change) -> Result:
+        try:
+            self.registry.delete_client(change.client_id, change.version)
+        except PreconditionFailedError:
+            return self._stale(change)
+        except NotFoundError:
+            return Result(change.client_id, "delete", "already-deleted", "already deleted")
+        logger.debug("deleted %s", change.client_id)
+        return Result(change.client_id, "delete", "deleted", "deleted")
+
+    def rotate(self, client_id: str, managed_partners: Collection[str]) -> Result:
+        try:
+            current = self.registry.get_client(client_id)
+            if current is None:
+                return Result(client_id, "rotate-secret", "failed",
+                              "failed: no such client in the registry")
+            if current.client.partner not in managed_partners:
+                return Result(
+                    client_id, "rotate-secret", "failed",
+                    f"refused: partner {escape(current.client.partner)} is outside the "
+                    "managed scope",
+                )
+            secret = self.registry.rotate_secret(client_id)
+        except Oauth2SyncError as exc:
+            return self._failed(client_id, "rotate-secret", exc)
+        assert self.sink is not None
+        try:
+            self.sink.deliver(client_id, secret)
+        except Oauth2SyncError as exc:
+            return Result(
+                client_id, "rotate-secret", "failed",
+                f"secret rotated, but the new one was not delivered ({exc}); the old one "
+                "no longer works: rotate again once the sink works",
+            )
+        return Result(
+            client_id, "rotate-secret", "rotated",
+            f"new secret delivered to {self.sink.description}",
+        )
+
+    @staticmethod
+    def _stale(change: Change) -> Result:
+        return Result(
+            change.client_id, change.action, "stale",
+            f"refused: changed in the registry since the plan (version {change.version} "
+            "no longer current); left untouched, run plan again",
+        )
+
+    @staticmethod
+    def _failed(client_id: str, operation: Operation, exc: Oauth2SyncError) -> Result:
+        return Result(client_id, operation, "failed", f"failed: {exc}")
