@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,13 @@ def write_repo(
     url: str = "local:.oauth2-sync/registry.db",
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``oauth2-sync.yaml`` and one client file per partner; return the settings path."""
+    """Write ``oauth2-sync.yaml`` and one client file per partner; return the settings path.
+
+    Client files from an earlier call are removed first: the repository holds exactly
+    ``clients``.
+    """
     root.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root / "clients", ignore_errors=True)
     by_partner: dict[str, list[dict[str, Any]]] = {}
     for c in sorted(clients, key=lambda c: c.client_id):
         by_partner.setdefault(c.partner, []).append(c.to_document())
