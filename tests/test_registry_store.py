@@ -206,6 +206,8 @@ def test_secrets_are_stored_hashed(store: RegistryStore, tmp_path: Path) -> None
         ({"restrictToPartnerUsers": "yes"}, {"restrictToPartnerUsers": "must be true or false"}),
         ({"colour": "red"}, {"colour": "unknown field"}),
         ({"email": ..., "name": ...}, {"email": "is required", "name": "is required"}),
+        ({"clientId": "globex-x", "name": ""},
+         {"clientId": "must be 'acme-' followed by a user name", "name": "must not be empty"}),
     ],
 )
 def test_invalid_clients_are_refused_field_by_field(

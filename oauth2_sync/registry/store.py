@@ -377,11 +377,11 @@ class RegistryStore:
         Raises ``RegistryError`` (400, with ``fields``) for an invalid body and
         ``ConflictError`` when the client ID exists.
         """
-        values = validate_client_body(body)
+        values, problems = _check_body(body, None)
         secret = new_secret()
         conn = self._conn()
         with self._write(conn):
-            self._check_partner(conn, values)
+            self._check_partner(conn, values, problems)
             if conn.execute(
                 "SELECT 1 FROM clients WHERE client_id=?", (values["clientId"],)
             ).fetchone():
@@ -409,11 +409,11 @@ class RegistryStore:
         ``If-Match``; ``None`` writes unconditionally. Raises ``NotFoundError``,
         ``PreconditionFailedError`` or ``RegistryError`` (400).
         """
-        values = validate_client_body(body, path_client_id=client_id)
+        values, problems = _check_body(body, client_id)
         conn = self._conn()
         with self._write(conn):
             row = self._current(conn, client_id, expected)
-            self._check_partner(conn, values)
+            self._check_partner(conn, values, problems)
             version = self._next_version(conn)
             now = _now()
             conn.execute(
@@ -456,7 +456,7 @@ class RegistryStore:
         conn = self._conn()
         with self._write(conn):
             for value in values:
-                self._check_partner(conn, value)
+                self._check_partner(conn, value, {})
             now = _now()
             first = self._next_version(conn, len(values))
             conn.executemany(
@@ -483,16 +483,23 @@ class RegistryStore:
             )
         return int(row[0]), str(row[1])
 
-    def _check_partner(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
-        row = conn.execute(
-            "SELECT subdomain FROM partners WHERE id=?", (values["partnerId"],)
-        ).fetchone()
-        if row is None:
-            _invalid({"partnerId": f"partner {values['partnerId']} does not exist"})
-        prefix = f"{row[0]}-"
-        client_id: str = values["clientId"]
-        if not client_id.startswith(prefix) or len(client_id) == len(prefix):
-            _invalid({"clientId": f"must be '{prefix}' followed by a user name"})
+    def _check_partner(
+        self, conn: sqlite3.Connection, values: Mapping[str, Any], problems: dict[str, str]
+    ) -> None:
+        # The one rule that needs the store; reported together with the others.
+        if "partnerId" not in problems:
+            row = conn.execute(
+                "SELECT subdomain FROM partners WHERE id=?", (values["partnerId"],)
+            ).fetchone()
+            if row is None:
+                problems["partnerId"] = f"partner {values['partnerId']} does not exist"
+            elif "clientId" not in problems:
+                prefix = f"{row[0]}-"
+                client_id: str = values["clientId"]
+                if not client_id.startswith(prefix) or len(client_id) == len(prefix):
+                    problems["clientId"] = f"must be '{prefix}' followed by a user name"
+        if problems:
+            _invalid(problems)
 
     def _next_version(self, conn: sqlite3.Connection, count: int = 1) -> int:
         row = conn.execute(
@@ -585,8 +592,16 @@ def validate_client_body(
     """Check a wire body against the registry's rules; returns the values with defaults.
 
     Raises ``RegistryError`` (status 400) whose ``fields`` name every bad field. The
-    partner-dependent rule (client ID prefix) is checked later, inside the write.
+    partner-dependent rules (partner exists, client ID prefix) need the store and are
+    checked inside the write.
     """
+    values, problems = _check_body(body, path_client_id)
+    if problems:
+        _invalid(problems)
+    return values
+
+
+def _check_body(body: Any, path_client_id: str | None) -> tuple[dict[str, Any], dict[str, str]]:
     if not isinstance(body, Mapping):
         raise RegistryError(
             "invalid client metadata: the body must be a JSON object", status=400
@@ -663,10 +678,7 @@ def validate_client_body(
             "must be null (platform default) or a positive number of seconds"
         )
     values["refreshTokenValiditySeconds"] = refresh
-
-    if problems:
-        _invalid(problems)
-    return values
+    return values, problems
 
 
 def _invalid(problems: Mapping[str, str]) -> Any:
