@@ -444,6 +444,82 @@ def serve(
     run(config, lambda url: click.echo(f"registry listening on {url}", err=True))
 
 
+# --- adopt, forget (rfc7592 registries) ---------------------------------------
+
+
+@cli.command()
+@click.argument("client_id")
+@click.option(
+    "--registration-client-uri", required=True, metavar="URI",
+    help="The client's registration client URI (RFC 7592).",
+)
+@click.option(
+    "--registration-access-token-file", type=click.Path(path_type=Path, dir_okay=False),
+    default=None, metavar="FILE",
+    help="Read the registration access token from FILE instead of "
+    "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN.",
+)
+@common_options
+@pass_ctx
+def adopt(
+    ctx: Context, client_id: str, registration_client_uri: str,
+    registration_access_token_file: Path | None,
+) -> None:
+    """Record an existing registration of an rfc7592+ registry in the state file.
+
+    For a lost state file, or a registration access token rotated elsewhere. The token
+    comes from OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN (or --registration-access-token-file),
+    never from the command line; it is checked by reading the client before it is
+    recorded.
+    """
+    from oauth2_sync.errors import UsageError
+    from oauth2_sync.registry.base import Secret
+    from oauth2_sync.registry.rfc7592 import REGISTRATION_ACCESS_TOKEN_ENV
+    from oauth2_sync.registry.rfc7592 import adopt as adopt_registration
+    from oauth2_sync.settings import load_settings
+
+    if registration_access_token_file is not None:
+        try:
+            token = registration_access_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"{registration_access_token_file}: cannot read the registration access "
+                f"token: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}"
+            ) from None
+    else:
+        token = os.environ.get(REGISTRATION_ACCESS_TOKEN_ENV, "").strip()
+    if not token:
+        raise UsageError(
+            f"adopt needs the client's registration access token in "
+            f"{REGISTRATION_ACCESS_TOKEN_ENV} (or --registration-access-token-file)"
+        )
+    settings = load_settings(ctx.config)
+    remote = adopt_registration(settings, client_id, registration_client_uri, Secret(token))
+    if not ctx.quiet:
+        click.echo(f"Adopted {client_id} (partner {remote.client.partner}).")
+
+
+@cli.command()
+@click.argument("client_id")
+@common_options
+@pass_ctx
+def forget(ctx: Context, client_id: str) -> None:
+    """Remove a client from the state file of an rfc7592+ registry, not from the server.
+
+    For a client deleted on the server or lost in a server restart: the next apply
+    creates it again. Exit 1 when the state does not know it.
+    """
+    from oauth2_sync.errors import UsageError
+    from oauth2_sync.registry.rfc7592 import forget as forget_registration
+    from oauth2_sync.settings import load_settings
+
+    settings = load_settings(ctx.config)
+    if not forget_registration(settings, client_id):
+        raise UsageError(f"the state file does not know {client_id}")
+    if not ctx.quiet:
+        click.echo(f"Forgot {client_id}; the next apply creates it again.")
+
+
 def main() -> None:
     """Entry point of the console script."""
     cli(prog_name="oauth2-sync")
