@@ -74,6 +74,14 @@ class ConflictError(RegistryError):
     """409: a client with that client ID already exists."""
 
 
+class CreatedResponseLostError(ConflictError):
+    """A create's response was lost, and the client exists now.
+
+    Our request (or a concurrent one) created it; its secret was never received.
+    ``rotate-secret`` issues a new one.
+    """
+
+
 class PreconditionFailedError(RegistryError):
     """412: the client changed since the version we hold (If-Match mismatch)."""
 
