@@ -1,0 +1,285 @@
+"""End to end against a real oidc-provider: the example repository, `oauth2-sync` as a
+real process, a registry URL `rfc7592+http://127.0.0.1:PORT/reg`.
+
+The examples hold clients a standard server cannot represent (the password grant, the
+pure OAuth implicit grant): plan names them; the others are planned, applied, updated
+in place and pruned; a change made out of band with a registration access token shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+SUPPORTED = (
+    "acme-mobile-app", "acme-web-portal", "globex-analytics", "globex-partner-portal",
+    "initech-intranet",
+)
+GRANTS = "authorization_code, implicit, refresh_token"
+STATE = Path(".oauth2-sync/rfc7592-state.json")
+
+
+@pytest.fixture(scope="module")
+def peer() -> Iterator[OidcPeer]:
+    with running_peer() as server:
+        yield server
+
+
+class Repo:
+    """A copy of the examples wired to the oidc-provider; every run's output is kept."""
+
+    def __init__(self, root: Path, peer: OidcPeer) -> None:
+        self.root = root
+        self.peer = peer
+        self.outputs: list[str] = []
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+        self.env["NO_COLOR"] = "1"
+        self.env["OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"] = INITIAL_ACCESS_TOKEN
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "oauth2_sync", *args], cwd=self.root,
+            env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=120,
+            check=False,
+        )
+        self.outputs += [done.stdout, done.stderr]
+        return done
+
+    def state(self) -> dict[str, Any]:
+        clients: dict[str, Any] = json.loads((self.root / STATE).read_text())["clients"]
+        return clients
+
+    def keep_only(self, wanted: tuple[str, ...]) -> None:
+        """Rewrite the client files with only ``wanted`` clients (comments are lost)."""
+        for path in (self.root / "clients").rglob("*.yaml"):
+            data = yaml.safe_load(path.read_text())
+            data["clients"] = [c for c in data["clients"] if c["client_id"] in wanted]
+            path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def edit_file(self, client_id: str, **changes: Any) -> None:
+        for path in (self.root / "clients").rglob("*.yaml"):
+            data = yaml.safe_load(path.read_text())
+            for entry in data["clients"]:
+                if entry["client_id"] == client_id:
+                    entry.update(changes)
+                    path.write_text(yaml.safe_dump(data, sort_keys=False))
+                    return
+        raise AssertionError(f"{client_id} is in no file")
+
+    def credentials(self) -> list[str]:
+        """Every registration access token and client secret this repository knows."""
+        found = [INITIAL_ACCESS_TOKEN]
+        if (self.root / STATE).exists():
+            found += [e["registration_access_token"] for e in self.state().values()]
+        secrets = self.root / ".secrets"
+        if secrets.exists():
+            found += [json.loads(p.read_text())["client_secret"] for p in secrets.iterdir()]
+        return found
+
+
+@pytest.fixture
+def repo(tmp_path: Path, peer: OidcPeer) -> Iterator[Repo]:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
+    settings_path = root / "oauth2-sync.yaml"
+    settings = yaml.safe_load(settings_path.read_text())
+    settings["registry"] = {"url": peer.registry_url}
+    settings_path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    made = Repo(root, peer)
+    yield made
+    # Whatever happened, no credential reached any output.
+    seen = "\n".join(made.outputs)
+    for credential in made.credentials():
+        assert credential not in seen
+
+
+def applied(repo: Repo) -> Repo:
+    """The supported example clients created, and the others removed from the files."""
+    targets = [arg for cid in SUPPORTED for arg in ("--target", cid)]
+    assert repo.run("plan", *targets, "--out", "plan.json").returncode == 2
+    done = repo.run("apply", "plan.json")
+    assert done.returncode == 0, done.stderr
+    repo.keep_only(SUPPORTED)
+    return repo
+
+
+def test_plan_names_the_clients_the_server_cannot_represent(repo: Repo) -> None:
+    done = repo.run("plan")
+    assert done.returncode == 1
+    password = "the registry does not support grant type 'password' (it supports " + GRANTS + ")"
+    assert done.stderr.splitlines() == [
+        f"clients/analytics/globex.yaml:23:5: error: [registry-unsupported] client globex-etl: "
+        f"{password}",
+        f"clients/payments/reporting.yaml:4:5: error: [registry-unsupported] client "
+        f"acme-reporting: {password}",
+        f"clients/payments/reporting.yaml:14:5: error: [registry-unsupported] client "
+        f"acme-billing-sync: {password}",
+        f"clients/platform/initech.yaml:4:5: error: [registry-unsupported] client "
+        f"initech-tps-reports: {password}",
+        f"clients/platform/initech.yaml:25:5: error: [registry-unsupported] client "
+        f"initech-batch: {password}",
+        "clients/platform/initech.yaml:35:5: error: [registry-unsupported] client "
+        "initech-legacy-spa: grant type 'implicit' needs response type 'token', which the "
+        "registry does not support (it supports code, code id_token, id_token, none)",
+        f"clients/platform/initech.yaml:44:5: error: [registry-unsupported] client "
+        f"initech-kiosk: {password}",
+    ]
+    # Nothing was written.
+    assert not (repo.root / STATE).exists()
+
+
+def test_apply_creates_the_supported_clients_then_plan_shows_no_changes(repo: Repo) -> None:
+    applied(repo)
+    assert sorted(repo.state()) == sorted(SUPPORTED)
+    assert sorted(p.stem for p in (repo.root / ".secrets").iterdir()) == sorted(SUPPORTED)
+    # The server chose its own client_ids; ours live in the state and in the metadata.
+    for client_id, entry in repo.state().items():
+        assert entry["client_id"] != client_id
+        metadata = requests.get(
+            entry["registration_client_uri"], timeout=10,
+            headers={"Authorization": f"Bearer {entry['registration_access_token']}"},
+        ).json()
+        assert metadata["oauth2_sync_client_id"] == client_id
+    done = repo.run("plan")
+    assert done.returncode == 0, done.stderr
+    assert "No changes. The registry matches the configuration." in done.stdout
+    assert "5 unchanged; 0 outside the managed scope (not touched)." in done.stdout
+
+
+def test_editing_a_redirect_uri_updates_in_place(repo: Repo) -> None:
+    applied(repo)
+    before = repo.state()["acme-web-portal"]["client_id"]
+    repo.edit_file("acme-web-portal", redirect_uris=["https://portal.acme.example/oauth2/cb"])
+    planned = repo.run("plan")
+    assert planned.returncode == 2
+    assert '~ client "acme-web-portal"' in planned.stdout
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
+    done = repo.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    assert "acme-web-portal: updated (redirect_uris)" in done.stdout
+    after = repo.state()["acme-web-portal"]
+    assert after["client_id"] == before
+    metadata = requests.get(
+        after["registration_client_uri"], timeout=10,
+        headers={"Authorization": f"Bearer {after['registration_access_token']}"},
+    ).json()
+    assert metadata["redirect_uris"] == ["https://portal.acme.example/oauth2/cb"]
+    assert repo.run("plan").returncode == 0
+
+
+def test_a_change_made_out_of_band_shows_in_the_plan(repo: Repo) -> None:
+    applied(repo)
+    entry = repo.state()["globex-analytics"]
+    headers = {"Authorization": f"Bearer {entry['registration_access_token']}"}
+    current = requests.get(entry["registration_client_uri"], headers=headers, timeout=10).json()
+    for field in ("registration_access_token", "registration_client_uri",
+                  "client_secret_expires_at", "client_id_issued_at"):
+        del current[field]
+    current["client_name"] = "Renamed by hand"
+    changed = requests.put(
+        entry["registration_client_uri"], headers=headers, json=current, timeout=10
+    )
+    assert changed.status_code == 200
+    planned = repo.run("plan")
+    assert planned.returncode == 2
+    assert '~ client "globex-analytics"' in planned.stdout
+    assert '"Renamed by hand" -> "Globex analytics dashboards"' in planned.stdout
+    assert repo.run("apply", "--auto-approve").returncode == 0
+    assert repo.run("plan").returncode == 0
+
+
+def test_prune_deletes_a_client_removed_from_the_files(repo: Repo) -> None:
+    applied(repo)
+    gone = repo.state()["globex-partner-portal"]
+    repo.keep_only(tuple(c for c in SUPPORTED if c != "globex-partner-portal"))
+    planned = repo.run("plan", "--prune")
+    assert planned.returncode == 2
+    assert "Plan: 0 to add, 0 to change, 1 to destroy." in planned.stdout
+    done = repo.run("apply", "--prune", "--auto-approve")
+    assert done.returncode == 0, done.stderr
+    assert "globex-partner-portal: deleted" in done.stdout
+    assert "globex-partner-portal" not in repo.state()
+    read = requests.get(
+        gone["registration_client_uri"], timeout=10,
+        headers={"Authorization": f"Bearer {gone['registration_access_token']}"},
+    )
+    assert read.status_code == 401
+    assert repo.run("plan", "--prune").returncode == 0
+
+
+def test_a_lost_state_file_is_rebuilt_with_adopt(repo: Repo) -> None:
+    applied(repo)
+    entries = repo.state()
+    (repo.root / STATE).unlink()
+    # Without the state the registry looks empty: plan would create everything again.
+    assert "Plan: 5 to add" in repo.run("plan").stdout
+    for client_id, entry in entries.items():
+        done = repo.run(
+            "adopt", client_id, "--registration-client-uri", entry["registration_client_uri"],
+            env={"OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN": entry["registration_access_token"]},
+        )
+        assert done.returncode == 0, done.stderr
+        partner = client_id.split("-", 1)[0]
+        assert done.stdout == f"Adopted {client_id} (partner {partner}).\n"
+    assert repo.state() == entries
+    assert repo.run("plan").returncode == 0
+
+
+def test_adopt_needs_the_token_outside_argv(repo: Repo) -> None:
+    done = repo.run(
+        "adopt", "acme-web-portal", "--registration-client-uri", f"{repo.peer.issuer}/reg/x"
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "Error: adopt needs the client's registration access token in "
+        "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN (or --registration-access-token-file)\n"
+    )
+
+
+def test_adopt_reads_the_token_from_a_file(repo: Repo) -> None:
+    applied(repo)
+    entry = repo.state()["initech-intranet"]
+    token_file = repo.root / "token.txt"
+    token_file.write_text(entry["registration_access_token"] + "\n")
+    done = repo.run(
+        "adopt", "initech-intranet",
+        "--registration-client-uri", entry["registration_client_uri"],
+        "--registration-access-token-file", str(token_file),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Adopted initech-intranet (partner initech).\n"
+
+
+def test_forget_after_the_client_was_deleted_on_the_server(repo: Repo) -> None:
+    applied(repo)
+    entry = repo.state()["acme-mobile-app"]
+    deleted = requests.delete(
+        entry["registration_client_uri"], timeout=10,
+        headers={"Authorization": f"Bearer {entry['registration_access_token']}"},
+    )
+    assert deleted.status_code == 204
+    failed = repo.run("plan")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(
+        "Error: reading client acme-mobile-app: the registry refused the registration "
+        "access token of acme-mobile-app"
+    )
+    forgot = repo.run("forget", "acme-mobile-app")
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout == "Forgot acme-mobile-app; the next apply creates it again.\n"
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in repo.run("plan").stdout
+    again = repo.run("forget", "acme-mobile-app")
+    assert again.returncode == 1
+    assert again.stderr == "Error: the state file does not know acme-mobile-app\n"
