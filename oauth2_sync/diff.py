@@ -3,9 +3,10 @@
 Clients in normal form are frozen dataclasses, so equality is the cheap first test
 and the per-field comparison runs only for the pairs that differ. Because the normal
 form is flat (scalars and sorted tuples), comparing field by field is exact: a
-structural differ such as DeepDiff would report the same fields, about a hundred times
-slower (measured in ``benchmarks/plan_apply.py --diff``), so none is used here and no
-differ object ever leaves this module.
+structural differ such as DeepDiff reports the same fields about 25 times slower on
+the differing pairs (10,000 clients, 5% changed: 86 ms against 3 ms; DeepDiff on every
+pair 1.5 s; ``benchmarks/plan_apply.py --diff``), so none is used here and no differ
+object ever leaves this module.
 """
 
 from __future__ import annotations

@@ -237,6 +237,8 @@ def _online_checks(
     unsupported: Callable[[Client], Sequence[str]] | None,
 ) -> None:
     partners = {p.subdomain: p for p in state.partners}
+    # A partner may have thousands of users: look names up in sets, not tuples.
+    users = {p.subdomain: frozenset(p.users) for p in state.partners if p.users is not None}
     problems: list[Diagnostic] = []
     for item in desired:
         client = item.client
@@ -249,8 +251,8 @@ def _online_checks(
             ))
         elif (
             client.restrict_to_partner_users
-            and partner.users is not None
-            and client.user_name not in partner.users
+            and client.partner in users
+            and client.user_name not in users[client.partner]
         ):
             problems.append(item.document.diagnostic(
                 (*where, "client_id"), "user-unknown",
