@@ -30,6 +30,7 @@ from oauth2_sync.registry import open_registry
 from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.rfc7592 import (
     Rfc7592Registry,
+    _Retry,
     adopt,
     forget,
     from_metadata,
@@ -144,6 +145,22 @@ def test_version_ignores_credentials_and_changes_with_any_other_field() -> None:
     assert version_of(with_secrets) == version_of(base)
     assert version_of({**base, "logo_uri": "https://x.example/l.png"}) != version_of(base)
     assert version_of(base).startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "retried"),
+    [
+        ("GET", 429, True), ("GET", 502, True), ("GET", 503, True), ("GET", 504, True),
+        ("GET", 500, False), ("PUT", 429, True), ("PUT", 503, True), ("PUT", 502, False),
+        ("PUT", 504, False), ("DELETE", 503, True), ("DELETE", 504, False),
+        ("POST", 429, False), ("POST", 503, False),
+    ],
+)
+def test_retry_never_repeats_a_write_the_server_may_have_done(
+    method: str, status: int, retried: bool
+) -> None:
+    policy = _Retry(total=3, status_forcelist=(429, 502, 503, 504))
+    assert policy.is_retry(method, status) is retried
 
 
 # --- settings and capabilities -----------------------------------------------------------
@@ -521,6 +538,27 @@ def test_adopt_with_a_wrong_token(settings: Settings, registry: Rfc7592Registry)
         f"adopting acme-mobile: the registry refused the registration access token for "
         f"{uri} (401)"
     )
+
+
+def test_adopt_a_registration_made_by_hand(
+    settings: Settings, registry: Rfc7592Registry, peer: OidcPeer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    by_hand = {k: v for k, v in to_metadata(SERVICE).items() if not k.startswith("oauth2_sync")}
+    made = requests.post(
+        peer.registration_endpoint, json=by_hand, timeout=10,
+        headers={"Authorization": f"Bearer {INITIAL_ACCESS_TOKEN}"},
+    ).json()
+    token = Secret(made["registration_access_token"])
+    with caplog.at_level(logging.WARNING):
+        remote = registry.adopt("globex-service", made["registration_client_uri"], token)
+    assert "globex-service: the registration has no oauth2_sync_client_id" in caplog.text
+    # Absent extensions read as the defaults, the partner from the client ID's prefix.
+    assert remote.client == SERVICE
+    updated = registry.replace_client(SERVICE, remote.version)
+    body = raw("GET", made["registration_client_uri"], token.reveal()).json()
+    assert body["oauth2_sync_client_id"] == "globex-service"
+    assert updated.client == SERVICE
 
 
 def test_restart_loses_every_client_and_forget_recovers(
