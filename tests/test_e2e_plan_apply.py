@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
+from conftest import RegistryServer
 
 from oauth2_sync.model import Client
+from oauth2_sync.registry import wire
 from oauth2_sync.registry.local import LocalRegistry
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
@@ -97,7 +100,48 @@ def local_repo(tmp_path: Path) -> Iterator[Repo]:
     yield Repo(root, base_env(), edit, clients)
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture
+def http_repo(tmp_path: Path, start_registry_server: Callable[..., RegistryServer]) -> Repo:
+    server = start_registry_server()
+    base = server.base_url
+    root = copy_examples(tmp_path)
+    settings = root / "oauth2-sync.yaml"
+    settings.write_text(
+        settings.read_text().replace("url: local:.oauth2-sync/registry.db", f"url: {base}")
+    )
+    session = requests.Session()
+    session.headers.update(server.headers())
+
+    def subdomains() -> dict[int, str]:
+        response = session.get(f"{base}/partners", timeout=10)
+        response.raise_for_status()
+        return {p["id"]: p["subdomain"] for p in response.json()}
+
+    def edit(client_id: str, change: Callable[[Client], Client]) -> None:
+        response = session.get(f"{base}/oauth2-clients/{client_id}", timeout=10)
+        response.raise_for_status()
+        obj = response.json()
+        current = wire.client_from_wire(obj, subdomains())
+        body = wire.client_to_wire(change(current.client), obj["partnerId"])
+        put = session.put(
+            f"{base}/oauth2-clients/{client_id}", json=body,
+            headers={"If-Match": response.headers["ETag"]}, timeout=10,
+        )
+        put.raise_for_status()
+
+    def clients() -> dict[str, Client]:
+        response = session.get(f"{base}/oauth2-clients", timeout=10)
+        response.raise_for_status()
+        names = subdomains()
+        return {
+            rc.client.client_id: rc.client
+            for rc in (wire.client_from_wire(obj, names) for obj in response.json())
+        }
+
+    return Repo(root, {**base_env(), **server.env()}, edit, clients)
+
+
+@pytest.fixture(params=["local", "http"])
 def repo(request: pytest.FixtureRequest) -> Repo:
     fixture: Repo = request.getfixturevalue(f"{request.param}_repo")
     return fixture
