@@ -15,10 +15,12 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
+import pytest
+from conftest import RegistryServer
 
 from oauth2_sync.cli import cli
 from oauth2_sync.registry.store import RegistryStore
@@ -41,6 +43,7 @@ class Recorder:
         self.outputs: list[tuple[str, str]] = []
         self.secrets: set[str] = set()
         self.ran: set[str] = set()
+        self.before = dict(self._files())
 
     def run(self, *args: str, expect: Iterable[int] = (0, 2)) -> None:
         done = subprocess.run(
@@ -58,7 +61,7 @@ class Recorder:
         for path in folder.glob("*.json") if folder.exists() else ():
             self.secrets.add(json.loads(path.read_text())["client_secret"])
 
-    def written_files(self) -> list[tuple[str, str]]:
+    def _files(self) -> list[tuple[str, str]]:
         skip = {".secrets", ".oauth2-sync"}
         found = []
         for path in sorted(self.root.rglob("*")):
@@ -66,11 +69,29 @@ class Recorder:
                 found.append((str(path.relative_to(self.root)), path.read_text(errors="replace")))
         return found
 
+    def written_files(self) -> list[tuple[str, str]]:
+        """Files the commands created or changed (the sink and the store aside)."""
+        return [(name, text) for name, text in self._files() if self.before.get(name) != text]
 
-def test_no_secret_or_token_leaks_from_any_command(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("backend", ["local", "http"])
+def test_no_secret_or_token_leaks_from_any_command(
+    tmp_path: Path, backend: str, start_registry_server: Callable[..., RegistryServer]
+) -> None:
     root = tmp_path / "repo"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
     rec = Recorder(root)
+    db = root / ".oauth2-sync" / "registry.db"
+    if backend == "http":
+        server = start_registry_server()
+        db = server.db
+        settings = root / "oauth2-sync.yaml"
+        settings.write_text(settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+        ))
+        rec.env.update(server.env())
+        # The API credential is a secret too.
+        rec.secrets.add(server.ci[1])
 
     rec.run("validate", "-v")
     rec.run("plan", "-v", "--out", "plan.json")
@@ -110,7 +131,7 @@ def test_no_secret_or_token_leaks_from_any_command(tmp_path: Path) -> None:
     texts = rec.outputs + rec.written_files()
     assert any(name == "plan.json" for name, _ in texts)
     assert len(rec.secrets) >= 12
-    store = RegistryStore(root / ".oauth2-sync" / "registry.db")
+    store = RegistryStore(db)
     client_ids = [c["clientId"] for c in store.list_clients()]
     assert "acme-ops-cli" in client_ids
     for where, text in texts:
