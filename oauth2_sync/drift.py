@@ -1,0 +1,333 @@
+"""Drift: where the registry differs from the repository, out-of-band edits included.
+
+A drift report is a plan read the other way round. Where a plan says what apply would
+change in the registry (registry -> files), drift says what someone changed in the
+registry behind the repository's back (files -> registry): ``before`` is what the files
+declare, ``after`` what the registry holds. The field comparison is the plan's
+(``diff.diff_clients``), and the registry is read the way the plan reads it
+(``plan.read_registry``).
+
+Three kinds of drift, all in the managed scope (partners named by a team):
+
+- ``changed``: declared and in the registry, with fields that differ;
+- ``missing``: declared, absent from the registry (deleted, or never applied);
+- ``undeclared``: in the registry under a managed partner, declared by no file.
+
+``drift.fields`` in the settings decides per field whether a difference counts
+(``enforce``, the default), is reported without failing (``warn``) or is not looked at
+(``ignore``). Clients outside the managed scope are only counted.
+
+Unlike ``plan.build_plan``, drift runs no online checks: a partner user removed in the
+registry is part of what a drift report should show, not a reason to refuse to report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from oauth2_sync import __version__
+from oauth2_sync.diff import FieldValue, diff_clients
+from oauth2_sync.model import FIELD_NAMES, Client
+from oauth2_sync.plan import RegistryState, git_commit, read_registry
+from oauth2_sync.registry.base import Registry, RemoteClient
+from oauth2_sync.settings import DriftMode, Settings
+from oauth2_sync.validation import DesiredClient
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ClientDrift",
+    "DriftKind",
+    "DriftReport",
+    "DriftSummary",
+    "FieldDrift",
+    "FieldMode",
+    "build_drift",
+    "make_drift",
+    "to_dict",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Version of the JSON drift document; bumped on any incompatible change."""
+
+DriftKind = Literal["changed", "missing", "undeclared"]
+DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
+FieldMode = Literal["enforce", "warn"]
+"""How a reported field difference counts (``ignore``d fields are not reported)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDrift:
+    """One field that differs: ``before`` in the files, ``after`` in the registry.
+
+    ``mode`` is the field's drift policy; ``effective_unchanged`` marks a lifetime that
+    went from pinned to the platform default (or back) with the same effect.
+    """
+
+    field: str
+    before: FieldValue
+    after: FieldValue
+    mode: FieldMode = "enforce"
+    effective_unchanged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDrift:
+    """How one managed client differs.
+
+    ``before`` is the client as the files declare it (``None`` when undeclared),
+    ``after`` as the registry holds it (``None`` when missing). ``fields`` lists the
+    differing fields of a ``changed`` client (a missing or undeclared client differs as
+    a whole, whatever the field policy). The audit fields come from the registry when
+    it gives them.
+    """
+
+    kind: DriftKind
+    client_id: str
+    partner: str
+    before: Client | None = None
+    after: Client | None = None
+    fields: tuple[FieldDrift, ...] = ()
+    file: str | None = None
+    line: int | None = None
+    version: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        """Whether this counts as drift (a ``changed`` client with only ``warn`` fields does not)."""
+        return self.kind != "changed" or any(f.mode == "enforce" for f in self.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftSummary:
+    """Counts of a drift report (clients)."""
+
+    changed: int
+    missing: int
+    undeclared: int
+    warning: int
+    """Changed clients whose every difference is in a ``warn`` field (not counted as drift)."""
+    in_sync: int
+    ignored: int
+    """Of the clients in sync, those whose only differences are in ``ignore`` fields."""
+    managed: int
+    unmanaged: int
+
+    @property
+    def drifted(self) -> int:
+        """Clients that count as drift."""
+        return self.changed + self.missing + self.undeclared
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """Every difference in the managed scope, and the counts of everything else."""
+
+    registry: str
+    clients: tuple[ClientDrift, ...]
+    """Clients with a reported difference (warnings included), sorted by client ID."""
+    checked: tuple[tuple[str, str], ...]
+    """``(client_id, partner)`` of every managed client compared, sorted by client ID."""
+    unmanaged: int
+    ignored: int
+    policy: tuple[tuple[str, DriftMode], ...] = ()
+    """The ``drift.fields`` settings in effect, sorted by field."""
+    commit: str | None = None
+    created_at: str = ""
+    tool_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def summary(self) -> DriftSummary:
+        """How many clients drifted, in which way, and how many are in sync."""
+        counts = dict.fromkeys(DRIFT_KINDS, 0)
+        warning = 0
+        for item in self.clients:
+            if item.failing:
+                counts[item.kind] += 1
+            else:
+                warning += 1
+        return DriftSummary(
+            changed=counts["changed"], missing=counts["missing"],
+            undeclared=counts["undeclared"], warning=warning,
+            in_sync=len(self.checked) - len(self.clients), ignored=self.ignored,
+            managed=len(self.checked), unmanaged=self.unmanaged,
+        )
+
+    @property
+    def has_drift(self) -> bool:
+        """Whether any client counts as drift (the exit code 2 of ``drift``)."""
+        return any(item.failing for item in self.clients)
+
+
+def build_drift(
+    desired: Sequence[DesiredClient],
+    state: RegistryState,
+    settings: Settings,
+    *,
+    commit: str | None = None,
+    created_at: str | None = None,
+) -> DriftReport:
+    """Compare the registry's clients with the declared ones, the registry being the news."""
+    policy: Mapping[str, DriftMode] = settings.drift_fields
+    managed_partners = settings.managed_partners
+    remote = {rc.client.client_id: rc for rc in state.clients}
+    declared = {d.client.client_id: d for d in desired}
+    found: list[ClientDrift] = []
+    checked: dict[str, str] = {}
+    ignored = 0
+    for client_id, item in declared.items():
+        checked[client_id] = item.client.partner
+        current = remote.get(client_id)
+        if current is None:
+            found.append(ClientDrift(
+                "missing", client_id, item.client.partner, before=item.client,
+                file=item.file, line=item.line,
+            ))
+            continue
+        changes = diff_clients(item.client, current.client)
+        if not changes:
+            continue
+        fields = tuple(
+            FieldDrift(c.field, c.before, c.after, mode, c.effective_unchanged)
+            for c in changes
+            if (mode := _mode(policy, c.field)) != "ignore"
+        )
+        if not fields:
+            ignored += 1
+            continue
+        found.append(_with_audit(
+            ClientDrift(
+                "changed", client_id, item.client.partner, before=item.client,
+                after=current.client, fields=fields, file=item.file, line=item.line,
+            ),
+            current,
+        ))
+    unmanaged = 0
+    for client_id, current in remote.items():
+        if client_id in declared:
+            continue
+        if current.client.partner not in managed_partners:
+            unmanaged += 1
+            continue
+        checked[client_id] = current.client.partner
+        found.append(_with_audit(
+            ClientDrift(
+                "undeclared", client_id, current.client.partner, after=current.client,
+            ),
+            current,
+        ))
+    found.sort(key=lambda d: d.client_id)
+    return DriftReport(
+        registry=state.url,
+        clients=tuple(found),
+        checked=tuple(sorted(checked.items())),
+        unmanaged=unmanaged,
+        ignored=ignored,
+        policy=tuple(sorted(policy.items())),
+        commit=commit,
+        created_at=created_at if created_at is not None else _now(),
+    )
+
+
+def make_drift(settings: Settings, registry: Registry) -> DriftReport:
+    """Load the declared clients, read the registry and build the report (what ``drift`` runs)."""
+    from oauth2_sync.validation import load_desired
+
+    desired = load_desired(settings)
+    state = read_registry(registry)
+    report = build_drift(desired, state, settings, commit=git_commit(settings.root))
+    logger.info(
+        "drift: %d of %d managed clients differ", len(report.clients), len(report.checked)
+    )
+    return report
+
+
+def _mode(policy: Mapping[str, DriftMode], field: str) -> DriftMode:
+    return policy.get(field, "enforce")
+
+
+def _with_audit(item: ClientDrift, current: RemoteClient) -> ClientDrift:
+    return ClientDrift(
+        item.kind, item.client_id, item.partner, before=item.before, after=item.after,
+        fields=item.fields, file=item.file, line=item.line, version=current.version,
+        created_at=current.created_at, updated_at=current.updated_at,
+        updated_by=current.updated_by,
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# --- the JSON document ------------------------------------------------------------------
+
+
+def to_dict(report: DriftReport) -> dict[str, Any]:
+    """The report as the documented JSON object (``docs/fmt-drift-export.md``)."""
+    s = report.summary
+    return {
+        "format_version": report.format_version,
+        "tool_version": report.tool_version,
+        "created_at": report.created_at,
+        "registry": report.registry,
+        "commit": report.commit,
+        "drift": report.has_drift,
+        "summary": {
+            "changed": s.changed,
+            "missing": s.missing,
+            "undeclared": s.undeclared,
+            "warning": s.warning,
+            "in_sync": s.in_sync,
+            "ignored": s.ignored,
+            "managed": s.managed,
+            "unmanaged": s.unmanaged,
+        },
+        "policy": dict(report.policy),
+        "clients": [_client_drift_dict(item) for item in report.clients],
+    }
+
+
+def _client_drift_dict(item: ClientDrift) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "client_id": item.client_id,
+        "partner": item.partner,
+        "failing": item.failing,
+        "file": item.file,
+        "line": item.line,
+        "version": item.version,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "updated_by": item.updated_by,
+        "fields": [
+            {
+                "field": f.field,
+                "before": _json_value(f.before),
+                "after": _json_value(f.after),
+                "mode": f.mode,
+                "effective_unchanged": f.effective_unchanged,
+            }
+            for f in item.fields
+        ],
+        "before": _client_dict(item.before),
+        "after": _client_dict(item.after),
+    }
+
+
+def _client_dict(client: Client | None) -> dict[str, Any] | None:
+    if client is None:
+        return None
+    return {name: _json_value(getattr(client, name)) for name in FIELD_NAMES}
+
+
+def _json_value(value: FieldValue) -> Any:
+    return list(value) if isinstance(value, tuple) else value
