@@ -242,6 +242,10 @@ def plan(
     "--prune", is_flag=True, default=False,
     help="Also delete managed clients no file declares (when not applying a plan file).",
 )
+@click.option(
+    "--target", "targets", multiple=True, metavar="CLIENT_ID",
+    help="Apply only this client (repeatable; when not applying a plan file).",
+)
 @common_options
 @pass_ctx
 def apply(
@@ -252,6 +256,7 @@ def apply(
     parallelism: int,
     allow_unsafe: bool,
     prune: bool,
+    targets: tuple[str, ...],
 ) -> None:
     """Make the registry match the files.
 
@@ -269,10 +274,11 @@ def apply(
 
     stdin = click.get_text_stream("stdin")
     out = click.get_text_stream("stdout")
-    if planfile is not None and prune:
+    if planfile is not None and (prune or targets):
+        option = "--prune" if prune else "--target"
         raise UsageError(
-            "--prune is decided when planning: make the plan with "
-            "`oauth2-sync plan --prune --out FILE`, then apply FILE"
+            f"{option} is decided when planning: make the plan with "
+            f"`oauth2-sync plan {option} ... --out FILE`, then apply FILE"
         )
     if planfile is None and not auto_approve and not stdin.isatty():
         raise UsageError(
@@ -285,7 +291,9 @@ def apply(
         if planfile is not None:
             made = planning.load(planfile)
         else:
-            made = planning.make_plan(settings, registry, prune=True if prune else None)
+            made = planning.make_plan(
+                settings, registry, targets=targets, prune=True if prune else None
+            )
             if made.has_changes or not ctx.quiet:
                 _show_plan(ctx, made, "text", out)
         if not made.has_changes:

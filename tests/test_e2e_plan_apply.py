@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -301,3 +302,46 @@ def test_rotate_secret(repo: Repo) -> None:
     assert missing.stdout == (
         "globex-nope: failed: no such client in the registry\nRotated 0 secrets; 1 failed.\n"
     )
+
+
+def test_plan_fails_on_an_online_check_naming_file_and_line(repo: Repo) -> None:
+    path = repo.root / "clients" / "payments" / "reporting.yaml"
+    path.write_text(path.read_text() + (
+        "\n  - client_id: acme-stranger\n    name: Stranger\n"
+        "    email: stranger@acme.example\n    partner: acme\n"
+    ))
+    result = repo.run("plan")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "clients/payments/reporting.yaml:23:16: error: [user-unknown] 'stranger' is not a "
+        "user of partner 'acme' (required by restrict_to_partner_users)\n"
+    )
+
+
+@pytest.mark.parametrize(("answer", "code"), [("yes", 0), ("no", 1)])
+def test_apply_asks_for_confirmation_on_a_terminal(
+    local_repo: Repo, answer: str, code: int
+) -> None:
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "oauth2_sync", "apply", "--target", "globex-etl"],
+            cwd=local_repo.root, env=local_repo.env, stdin=secondary,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        os.close(secondary)
+        os.write(primary, f"{answer}\n".encode())
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        os.close(primary)
+    assert proc.returncode == code, stderr
+    assert "Do you want to perform these actions?\n  Only 'yes' will be accepted to approve." in (
+        stdout
+    )
+    if answer == "yes":
+        assert stdout.endswith("Apply complete: 1 created, 0 updated, 0 deleted.\n")
+        assert list(local_repo.clients()) == ["globex-etl"]
+    else:
+        assert stderr == "\nApply cancelled.\n"
+        assert local_repo.clients() == {}
