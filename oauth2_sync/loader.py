@@ -31,7 +31,20 @@ DataPath = tuple[PathItem, ...]
 
 
 class _StrictConstructor(yaml.CSafeLoader):
-    """CSafeLoader that refuses duplicate keys, merge keys and non-string keys."""
+    """CSafeLoader that refuses duplicate keys, merge keys and non-string keys.
+
+    It also notes the line of each entry of a top-level ``clients`` list while the
+    node tree exists anyway, so plans can cite them without parsing the file again.
+    """
+
+    entry_lines: tuple[int, ...] = ()
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == "clients" and isinstance(value_node, yaml.SequenceNode):
+                    self.entry_lines = tuple(item.start_mark.line + 1 for item in value_node.value)
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         mapping: dict[Hashable, Any] = {}
@@ -70,12 +83,16 @@ class _Refused(Exception):
 class Document:
     """One loaded YAML file: its data, and positions on demand."""
 
-    __slots__ = ("_root", "data", "display", "text")
+    __slots__ = ("_root", "data", "display", "entry_lines", "text")
 
-    def __init__(self, display: str, text: str, data: Any) -> None:
+    def __init__(
+        self, display: str, text: str, data: Any, entry_lines: tuple[int, ...] = ()
+    ) -> None:
         self.display = display
         self.text = text
         self.data = data
+        self.entry_lines = entry_lines
+        """Line of each entry of the top-level ``clients`` list, noted while parsing."""
         self._root: yaml.Node | None = None
 
     def locate(self, path: DataPath, *, key: bool = False) -> tuple[int, int]:
@@ -184,7 +201,7 @@ def _load(raw: bytes, display: str) -> Document:
         raise _Refused("yaml-depth", f"nesting deeper than {MAX_DEPTH} levels", None) from None
     finally:
         loader.dispose()
-    return Document(display, text, data)
+    return Document(display, text, data, loader.entry_lines)
 
 
 def _decode(raw: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -222,33 +223,24 @@ def _resolve_local(url: str, root: Path) -> str:
     return url
 
 
+@functools.cache
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    return _compiled(pattern)
-
-
-_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _compiled(pattern: str) -> re.Pattern[str]:
-    compiled = _CACHE.get(pattern)
-    if compiled is None:
-        out = ""
-        i = 0
-        while i < len(pattern):
-            if pattern.startswith("**/", i):
-                out += "(?:.*/)?"
-                i += 3
-            elif pattern.startswith("**", i):
-                out += ".*"
-                i += 2
-            elif pattern[i] == "*":
-                out += "[^/]*"
-                i += 1
-            elif pattern[i] == "?":
-                out += "[^/]"
-                i += 1
-            else:
-                out += re.escape(pattern[i])
-                i += 1
-        compiled = _CACHE[pattern] = re.compile(out + r"\Z")
-    return compiled
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out + r"\Z")

@@ -47,7 +47,10 @@ class DesiredClient:
 
     @property
     def line(self) -> int:
-        """The line of the client's entry (computed on demand)."""
+        """The line of the client's entry."""
+        lines = self.document.entry_lines
+        if self.index < len(lines):
+            return lines[self.index]
         return self.document.locate(("clients", self.index))[0]
 
 
