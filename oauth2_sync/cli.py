@@ -593,6 +593,75 @@ def drift(ctx: Context, fmt: str) -> None:
     raise click.exceptions.Exit(2 if report.has_drift else 0)
 
 
+@cli.command()
+@click.option(
+    "--partner", "partners", multiple=True, metavar="PARTNER",
+    help="Export only this partner's clients (repeatable).",
+)
+@click.option(
+    "--client-id", "client_ids", multiple=True, metavar="CLIENT_ID",
+    help="Export only this client (repeatable).",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Write below this folder (default: the folder of the settings).",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option(
+    "--include-declared", is_flag=True,
+    help="Also export clients that a file of the configuration already declares.",
+)
+@common_options
+@pass_ctx
+def export(
+    ctx: Context,
+    *,
+    partners: tuple[str, ...],
+    client_ids: tuple[str, ...],
+    out_dir: Path | None,
+    force: bool,
+    include_declared: bool,
+) -> None:
+    """Write client files for what the registry holds, to adopt clients into the repo.
+
+    One file per client, named after it, in the folder of the team that manages its
+    partner. Clients already declared are skipped; existing files are kept unless
+    --force; no secret is ever written. Exit 0, or 1 if a client could not be written.
+    """
+    from oauth2_sync import export as exporting
+    from oauth2_sync.registry import open_registry
+    from oauth2_sync.render import escape
+    from oauth2_sync.settings import load_settings
+
+    settings = load_settings(ctx.config)
+    with open_registry(settings) as registry:
+        report = exporting.export(
+            settings, registry, partners=partners, client_ids=client_ids, out=out_dir,
+            force=force, include_declared=include_declared,
+        )
+    counts = dict.fromkeys(("written", "overwritten", "declared", "exists", "refused"), 0)
+    for item in report.items:
+        counts[item.status] += 1
+        shown = escape(item.client_id)
+        if item.status in ("written", "overwritten") and not ctx.quiet:
+            verb = "Wrote" if item.status == "written" else "Overwrote"
+            click.echo(f"{verb} {item.path} ({shown})")
+        elif item.status == "declared" and ctx.verbose:
+            click.echo(f"Skipped {shown}: {escape(item.reason)}")
+        elif item.failed:
+            where = f" ({item.path})" if item.path else ""
+            click.echo(f"Error: {shown}{where}: {item.reason}", err=True)
+    if not ctx.quiet:
+        click.echo(
+            f"Exported {counts['written'] + counts['overwritten']} of {len(report.items)} "
+            f"clients to {report.out}: {counts['written']} new, {counts['overwritten']} "
+            f"overwritten, {counts['declared']} already declared (skipped), "
+            f"{counts['exists'] + counts['refused']} failed."
+        )
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
 def main() -> None:
     """Entry point of the console script."""
     cli(prog_name="oauth2-sync")
