@@ -452,6 +452,10 @@ class _Request:
         return wire.parse_if_match(self.headers.get("if-match"))
 
 
+def _too_large() -> _HttpError:
+    return _HttpError(413, "payload_too_large", f"the body must be at most {MAX_BODY} bytes")
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -465,10 +469,12 @@ class _Handler(BaseHTTPRequestHandler):
     app: ClassVar[RegistryApp]
     tracker: ClassVar[_InFlight]
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_GET
+    def __getattr__(self, name: str) -> Any:
+        # Every method reaches the router (``do_QUERY`` too), which answers 404 or 405
+        # instead of the stdlib's 501 page.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
         with self.tracker:
@@ -476,23 +482,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve_one(self) -> None:
         started = time.perf_counter()
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            self._send(self.command, _HttpError(
-                411, "length_required", "send a Content-Length, not a chunked body"
-            ).response)
-            return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
+            body = self._read_body()
+        except _HttpError as exc:
+            # The rest of a refused body is still on the wire: this connection is done.
             self.close_connection = True
-            self._send(self.command, _HttpError(
-                413, "payload_too_large", f"the body must be at most {MAX_BODY} bytes"
-            ).response)
+            self._send(self.command, exc.response)
             return
-        body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         request = _Request(self.command, self.path, headers, body)
         try:
@@ -507,6 +503,37 @@ class _Handler(BaseHTTPRequestHandler):
             "%s %s -> %d (%.1f ms)", self.command, request.path, response.status,
             (time.perf_counter() - started) * 1000,
         )
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _HttpError(400, "invalid_request", "Content-Length is not a number") from None
+        if length < 0 or length > MAX_BODY:
+            raise _too_large()
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        size_so_far = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _HttpError(400, "invalid_request", "malformed chunked body") from None
+            if size == 0:
+                break
+            size_so_far += size
+            if size_so_far > MAX_BODY:
+                raise _too_large()
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass  # trailers: none of them matter here
+        return b"".join(parts)
 
     def _send(self, method: str, response: _Response) -> None:
         payload = b""

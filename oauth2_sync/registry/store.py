@@ -412,6 +412,9 @@ class RegistryStore:
         values, problems = _check_body(body, client_id)
         conn = self._conn()
         with self._write(conn):
+            if problems:
+                # A bad body is a 400 whatever the client's state (never a 404 or 412).
+                self._check_partner(conn, values, problems)
             row = self._current(conn, client_id, expected)
             self._check_partner(conn, values, problems)
             version = self._next_version(conn)
