@@ -153,7 +153,7 @@ def validate(ctx: Context, paths: tuple[Path, ...], fmt: str) -> None:
         found, files, clients = exc.diagnostics, 1, 0
     if ctx.quiet:
         found = tuple(d for d in found if d.severity == "error")
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "json":
         render.render_json(found, files, clients, out)
     elif fmt == "github":
@@ -215,7 +215,7 @@ def plan(
         made = planning.make_plan(settings, registry, targets=targets, prune=prune)
     if out_file is not None:
         planning.save(made, out_file)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     _show_plan(ctx, made, fmt, out)
     if out_file is not None and not ctx.quiet:
         click.echo(
@@ -272,8 +272,8 @@ def apply(
     from oauth2_sync.settings import load_settings
     from oauth2_sync.sink import open_sink
 
-    stdin = click.get_text_stream("stdin")
-    out = click.get_text_stream("stdout")
+    stdin = sys.stdin
+    out = sys.stdout
     if planfile is not None and (prune or targets):
         option = "--prune" if prune else "--target"
         raise UsageError(
@@ -376,7 +376,7 @@ def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
 
 def _run_with_progress(total: int, label: str, run: Any) -> Any:
     # A bar on stderr only on a terminal; result lines come after, sorted, on stdout.
-    err = click.get_text_stream("stderr")
+    err = sys.stderr
     if not err.isatty() or total < 2:
         return run(None)
     with click.progressbar(length=total, label=label, file=err) as bar:
@@ -384,7 +384,7 @@ def _run_with_progress(total: int, label: str, run: Any) -> Any:
 
 
 def _show_report(ctx: Context, report: Any, summary: str) -> None:
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     color = ctx.use_color(out)
     for result in report.results:
         if ctx.quiet and result.ok:
@@ -583,7 +583,7 @@ def drift(ctx: Context, fmt: str) -> None:
     settings = load_settings(ctx.config)
     with open_registry(settings) as registry:
         report = drifting.make_drift(settings, registry)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     renderer = {
         "json": render.render_json,
         "markdown": render.render_markdown,
