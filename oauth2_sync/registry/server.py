@@ -289,6 +289,8 @@ class RegistryApp:
 
     def _form(self, request: _Request) -> dict[str, str]:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not request.body:
+            return {}
         if ctype != "application/x-www-form-urlencoded":
             raise _HttpError(
                 400, "invalid_request", "the body must be application/x-www-form-urlencoded"
