@@ -329,9 +329,16 @@ def _has_break(text: str) -> bool:
 
 
 def _apply(text: str, edits: Sequence[_Edit]) -> str:
-    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-        text = text[: edit.start] + edit.text + text[edit.end :]
-    return text
+    # One pass over non-overlapping edits: splicing one by one would copy the text once
+    # per edit (quadratic on a large file with many clients out of order).
+    out: list[str] = []
+    position = 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        out.append(text[position : edit.start])
+        out.append(edit.text)
+        position = edit.end
+    out.append(text[position:])
+    return "".join(out)
 
 
 # --- safety ------------------------------------------------------------------------------
