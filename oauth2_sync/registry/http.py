@@ -220,15 +220,16 @@ class HttpRegistry(Registry):
                 if outcome.status_code not in LOST_STATUSES or attempt == self.retries:
                     raise self._error("POST", path, outcome)
                 reason = f"{outcome.status_code} {outcome.reason}"
+                logger.warning(
+                    "POST %s: %s; reading %s before trying again",
+                    self._shown(path), reason, client.client_id,
+                )
             else:
                 if attempt == self.retries:
                     raise outcome
-                reason = str(outcome)
+                reason = "no response"
+                logger.warning("%s; reading %s before trying again", outcome, client.client_id)
             # The POST may have been carried out: look before sending it again.
-            logger.warning(
-                "POST %s: %s; reading %s before trying again",
-                self._shown(path), reason, client.client_id,
-            )
             self._sleep(attempt, outcome if isinstance(outcome, requests.Response) else None)
             if self.get_client(client.client_id) is not None:
                 raise CreatedResponseLostError(
