@@ -20,10 +20,10 @@ import yaml
 from oauth2_sync.errors import Diagnostic, InputError
 
 MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 1000
+MAX_DEPTH = 500
 """Deeper nesting is refused: libyaml composes recursively and overflows the C stack
-(a segmentation fault near 100,000 levels)."""
-_DEPTH_SCAN_THRESHOLD = 400
+(a segmentation fault near 100,000 levels; the libyaml in PyYAML >= 6.0.4 stops at 1,000
+itself, with a less helpful message)."""
 _TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
 PathItem = str | int
@@ -220,11 +220,9 @@ def _decode(raw: bytes) -> str:
 
 def _may_nest_deeply(text: str) -> bool:
     # Each level of nesting costs a bracket or, in block style, at least half a column
-    # of some line: nesting stays below MAX_DEPTH unless one of these bounds is large.
-    if text.count("[") + text.count("{") > _DEPTH_SCAN_THRESHOLD:
-        return True
+    # of the longest line, so below this bound the nesting is shallow enough.
     longest = max((len(line) for line in text.split("\n")), default=0)
-    return longest > _DEPTH_SCAN_THRESHOLD
+    return text.count("[") + text.count("{") + 2 * longest > MAX_DEPTH
 
 
 def _scan_events(text: str) -> None:

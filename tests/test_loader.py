@@ -51,7 +51,7 @@ def refusal(raw: bytes) -> str:
         ),
         (
             b"[" * 100_000 + b"]" * 100_000,
-            "f.yaml:1:1001: error: [yaml-depth] nesting deeper than 1000 levels",
+            "f.yaml:1:501: error: [yaml-depth] nesting deeper than 500 levels",
         ),
     ],
     ids=[
