@@ -41,6 +41,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError
 from urllib3.util.retry import Retry
 
 from oauth2_sync.errors import (
@@ -311,7 +312,11 @@ class HttpRegistry(Registry):
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                raise self._transport_error(method, path, exc) from None
+                error = self._transport_error(method, path, exc)
+                if _never_sent(exc):
+                    # urllib3 has retried the connection already; nothing reached the server.
+                    raise _Unreachable(str(error), status=0) from None
+                raise error from None
             logger.debug("%s %s -> %d", method, self._shown(path), response.status_code)
             if attempt == 0 and _invalid_token(response):
                 logger.info("%s %s: token expired; renewing it", method, self._shown(path))
@@ -327,6 +332,8 @@ class HttpRegistry(Registry):
         """
         try:
             return self._send("POST", path, json=body)
+        except _Unreachable:
+            raise
         except RegistryError as exc:
             if exc.status != 0:
                 raise
@@ -410,7 +417,7 @@ class HttpRegistry(Registry):
                     timeout=self.timeout, allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                if last:
+                if last or _never_sent(exc):
                     raise self._transport_error("POST", shown, exc, full=True) from None
                 self._sleep(attempt, None)
                 continue
@@ -516,6 +523,18 @@ class HttpRegistry(Registry):
             reason = type(exc).__name__
         host = urlsplit(self.url).netloc
         return RegistryError(f"{method} {shown}: cannot reach {host}: {reason}", status=0)
+
+
+class _Unreachable(RegistryError):
+    """No connection could be made (after urllib3's retries): the request was never sent."""
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    # requests wraps urllib3's MaxRetryError; a connect failure (refused, connect
+    # timeout) means the request never left this machine.
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return any(isinstance(getattr(a, "reason", None), ConnectTimeoutError) for a in exc.args)
 
 
 def _client_path(client_id: str) -> str:
