@@ -9,6 +9,7 @@ from typing import TextIO
 import click
 
 from oauth2_sync.errors import Diagnostic
+from oauth2_sync.render import printable
 
 FORMAT_VERSION = 1
 
@@ -24,7 +25,7 @@ def render_text(
             else d.severity
         )
         stream.write(
-            f"{_safe(d.file)}:{d.line}:{d.column}: {severity}: [{d.rule}] {_safe(d.message)}\n"
+            f"{printable(d.file)}:{d.line}:{d.column}: {severity}: [{d.rule}] {printable(d.message)}\n"
         )
     stream.write(summary(diagnostics, files, clients) + "\n")
 
@@ -95,8 +96,3 @@ def _gh_data(value: str) -> str:
 
 def _gh_property(value: str) -> str:
     return _gh_data(value).replace(":", "%3A").replace(",", "%2C")
-
-
-def _safe(text: str) -> str:
-    # File names and values come from users and registries: no terminal escapes.
-    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text)
