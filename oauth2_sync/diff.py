@@ -12,6 +12,7 @@ object ever leaves this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from oauth2_sync.model import FIELD_NAMES, Client, effective_ttl
 
@@ -51,6 +52,18 @@ def diff_clients(before: Client, after: Client) -> tuple[FieldChange, ...]:
         same_effect = name in TTL_FIELDS and effective_ttl(name, old) == effective_ttl(name, new)
         changes.append(FieldChange(name, old, new, same_effect))
     return tuple(changes)
+
+
+def json_value(value: FieldValue) -> Any:
+    """A field value as JSON: sorted tuples become lists, everything else as is."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def client_json(client: Client | None) -> dict[str, Any] | None:
+    """Every field of a normal-form client as a JSON object (``None`` stays ``None``)."""
+    if client is None:
+        return None
+    return {name: json_value(getattr(client, name)) for name in FIELD_NAMES}
 
 
 def client_fields(client: Client) -> tuple[tuple[str, FieldValue], ...]:

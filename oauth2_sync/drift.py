@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from oauth2_sync import __version__
-from oauth2_sync.diff import FieldValue, diff_clients
-from oauth2_sync.model import FIELD_NAMES, Client
+from oauth2_sync.diff import FieldValue, client_json, diff_clients, json_value
+from oauth2_sync.model import Client
 from oauth2_sync.plan import RegistryState, git_commit, read_registry
 from oauth2_sync.registry.base import Registry, RemoteClient
 from oauth2_sync.settings import DriftMode, Settings
@@ -311,23 +311,14 @@ def _client_drift_dict(item: ClientDrift) -> dict[str, Any]:
         "fields": [
             {
                 "field": f.field,
-                "before": _json_value(f.before),
-                "after": _json_value(f.after),
+                "before": json_value(f.before),
+                "after": json_value(f.after),
                 "mode": f.mode,
                 "effective_unchanged": f.effective_unchanged,
             }
             for f in item.fields
         ],
-        "before": _client_dict(item.before),
-        "after": _client_dict(item.after),
+        "before": client_json(item.before),
+        "after": client_json(item.after),
     }
 
-
-def _client_dict(client: Client | None) -> dict[str, Any] | None:
-    if client is None:
-        return None
-    return {name: _json_value(getattr(client, name)) for name in FIELD_NAMES}
-
-
-def _json_value(value: FieldValue) -> Any:
-    return list(value) if isinstance(value, tuple) else value

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from oauth2_sync import __version__
-from oauth2_sync.diff import FieldChange, FieldValue, diff_clients
+from oauth2_sync.diff import FieldChange, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
@@ -343,25 +343,15 @@ def _change_dict(change: Change) -> dict[str, Any]:
         "fields": [
             {
                 "field": f.field,
-                "before": _json_value(f.before),
-                "after": _json_value(f.after),
+                "before": json_value(f.before),
+                "after": json_value(f.after),
                 "effective_unchanged": f.effective_unchanged,
             }
             for f in change.fields
         ],
-        "before": _client_dict(change.before),
-        "after": _client_dict(change.after),
+        "before": client_json(change.before),
+        "after": client_json(change.after),
     }
-
-
-def _client_dict(client: Client | None) -> dict[str, Any] | None:
-    if client is None:
-        return None
-    return {name: _json_value(getattr(client, name)) for name in FIELD_NAMES}
-
-
-def _json_value(value: FieldValue) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def save(plan: Plan, path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from typing import TextIO
 
 import click
@@ -21,7 +20,8 @@ import click
 from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.drift import ClientDrift, DriftKind, DriftReport, to_dict
 from oauth2_sync.render import escape, quote
-from oauth2_sync.render.text import human_ttl
+from oauth2_sync.render.markdown import cell, code
+from oauth2_sync.render.text import human_ttl, literal
 
 SYMBOLS: dict[DriftKind, str] = {"changed": "~", "missing": "-", "undeclared": "+"}
 LEGEND: dict[DriftKind, str] = {
@@ -98,7 +98,7 @@ def _text_client(item: ClientDrift, stream: TextIO, style: _Styler) -> None:
             mode = "" if f.mode == "enforce" else "  # policy: warn"
             stream.write(
                 f"      {symbol} {f.field.ljust(width)} = "
-                f"{_value(f.before)} -> {_value(f.after)}{note}{mode}\n"
+                f"{literal(f.before)} -> {literal(f.after)}{note}{mode}\n"
             )
     else:
         client = item.before if item.kind == "missing" else item.after
@@ -107,7 +107,7 @@ def _text_client(item: ClientDrift, stream: TextIO, style: _Styler) -> None:
         width = max(len(name) for name, _ in values)
         for name, value in values:
             note = f" # {human_ttl(name, value)}" if name in TTL_FIELDS else ""
-            stream.write(f"      {symbol} {name.ljust(width)} = {_value(value)}{note}\n")
+            stream.write(f"      {symbol} {name.ljust(width)} = {literal(value)}{note}\n")
     stream.write(f"      # fix: {FIX[item.kind]}\n\n")
 
 
@@ -120,18 +120,6 @@ def _audit_text(item: ClientDrift) -> str:
     if item.created_at and item.kind == "undeclared":
         parts.append(f"created at {escape(item.created_at)}")
     return "; ".join(parts)
-
-
-def _value(value: FieldValue) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return quote(value)
-    return "[" + ", ".join(quote(v) for v in value) + "]"
 
 
 def _ttl_note(field: str, before: FieldValue, after: FieldValue) -> str:
@@ -166,7 +154,6 @@ GITHUB_BODY_LIMIT = 65_536
 """GitHub refuses issue bodies longer than this (characters)."""
 DEFAULT_LIMIT = GITHUB_BODY_LIMIT - 1_536
 """Room for text a nightly job may add around the report."""
-MAX_VALUE_CHARS = 300
 
 
 def render_markdown(
@@ -209,10 +196,10 @@ def _md_head(report: DriftReport) -> str:
         if report.has_drift
         else "**No drift.** The registry matches the configuration."
     )
-    where = "<p>Registry: " + _code(report.registry)
+    where = "<p>Registry: " + code(report.registry)
     if report.commit:
-        where += " &middot; Commit: " + _code(report.commit)
-    where += " &middot; Checked at: " + _code(report.created_at) + "</p>"
+        where += " &middot; Commit: " + code(report.commit)
+    where += " &middot; Checked at: " + code(report.created_at) + "</p>"
     lines = [
         "### oauth2-sync drift",
         "",
@@ -230,12 +217,12 @@ def _md_head(report: DriftReport) -> str:
 
 def _md_details(item: ClientDrift) -> str:
     symbol = SYMBOLS[item.kind]
-    where = f" in {_code(f'{item.file}:{item.line}')}" if item.file else ""
+    where = f" in {code(f'{item.file}:{item.line}')}" if item.file else ""
     count = len(item.fields)
     what = f" ({count} field{'' if count == 1 else 's'})" if item.kind == "changed" else ""
     warning = "" if item.failing else " (warning only)"
     summary = (
-        f"<code>{symbol}</code> {_code(item.client_id)} {LEGEND[item.kind]}"
+        f"<code>{symbol}</code> {code(item.client_id)} {LEGEND[item.kind]}"
         f"{what}{where}{warning}"
     )
     paragraphs = []
@@ -246,8 +233,8 @@ def _md_details(item: ClientDrift) -> str:
     if item.kind == "changed":
         header = "<tr><th>Field</th><th>Files</th><th>Registry</th><th>Policy</th></tr>"
         rows = [
-            f"<tr><td>{f.field}</td><td>{_cell(f.before, f.field)}</td>"
-            f"<td>{_cell(f.after, f.field)}</td><td>{f.mode}</td></tr>"
+            f"<tr><td>{f.field}</td><td>{cell(f.before, f.field)}</td>"
+            f"<td>{cell(f.after, f.field)}</td><td>{f.mode}</td></tr>"
             for f in item.fields
         ]
     else:
@@ -256,7 +243,7 @@ def _md_details(item: ClientDrift) -> str:
         side = "Files" if item.kind == "missing" else "Registry"
         header = f"<tr><th>Field</th><th>{side}</th></tr>"
         rows = [
-            f"<tr><td>{name}</td><td>{_cell(value, name)}</td></tr>"
+            f"<tr><td>{name}</td><td>{cell(value, name)}</td></tr>"
             for name, value in client_fields(client)
         ]
     return (
@@ -268,11 +255,11 @@ def _md_details(item: ClientDrift) -> str:
 def _audit_html(item: ClientDrift) -> str:
     parts = []
     if item.updated_at or item.updated_by:
-        when = f" at {_code(item.updated_at)}" if item.updated_at else ""
-        who = f" by {_code(item.updated_by)}" if item.updated_by else ""
+        when = f" at {code(item.updated_at)}" if item.updated_at else ""
+        who = f" by {code(item.updated_by)}" if item.updated_by else ""
         parts.append(f"Last updated{when}{who}")
     if item.created_at and item.kind == "undeclared":
-        parts.append(f"created at {_code(item.created_at)}")
+        parts.append(f"created at {code(item.created_at)}")
     return "; ".join(parts) + "." if parts else ""
 
 
@@ -282,38 +269,6 @@ def _md_notice(left_out: int, total: int) -> str:
         f"the issue would exceed GitHub's {GITHUB_BODY_LIMIT:,}-character limit. The counts "
         "above are complete; run <code>oauth2-sync drift</code> for every detail.</p>\n"
     )
-
-
-def _cell(value: FieldValue, field: str) -> str:
-    if field in TTL_FIELDS:
-        seconds = value if isinstance(value, int) and not isinstance(value, bool) else None
-        shown = "null" if seconds is None else str(seconds)
-        return f"<code>{shown}</code> ({html.escape(human_ttl(field, seconds))})"
-    if value is None:
-        return "<code>null</code>"
-    if isinstance(value, bool):
-        return f"<code>{'true' if value else 'false'}</code>"
-    if isinstance(value, int):
-        return f"<code>{value}</code>"
-    if isinstance(value, str):
-        return _code(value, quoted=True)
-    return _list(value)
-
-
-def _list(values: Iterable[str]) -> str:
-    items = list(values)
-    if not items:
-        return "<code>[]</code>"
-    return "<br>".join(_code(v, quoted=True) for v in items)
-
-
-def _code(text: str, *, quoted: bool = False) -> str:
-    shown = escape(text)
-    if len(shown) > MAX_VALUE_CHARS:
-        shown = f"{shown[:MAX_VALUE_CHARS]}… ({len(shown) - MAX_VALUE_CHARS} more characters)"
-    if quoted:
-        shown = f'"{shown}"'
-    return f"<code>{html.escape(shown, quote=True)}</code>"
 
 
 # --- JUnit -------------------------------------------------------------------------------
@@ -390,7 +345,7 @@ def _junit_details(item: ClientDrift) -> str:
         lines.append(audit)
     if item.kind == "changed":
         lines.extend(
-            f"{f.field}: {_value(f.before)} -> {_value(f.after)}"
+            f"{f.field}: {literal(f.before)} -> {literal(f.after)}"
             + ("" if f.mode == "enforce" else " (policy: warn)")
             for f in item.fields
         )
@@ -398,6 +353,6 @@ def _junit_details(item: ClientDrift) -> str:
         client = item.before if item.kind == "missing" else item.after
         assert client is not None
         side = "declared" if item.kind == "missing" else "registry"
-        lines.extend(f"{side} {name}: {_value(value)}" for name, value in client_fields(client))
+        lines.extend(f"{side} {name}: {literal(value)}" for name, value in client_fields(client))
     lines.append(f"fix: {FIX[item.kind]}")
     return "\n".join(lines) + "\n"

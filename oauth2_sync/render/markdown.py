@@ -72,10 +72,10 @@ def _head(plan: Plan) -> str:
         "| --- | --- | ---: |",
         *(f"| {sym} | {label} | {count} |" for sym, label, count in rows),
         "",
-        "<p>Registry: " + _code(plan.registry)
-        + (" &middot; Commit: " + _code(plan.commit) if plan.commit else "")
+        "<p>Registry: " + code(plan.registry)
+        + (" &middot; Commit: " + code(plan.commit) if plan.commit else "")
         + (
-            " &middot; Targets: " + ", ".join(_code(t) for t in plan.targets)
+            " &middot; Targets: " + ", ".join(code(t) for t in plan.targets)
             if plan.targets else ""
         )
         + "</p>",
@@ -86,20 +86,20 @@ def _head(plan: Plan) -> str:
 
 def _details(change: Change) -> str:
     symbol = SYMBOLS[change.action]
-    where = f" in {_code(f'{change.file}:{change.line}')}" if change.file else ""
+    where = f" in {code(f'{change.file}:{change.line}')}" if change.file else ""
     if change.action == "update":
         count = len(change.fields)
         what = f" ({count} field{'' if count == 1 else 's'})"
     else:
         what = ""
     summary = (
-        f"<code>{symbol}</code> {LEGEND[change.action]} {_code(change.client_id)}{what}{where}"
+        f"<code>{symbol}</code> {LEGEND[change.action]} {code(change.client_id)}{what}{where}"
     )
     if change.action == "update":
         header = "<tr><th>Field</th><th>Before</th><th>After</th></tr>"
         rows = [
-            f"<tr><td>{f.field}</td><td>{_cell(f.before, f.field)}</td>"
-            f"<td>{_cell(f.after, f.field, f.effective_unchanged)}</td></tr>"
+            f"<tr><td>{f.field}</td><td>{cell(f.before, f.field)}</td>"
+            f"<td>{cell(f.after, f.field, f.effective_unchanged)}</td></tr>"
             for f in change.fields
         ]
     else:
@@ -107,7 +107,7 @@ def _details(change: Change) -> str:
         assert client is not None
         header = "<tr><th>Field</th><th>Value</th></tr>"
         rows = [
-            f"<tr><td>{name}</td><td>{_cell(value, name)}</td></tr>"
+            f"<tr><td>{name}</td><td>{cell(value, name)}</td></tr>"
             for name, value in client_fields(client)
         ]
     note = (
@@ -129,7 +129,8 @@ def _notice(left_out: int, total: int) -> str:
     )
 
 
-def _cell(value: FieldValue, field: str, same_effect: bool = False) -> str:
+def cell(value: FieldValue, field: str, same_effect: bool = False) -> str:
+    """A field value as a table cell: inside ``<code>``, escaped, lifetimes explained."""
     if field in TTL_FIELDS:
         note = human_ttl(field, value) + ("; effective value unchanged" if same_effect else "")
         return f"<code>{'null' if value is None else value}</code> ({note})"
@@ -140,7 +141,7 @@ def _cell(value: FieldValue, field: str, same_effect: bool = False) -> str:
     if isinstance(value, int):
         return f"<code>{value}</code>"
     if isinstance(value, str):
-        return _code(value, quoted=True)
+        return code(value, quoted=True)
     return _list(value)
 
 
@@ -148,10 +149,11 @@ def _list(values: Iterable[str]) -> str:
     items = list(values)
     if not items:
         return "<code>[]</code>"
-    return "<br>".join(_code(v, quoted=True) for v in items)
+    return "<br>".join(code(v, quoted=True) for v in items)
 
 
-def _code(text: str, *, quoted: bool = False) -> str:
+def code(text: str, *, quoted: bool = False) -> str:
+    """Untrusted text, escaped and cut, inside ``<code>`` (no Markdown parses there)."""
     shown = escape(text)
     if len(shown) > MAX_VALUE_CHARS:
         shown = f"{shown[:MAX_VALUE_CHARS]}… ({len(shown) - MAX_VALUE_CHARS} more characters)"

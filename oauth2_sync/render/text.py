@@ -86,7 +86,7 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
             note = _ttl_note(f.field, f.before, f.after) if f.field in TTL_FIELDS else ""
             stream.write(
                 f"      {symbol} {f.field.ljust(width)} = "
-                f"{_value(f.before)} -> {_value(f.after)}{note}\n"
+                f"{literal(f.before)} -> {literal(f.after)}{note}\n"
             )
         hidden = len(COMPARED_FIELDS) - len(change.fields)
         if hidden:
@@ -98,11 +98,12 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
         width = max(len(name) for name, _ in values)
         for name, value in values:
             note = f" # {human_ttl(name, value)}" if name in TTL_FIELDS else ""
-            stream.write(f"      {symbol} {name.ljust(width)} = {_value(value)}{note}\n")
+            stream.write(f"      {symbol} {name.ljust(width)} = {literal(value)}{note}\n")
     stream.write("    }\n\n")
 
 
-def _value(value: FieldValue) -> str:
+def literal(value: FieldValue) -> str:
+    """A field value as the text plan shows it: null, true, 3600, "name", ["a", "b"]."""
     if value is None:
         return "null"
     if isinstance(value, bool):
