@@ -9,9 +9,10 @@ error needs a line and column (``Document.locate``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +187,18 @@ def _load(raw: bytes, display: str) -> Document:
         _scan_events(text)
     loader = _StrictConstructor(text)
     try:
-        data = loader.get_single_data()
-    except _Refused:
-        raise
+        with _refusing_yaml_errors(text):
+            data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    return Document(display, text, data, loader.entry_lines)
+
+
+@contextlib.contextmanager
+def _refusing_yaml_errors(text: str) -> Iterator[None]:
+    """Turn PyYAML's errors into one refusal that points at the problem."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         raise _Refused(
             "yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark
@@ -197,11 +207,6 @@ def _load(raw: bytes, display: str) -> Document:
         raise _reader_refusal(text, exc) from None
     except yaml.YAMLError as exc:
         raise _Refused("yaml-syntax", str(exc).strip(), None) from None
-    except RecursionError:
-        raise _Refused("yaml-depth", f"nesting deeper than {MAX_DEPTH} levels", None) from None
-    finally:
-        loader.dispose()
-    return Document(display, text, data, loader.entry_lines)
 
 
 def _decode(raw: bytes) -> str:
@@ -228,7 +233,7 @@ def _may_nest_deeply(text: str) -> bool:
 def _scan_events(text: str) -> None:
     """Refuse anchors, aliases and deep nesting, from the parser's event stream."""
     depth = 0
-    try:
+    with _refusing_yaml_errors(text):
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 raise _Refused(
@@ -246,14 +251,6 @@ def _scan_events(text: str) -> None:
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.MarkedYAMLError as exc:
-        raise _Refused(
-            "yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark
-        ) from None
-    except yaml.reader.ReaderError as exc:
-        raise _reader_refusal(text, exc) from None
-    except yaml.YAMLError as exc:
-        raise _Refused("yaml-syntax", str(exc).strip(), None) from None
 
 
 def _reader_refusal(text: str, exc: yaml.reader.ReaderError) -> _Refused:
