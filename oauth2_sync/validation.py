@@ -6,7 +6,6 @@ Rules run only on entries the schema accepted, so they can trust the types.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,6 +19,7 @@ from oauth2_sync.errors import Diagnostic, InputError
 from oauth2_sync.loader import DataPath, Document, display_path, load_file
 from oauth2_sync.model import REDIRECT_GRANTS, Client
 from oauth2_sync.settings import Settings
+from oauth2_sync.urls import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -341,22 +341,13 @@ def redirect_uri_problem(uri: str) -> str | None:
             return "has no host"
         return (
             None
-            if _is_loopback(host)
+            if is_loopback(host)
             else ("uses plain http for a host that is not a loopback address (use https)")
         )
     if "." in parts.scheme and not parts.netloc.startswith("/"):
         # RFC 8252 §7.1: a native app's private-use scheme is a reversed domain name.
         return None
     return f"uses the scheme '{parts.scheme}'; use https, http on loopback or a reverse-domain app scheme"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _duplicate_entries(

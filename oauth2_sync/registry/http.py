@@ -28,7 +28,6 @@ refresh token when there is one) and the request repeated.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
 import random
 import threading
@@ -55,6 +54,7 @@ from oauth2_sync.errors import (
 from oauth2_sync.model import Client
 from oauth2_sync.registry import wire
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
+from oauth2_sync.urls import is_loopback
 
 if TYPE_CHECKING:
     from oauth2_sync.settings import Settings
@@ -607,16 +607,6 @@ def default_token_url(url: str) -> str:
     if base.endswith("/v1"):
         base = base[: -len("/v1")]
     return f"{base}/oauth/token"
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_transport(url: str) -> None:

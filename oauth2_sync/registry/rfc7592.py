@@ -30,7 +30,6 @@ never part of an error message.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -55,6 +54,7 @@ from oauth2_sync.model import Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
 from oauth2_sync.registry.state import Registration, StateFile
 from oauth2_sync.settings import Settings
+from oauth2_sync.urls import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -119,23 +119,12 @@ class _Retry(Retry):
         return method == "GET" and status_code in (502, 504)
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_transport(url: str, what: str) -> None:
     """Refuse a URL that would carry a credential in clear text off this machine."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback(parts.hostname):
         return
     raise UsageError(
         f"{what} {url} must use https (plain http only for a loopback host)"
