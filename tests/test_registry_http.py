@@ -1,29 +1,27 @@
 """The HTTP adapter against the real server, through a fault-injecting proxy.
 
-The proxy (``FaultProxy``) is a real HTTP server on 127.0.0.1 between the adapter and
-``registry serve``: it passes requests through, logs them, and on request answers
-502/503/504/429 itself, drops the connection before forwarding (the request never
+The proxy (``tests/faultproxy.py``) is a real HTTP server on 127.0.0.1 between the
+adapter and ``registry serve``: it passes requests through, logs them, and on request
+answers 5xx/429 itself, drops the connection before forwarding (the request never
 arrived) or after forwarding (the request was carried out, its response lost), or
 stalls. Nothing in ``requests`` is mocked.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from conftest import RegistryServer
+from faultproxy import FaultProxy, start_proxy
+from faultproxy import origin as proxy_origin
 
 from oauth2_sync.errors import (
     ConflictError,
@@ -45,129 +43,10 @@ from oauth2_sync.registry.http import (
 )
 from oauth2_sync.settings import Settings
 
-Fault = Literal["502", "503", "504", "429", "reset", "lost", "slow"]
-
-
-@dataclass
-class Exchange:
-    """One request the proxy saw: method, path (with query), status (0: no response)."""
-
-    method: str
-    path: str
-    status: int
-    body: bytes = b""
-
-
-@dataclass
-class FaultProxy:
-    """A logging, fault-injecting HTTP proxy in front of a registry server."""
-
-    upstream: str
-    server: ThreadingHTTPServer | None = None
-    faults: list[tuple[str, str, Fault]] = field(default_factory=list)
-    log: list[Exchange] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    slow_seconds: float = 1.0
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL through the proxy."""
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def inject(self, method: str, path: str, fault: Fault, times: int = 1) -> None:
-        """The next ``times`` requests ``method path...`` meet ``fault``."""
-        with self.lock:
-            self.faults.extend([(method, path, fault)] * times)
-
-    def calls(self, *, path: str = "/v1") -> list[tuple[str, int]]:
-        """(method, status) of the logged requests under ``path``."""
-        return [(e.method, e.status) for e in self.log if e.path.startswith(path)]
-
-    def take(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for i, (m, p, fault) in enumerate(self.faults):
-                if m == method and path.startswith(p):
-                    del self.faults[i]
-                    return fault
-        return None
-
-
-class _ProxyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    proxy: ClassVar[FaultProxy]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("do_"):
-            return self._relay
-        raise AttributeError(name)
-
-    def _relay(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        proxy = self.proxy
-        fault = proxy.take(self.command, self.path)
-        exchange = Exchange(self.command, self.path, 0, body)
-        with proxy.lock:
-            proxy.log.append(exchange)
-        if fault in ("502", "503", "504", "429"):
-            assert fault is not None
-            exchange.status = int(fault)
-            payload = json.dumps({"error": "injected", "message": f"injected {fault}"}).encode()
-            self.send_response(exchange.status)
-            if fault == "429":
-                self.send_header("Retry-After", "1")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        if fault == "reset":
-            self.close_connection = True
-            return
-        if fault == "slow":
-            time.sleep(proxy.slow_seconds)
-        target = urlsplit(proxy.upstream)
-        upstream = http.client.HTTPConnection(str(target.hostname), target.port, timeout=30)
-        headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in ("host", "connection", "content-length")}
-        upstream.request(self.command, self.path, body=body, headers=headers)
-        response = upstream.getresponse()
-        payload = response.read()
-        upstream.close()
-        if fault == "lost":
-            self.close_connection = True
-            return
-        exchange.status = response.status
-        self.send_response(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in ("connection", "content-length", "server", "date"):
-                self.send_header(name, value)
-        if response.status != 204:
-            self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def start_proxy(upstream: str) -> FaultProxy:
-    """A running ``FaultProxy`` in front of ``upstream`` (scheme://host:port)."""
-    proxy = FaultProxy(upstream)
-    handler = type("Handler", (_ProxyHandler,), {"proxy": proxy})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    proxy.server = server
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return proxy
-
 
 def origin(server: RegistryServer) -> str:
     """``http://127.0.0.1:PORT`` of a server."""
-    return server.base_url[: -len("/v1")]
+    return proxy_origin(server.base_url)
 
 
 @pytest.fixture
@@ -175,9 +54,7 @@ def proxy(registry_server: RegistryServer) -> Iterator[FaultProxy]:
     """A fault proxy in front of the session's registry server."""
     running = start_proxy(origin(registry_server))
     yield running
-    assert running.server is not None
-    running.server.shutdown()
-    running.server.server_close()
+    running.stop()
 
 
 def adapter(
