@@ -588,6 +588,7 @@ class GitHubRunner:
         self.harness = state_dir / "github-script.js"
         self.harness.write_text(GITHUB_SCRIPT_HARNESS)
         self.event: dict[str, Any] = {}
+        self.inputs: dict[str, str] = {}
         self.used: list[dict[str, Any]] = []
 
     def api_state(self) -> dict[str, Any]:
@@ -599,6 +600,7 @@ class GitHubRunner:
             "vars": self.vars,
             "secrets": self.secrets,
             "steps": steps,
+            "inputs": self.inputs,
             "github": {
                 "server_url": "https://github.example",
                 "repository": "example-org/oauth2-clients",
@@ -701,9 +703,11 @@ class GitHubRunner:
             elif term == "failure()":
                 result = result and failed
             else:
-                left, sep, right = term.partition("==")
-                assert sep, f"a condition this test does not evaluate: {term}"
-                result = result and str(self.value(left, context)) == str(self.value(right, context))
+                match = re.fullmatch(r"(.+?)\s*(==|!=)\s*(.+)", term)
+                assert match, f"a condition this test does not evaluate: {term}"
+                left, operator, right = match.groups()
+                equal = str(self.value(left, context)) == str(self.value(right, context))
+                result = result and equal == (operator == "==")
         if not re.search(r"always\(\)|cancelled\(\)|success\(\)|failure\(\)", text):
             result = result and not failed
         return result
@@ -769,6 +773,20 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     assert all(set(v) == {"client_id", "client_secret"} for v in vault.data.values())
     assert not (workspace / ".secrets").exists()
 
+    # Run by hand to replace lost secrets: rotated, and the new ones reach Vault.
+    before = {k: v["client_secret"] for k, v in vault.data.items()}
+    issued = vault.secrets
+    runner.inputs = {"rotate": "acme-reporting  globex-etl"}
+    with stand_in(vault.handle) as vault_url:
+        runner.vars["VAULT_ADDR"] = vault_url
+        rotated = runner.run("oauth2-sync-apply.yml", "apply")
+    runner.inputs = {}
+    assert rotated.ok, rotated.log
+    assert "Rotated 2 secrets." in rotated.log
+    changed = sorted(k for k, v in vault.data.items() if v["client_secret"] != before[k])
+    assert changed == ["oauth2-clients/acme-reporting", "oauth2-clients/globex-etl"]
+    issued |= vault.secrets
+
     # Nightly: no drift, no issue; then an out-of-band edit opens one, kept up to date,
     # and closed once apply has restored the registry.
     quiet = runner.run("oauth2-sync-drift.yml", "drift")
@@ -814,10 +832,10 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     assert [c["body"].startswith(PLAN_MARKER) for c in comments].count(True) == 1
     assert "**No plan: the files do not validate.**" in comments[0]["body"]
 
-    everything = [first.log, second.log, applied.log, quiet.log, drifted.log, restored.log,
-                  closed.log, invalid.log, runner.api.read_text()]
+    everything = [first.log, second.log, applied.log, rotated.log, quiet.log, drifted.log,
+                  restored.log, closed.log, invalid.log, runner.api.read_text()]
     everything += [p.read_text() for p in workspace.glob("*.md")]
-    no_secret_in(vault.secrets, *everything)
+    no_secret_in(issued, *everything)
 
 
 def test_the_apply_workflow_refuses_to_start_without_a_secret_store(
@@ -903,6 +921,12 @@ def test_gitlab_jobs_note_apply_and_report_drift(
         assert applied.status == 0, applied.log
         assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
         assert not (workspace / ".secrets").exists()
+        issued = vault.secrets
+        old = vault.data["oauth2-clients/initech-batch"]["client_secret"]
+        rotated = run_gitlab_job(workspace, "oauth2-sync-apply", env | {"OAUTH2_SYNC_ROTATE": "initech-batch"})
+        assert rotated.status == 0, rotated.log
+        assert vault.data["oauth2-clients/initech-batch"]["client_secret"] != old
+        issued |= vault.secrets
 
         quiet = run_gitlab_job(workspace, "oauth2-sync-drift", env)
         assert quiet.status == 0, quiet.log
@@ -921,8 +945,8 @@ def test_gitlab_jobs_note_apply_and_report_drift(
         invalid = run_gitlab_job(workspace, "oauth2-sync-plan", env)
         assert invalid.status == 1
         assert "**No plan: the files do not validate.**" in gitlab.plan_notes()[0]
-    no_secret_in(vault.secrets, first.log, second.log, applied.log, quiet.log, drifted.log,
-                 json.dumps(gitlab.notes))
+    no_secret_in(issued, first.log, second.log, applied.log, rotated.log, quiet.log,
+                 drifted.log, json.dumps(gitlab.notes))
 
 
 # --- the CI files, statically -------------------------------------------------
@@ -955,11 +979,16 @@ def test_ci_files_call_only_commands_and_options_that_exist(
             parse_with_click(args)
             used.setdefault(where.split(":")[0], []).append(" ".join(args))
     assert used == {
-        "oauth2-sync-apply.yml": ["validate --format github", "apply --auto-approve"],
+        "oauth2-sync-apply.yml": [
+            "validate --format github", "apply --auto-approve",
+            "rotate-secret -- ${client_ids[@]}",
+        ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
-        ".gitlab-ci.yml": ["validate", "plan --format markdown", "validate",
-                           "apply --auto-approve", "drift --format junit", "drift"],
+        ".gitlab-ci.yml": [
+            "validate", "plan --format markdown", "validate", "apply --auto-approve",
+            "rotate-secret -- $OAUTH2_SYNC_ROTATE", "drift --format junit", "drift",
+        ],
     }
 
 
@@ -970,7 +999,8 @@ def test_ci_files_are_wired_as_documented() -> None:
     )
     # PyYAML reads the key `on` as YAML 1.1's boolean true, as any YAML 1.1 loader would.
     assert plan[True] == {"pull_request": None}
-    assert apply_[True] == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    assert apply_[True]["push"] == {"branches": ["main"]}
+    assert apply_[True]["workflow_dispatch"]["inputs"]["rotate"]["default"] == ""
     assert set(drift[True]) == {"schedule", "workflow_dispatch"}
     assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert apply_["permissions"] == {"contents": "read"}
