@@ -53,6 +53,16 @@ def refusal(raw: bytes) -> str:
             b"[" * 100_000 + b"]" * 100_000,
             "f.yaml:1:501: error: [yaml-depth] nesting deeper than 500 levels",
         ),
+        (
+            b"a: 1\nb: 2001-13-45\n",
+            "f.yaml:2:4: error: [yaml-syntax] '2001-13-45' is not a valid timestamp value "
+            "(month must be in 1..12)",
+        ),
+        (b"a: !!bool maybe\n", "f.yaml:1:4: error: [yaml-syntax] 'maybe' is not a valid bool value"),
+        (
+            b"a: !!set x\n",
+            "f.yaml:1:4: error: [yaml-syntax] expected a mapping for tag:yaml.org,2002:set",
+        ),
     ],
     ids=[
         "duplicate-key",
@@ -66,6 +76,9 @@ def refusal(raw: bytes) -> str:
         "python-tag",
         "escape-sequence",
         "depth-100k-would-segfault-libyaml",
+        "impossible-date",
+        "tagged-bool",
+        "set-of-a-scalar",
     ],
 )
 def test_refuses(raw: bytes, expected: str) -> None:
