@@ -307,7 +307,9 @@ def assert_shows(expected: Sequence[str], output: str, where: str) -> None:
         try:
             position = lines.index(want.rstrip(), position) + 1
         except ValueError:
-            pytest.fail(f"{where}: the output lacks (in this order) the line\n{want}\n--- output:\n{output}")
+            pytest.fail(
+                f"{where}: the output lacks (in this order) the line\n{want}\n--- output:\n{output}"
+            )
 
 
 def test_the_tutorial_runs_end_to_end(
@@ -331,7 +333,8 @@ def test_the_tutorial_runs_end_to_end(
                 n = len(ran)
                 ran.append((command, block))
                 text = command.text.replace(TUTORIAL_ADDRESS, address)
-                script.append(f"{{\n{text}\n}} >{logs}/{n}.out 2>&1 </dev/null\necho $? >{logs}/{n}.rc")
+                script.append(f"{{\n{text}\n}} >{logs}/{n}.out 2>&1 </dev/null")
+                script.append(f"echo $? >{logs}/{n}.rc")
     assert len(ran) >= 30
     # A session of its own: should a command not end, the whole group is stopped.
     process = subprocess.Popen(
@@ -370,7 +373,9 @@ def test_the_tutorial_runs_end_to_end(
     assert (config / ".github" / "workflows" / "oauth2-sync-plan.yml").is_file()
 
 
-def test_every_tutorial_command_line_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_tutorial_command_line_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Relative paths (the seed of `registry serve`) as the tutorial has them.
     (tmp_path / "oauth2-sync").symlink_to(ROOT)
     monkeypatch.chdir(tmp_path)
@@ -383,7 +388,9 @@ def test_every_tutorial_command_line_exists(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_the_tutorial_serves_and_configures_the_same_address() -> None:
-    port = next(p for p in cli.commands["registry"].commands["serve"].params if p.name == "port")  # type: ignore[attr-defined]
+    registry = cli.commands["registry"]
+    assert isinstance(registry, click.Group)
+    port = next(p for p in registry.commands["serve"].params if p.name == "port")
     text, _ = tutorial_text()
     assert f"127.0.0.1:{port.default}" == TUTORIAL_ADDRESS
     assert f"registry listening on http://{TUTORIAL_ADDRESS}/v1" in text
@@ -510,14 +517,17 @@ const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
 const context = JSON.parse(fs.readFileSync(contextFile, 'utf8'));
 const bot = { login: 'github-actions[bot]', type: 'Bot' };
 const notFound = () => Object.assign(new Error('Not Found'), { status: 404 });
-const issueOf = (n) => { const i = state.issues.find((x) => x.number === n); if (!i) throw notFound(); return i; };
+const issueOf = (n) => {
+  const i = state.issues.find((x) => x.number === n); if (!i) throw notFound(); return i;
+};
 const github = {
   paginate: async (method, params) => (await method(params)).data,
   rest: { issues: {
     listComments: async ({ issue_number }) =>
       ({ data: state.comments.filter((c) => c.issue_number === issue_number) }),
     createComment: async ({ issue_number, body }) => {
-      const c = { id: state.next++, issue_number, body, user: bot }; state.comments.push(c); return { data: c };
+      const c = { id: state.next++, issue_number, body, user: bot };
+      state.comments.push(c); return { data: c };
     },
     updateComment: async ({ comment_id, body }) => {
       const c = state.comments.find((x) => x.id === comment_id); if (!c) throw notFound();
@@ -526,20 +536,24 @@ const github = {
     listForRepo: async ({ state: wanted, labels }) => ({ data: state.issues.filter((i) =>
       i.state === wanted && i.labels.some((l) => l.name === labels)) }),
     create: async ({ title, body, labels }) => {
-      const i = { number: state.next++, title, body, state: 'open', labels: labels.map((name) => ({ name })) };
+      const i = { number: state.next++, title, body, state: 'open',
+        labels: labels.map((name) => ({ name })) };
       state.issues.push(i); return { data: i };
     },
     update: async ({ issue_number, ...changes }) => {
       const i = issueOf(issue_number); Object.assign(i, changes); return { data: i };
     },
-    getLabel: async ({ name }) => { if (!state.labels.includes(name)) throw notFound(); return { data: { name } }; },
+    getLabel: async ({ name }) => {
+      if (!state.labels.includes(name)) throw notFound(); return { data: { name } };
+    },
     createLabel: async ({ name }) => { state.labels.push(name); return { data: { name } }; },
   } },
 };
 const core = { info: (m) => console.log(m), warning: (m) => console.error(m),
   setFailed: (m) => { console.error(m); process.exitCode = 1; } };
 const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
-const script = new AsyncFunction('github', 'context', 'core', 'require', fs.readFileSync(scriptFile, 'utf8'));
+const source = fs.readFileSync(scriptFile, 'utf8');
+const script = new AsyncFunction('github', 'context', 'core', 'require', source);
 script(github, context, core, require)
   .then(() => fs.writeFileSync(stateFile, JSON.stringify(state)))
   .catch((error) => { console.error(error); process.exit(1); });
@@ -758,7 +772,8 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     body = comments[0]["body"]
     assert body.startswith(PLAN_MARKER + "\n### oauth2-sync plan\n")
     assert "**Plan: 12 to add, 0 to change, 0 to destroy.**" in body
-    assert "<sub>Commit 2222222, [workflow run](https://github.example/example-org/oauth2-clients/actions/runs/4242).</sub>" in body
+    run_url = "https://github.example/example-org/oauth2-clients/actions/runs/4242"
+    assert f"<sub>Commit 2222222, [workflow run]({run_url}).</sub>" in body
     assert (state / "github-step-summary").read_text().startswith("### oauth2-sync plan")
 
     # Merged: apply; new secrets reach Vault and leave the runner.
@@ -827,7 +842,10 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     assert not invalid.ok
     assert invalid.step("Validate").outcome == "failure"
     assert invalid.step("Plan").outcome == "skipped"
-    assert "::error file=clients/payments/reporting.yaml,line=8,col=14,title=oauth2-sync schema::" in invalid.log
+    assert (
+        "::error file=clients/payments/reporting.yaml,line=8,col=14,title=oauth2-sync schema::"
+        in invalid.log
+    )
     comments = runner.api_state()["comments"]
     assert [c["body"].startswith(PLAN_MARKER) for c in comments].count(True) == 1
     assert "**No plan: the files do not validate.**" in comments[0]["body"]
@@ -849,7 +867,10 @@ def test_the_apply_workflow_refuses_to_start_without_a_secret_store(
     assert result.step("Check the secret store").outcome == "failure"
     assert result.step("Apply").outcome == "skipped"
     assert result.step("Remove secrets from the runner").outcome == "success"
-    assert "store-secret: OAUTH2_SYNC_SECRET_STORE is not set (or is 'directory') on a CI runner" in result.log
+    assert (
+        "store-secret: OAUTH2_SYNC_SECRET_STORE is not set (or is 'directory') on a CI runner"
+        in result.log
+    )
     assert not (workspace / ".oauth2-sync").exists()  # the registry was never opened
 
 
@@ -909,13 +930,15 @@ def test_gitlab_jobs_note_apply_and_report_drift(
         first = run_gitlab_job(workspace, "oauth2-sync-plan", env)
         assert first.status == 0, first.log
         assert "gitlab-mr-note: created note 4 on merge request !7" in first.log
-        second = run_gitlab_job(workspace, "oauth2-sync-plan", env | {"CI_COMMIT_SHORT_SHA": "2222222"})
+        second = run_gitlab_job(
+            workspace, "oauth2-sync-plan", env | {"CI_COMMIT_SHORT_SHA": "2222222"}
+        )
         assert second.status == 0, second.log
         assert "gitlab-mr-note: updated note 4 on merge request !7" in second.log
         notes = gitlab.plan_notes()
         assert len(notes) == 1 and len(gitlab.notes) == 4
         assert "**Plan: 12 to add, 0 to change, 0 to destroy.**" in notes[0]
-        assert notes[0].endswith("<sub>Commit 2222222, [job](https://gitlab.example/example-org/oauth2-clients/-/jobs/99).</sub>\n")
+        assert notes[0].endswith(f"<sub>Commit 2222222, [job]({env['CI_JOB_URL']}).</sub>\n")
 
         applied = run_gitlab_job(workspace, "oauth2-sync-apply", env)
         assert applied.status == 0, applied.log
@@ -923,7 +946,9 @@ def test_gitlab_jobs_note_apply_and_report_drift(
         assert not (workspace / ".secrets").exists()
         issued = vault.secrets
         old = vault.data["oauth2-clients/initech-batch"]["client_secret"]
-        rotated = run_gitlab_job(workspace, "oauth2-sync-apply", env | {"OAUTH2_SYNC_ROTATE": "initech-batch"})
+        rotated = run_gitlab_job(
+            workspace, "oauth2-sync-apply", env | {"OAUTH2_SYNC_ROTATE": "initech-batch"}
+        )
         assert rotated.status == 0, rotated.log
         assert vault.data["oauth2-clients/initech-batch"]["client_secret"] != old
         issued |= vault.secrets
@@ -932,10 +957,14 @@ def test_gitlab_jobs_note_apply_and_report_drift(
         assert quiet.status == 0, quiet.log
         session = requests.Session()
         session.headers.update(server.headers())
-        session.delete(f"{server.base_url}/oauth2-clients/initech-kiosk", timeout=10).raise_for_status()
+        kiosk = f"{server.base_url}/oauth2-clients/initech-kiosk"
+        session.delete(kiosk, timeout=10).raise_for_status()
         drifted = run_gitlab_job(workspace, "oauth2-sync-drift", env)
         assert (drifted.status, drifted.allowed_to_fail) == (2, True), drifted.log
-        assert '  - client "initech-kiosk" missing from the registry (clients/platform/initech.yaml:' in drifted.log
+        assert (
+            '  - client "initech-kiosk" missing from the registry (clients/platform/initech.yaml:'
+            in drifted.log
+        )
         junit = (workspace / "drift-junit.xml").read_text()
         assert junit.count("<failure") == 1 and 'type="missing"' in junit
 
@@ -1072,7 +1101,8 @@ def test_codeowners_names_an_owner_for_every_team_folder() -> None:
 
 
 def test_pre_commit_hooks_run_as_pre_commit_runs_them(tmp_path: Path, bin_dir: Path) -> None:
-    hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    offered = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    hooks = {hook["id"]: hook for hook in offered}
     assert set(hooks) == {"oauth2-sync-validate", "oauth2-sync-fmt"}
     configured = yaml.safe_load((EXAMPLES / ".pre-commit-config.yaml").read_text())
     assert [h["id"] for r in configured["repos"] for h in r["hooks"]] == [
@@ -1086,7 +1116,8 @@ def test_pre_commit_hooks_run_as_pre_commit_runs_them(tmp_path: Path, bin_dir: P
     )
     assert ".gitlab-ci.yml" in staged and ".github/workflows/oauth2-sync-plan.yml" in staged
     unsorted = repo / "clients" / "payments" / "reporting.yaml"
-    unsorted.write_text(unsorted.read_text().replace("scopes: [read, write]", "scopes: [write, read]"))
+    text = unsorted.read_text()
+    unsorted.write_text(text.replace("scopes: [read, write]", "scopes: [write, read]"))
     for hook_id, hook in hooks.items():
         assert hook["language"] == "python"
         argv = shlex.split(hook["entry"])
@@ -1142,7 +1173,8 @@ def test_store_secret_forwards_a_folder_and_keeps_what_it_could_not_store(
         )
     (folder / "acme-c.json").write_text(json.dumps({"client_id": "acme-x", "client_secret": "s"}))
     store = tmp_path / "store"
-    done = store_secret(["--from", str(folder)], clean_env(bin_dir) | {"OAUTH2_SYNC_SECRET_DIR": str(store)})
+    env = clean_env(bin_dir) | {"OAUTH2_SYNC_SECRET_DIR": str(store)}
+    done = store_secret(["--from", str(folder)], env)
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
         f"stored the secret of acme-a in {store}/acme-a.json",
@@ -1158,7 +1190,7 @@ def test_store_secret_forwards_a_folder_and_keeps_what_it_could_not_store(
     assert json.loads((store / "acme-b.json").read_text())["client_secret"] == "secret-of-acme-b"
 
 
-def test_store_secret_reports_vault_refusals_without_the_secret(tmp_path: Path, bin_dir: Path) -> None:
+def test_store_secret_reports_vault_refusals_without_the_secret(bin_dir: Path) -> None:
     vault = Vault()
     vault.refuse = True
     payload = json.dumps({"client_id": "acme-a", "client_secret": "very-secret-value"})
@@ -1207,7 +1239,8 @@ def test_gitlab_mr_note_refuses_to_send_its_token_in_clear(bin_dir: Path, tmp_pa
     done = subprocess.run([sys.executable, str(EXAMPLES / "ci" / "gitlab-mr-note"), str(body)],
                           env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert (done.returncode, done.stderr) == (
-        1, "gitlab-mr-note: refusing plain http to gitlab.example: the token would travel in clear\n"
+        1,
+        "gitlab-mr-note: refusing plain http to gitlab.example: the token would travel in clear\n",
     )
 
 
@@ -1242,7 +1275,9 @@ def test_completion_scripts_are_generated(bin_dir: Path, shell: str, needle: str
         ("oauth2-sync apply --auto", ["--auto-approve"]),
     ],
 )
-def test_bash_completes_commands_options_and_values(bin_dir: Path, words: str, expected: list[str]) -> None:
+def test_bash_completes_commands_options_and_values(
+    bin_dir: Path, words: str, expected: list[str]
+) -> None:
     # The generated script, sourced into bash, completes through the real program.
     parts = [*words.split(), *([""] if words.endswith(" ") else [])]
     script = (
