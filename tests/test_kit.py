@@ -641,6 +641,7 @@ class GitHubRunner:
             else:
                 env = {
                     **self.env,
+                    **self.resolve(document.get("env", {}), context),
                     **self.resolve(job.get("env", {}), context),
                     **self.resolve(step.get("env", {}), context),
                     "CI": "true", "GITHUB_ACTIONS": "true",
