@@ -136,7 +136,8 @@ class Settings:
         found: set[Path] = set()
         for pattern in self.client_paths:
             found.update(p for p in self.root.glob(pattern) if p.is_file())
-        return sorted(found)
+        # The order of Path comparisons, with a key computed once instead of per comparison.
+        return sorted(found, key=lambda p: p.parts)
 
 
 def load_settings(path: Path) -> Settings:
@@ -205,7 +206,7 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
         prune=data.get("prune", False),
         secrets=SecretSink(
             directory=_path(root, secrets.get("directory")),
-            command=tuple(secrets["command"]) if "command" in secrets else None,
+            command=_command(root, secrets["command"]) if "command" in secrets else None,
         ),
         drift_fields=dict(data.get("drift", {}).get("fields", {})),
     )
@@ -213,6 +214,15 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
 
 def _path(root: Path, value: str | None) -> Path | None:
     return None if value is None else root / value
+
+
+def _command(root: Path, argv: list[str]) -> tuple[str, ...]:
+    # `./ci/store-secret` means next to the settings file, like every other path here;
+    # a bare name (`vault`) is looked up on PATH.
+    program = argv[0]
+    if "/" in program and not Path(program).is_absolute():
+        program = str(root / program)
+    return (program, *argv[1:])
 
 
 def _resolve_local(url: str, root: Path) -> str:

@@ -23,7 +23,7 @@ import stat
 import subprocess
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from oauth2_sync.errors import SecretSinkError
@@ -105,19 +105,25 @@ class DirectorySink(Sink):
 
 
 class CommandSink(Sink):
-    """Runs ``argv`` once per secret, the JSON payload on its stdin."""
+    """Runs ``argv`` once per secret, the JSON payload on its stdin.
 
-    def __init__(self, argv: Sequence[str]) -> None:
+    ``withheld`` names environment variables the command must not inherit: the
+    registry credentials of this run are no business of a secret store.
+    """
+
+    def __init__(self, argv: Sequence[str], withheld: Collection[str] = ()) -> None:
         if not argv:
             raise ValueError("a sink command needs at least the program")
         self.argv = tuple(argv)
+        self.withheld = frozenset(withheld)
 
     @property
     def description(self) -> str:
         return f"command {self.argv[0]}"
 
     def deliver(self, client_id: str, secret: Secret) -> None:
-        env = {**os.environ, "OAUTH2_SYNC_CLIENT_ID": client_id}
+        env = {k: v for k, v in os.environ.items() if k not in self.withheld}
+        env["OAUTH2_SYNC_CLIENT_ID"] = client_id
         try:
             done = subprocess.run(
                 self.argv, input=payload(client_id, secret), env=env, capture_output=True,
@@ -151,7 +157,12 @@ def open_sink(settings: Settings) -> Sink | None:
     if settings.secrets.directory is not None:
         return DirectorySink(settings.secrets.directory)
     if settings.secrets.command is not None:
-        return CommandSink(settings.secrets.command)
+        auth = settings.registry.auth
+        withheld = {
+            auth.client_id_env, auth.client_secret_env, auth.username_env, auth.password_env,
+            auth.initial_access_token_env, "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN",
+        }
+        return CommandSink(settings.secrets.command, withheld)
     return None
 
 

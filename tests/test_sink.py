@@ -138,3 +138,34 @@ def test_the_payload_is_the_only_place_the_secret_is_revealed() -> None:
     assert json.loads(payload("acme-x", SECRET))["client_secret"] == SECRET.reveal()
     assert SECRET.reveal() not in repr(SECRET) + str(SECRET)
     assert os.environ.get("OAUTH2_SYNC_CLIENT_ID") is None
+
+
+def test_the_command_does_not_inherit_the_registry_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OAUTH2_SYNC_CLIENT_SECRET", "api-secret-of-this-run")
+    monkeypatch.setenv("OAUTH2_SYNC_PASSWORD", "api-password-of-this-run")
+    monkeypatch.setenv("STORE_TOKEN", "the-store-needs-this")
+    out = tmp_path / "env.json"
+    script = f"import json, os; json.dump(dict(os.environ), open({str(out)!r}, 'w'))"
+    settings = load_settings(
+        write_repo(
+            tmp_path / "repo", [], extra={"secrets": {"command": [sys.executable, "-c", script]}}
+        )
+    )
+    sink = open_sink(settings)
+    assert sink is not None
+    sink.deliver("acme-x", SECRET)
+    seen = json.loads(out.read_text())
+    assert "OAUTH2_SYNC_CLIENT_SECRET" not in seen
+    assert "OAUTH2_SYNC_PASSWORD" not in seen
+    assert (seen["STORE_TOKEN"], seen["OAUTH2_SYNC_CLIENT_ID"]) == ("the-store-needs-this", "acme-x")
+
+
+def test_a_relative_command_path_is_next_to_the_settings(tmp_path: Path) -> None:
+    settings = load_settings(
+        write_repo(tmp_path / "repo", [], extra={"secrets": {"command": ["ci/store", "--x"]}})
+    )
+    sink = open_sink(settings)
+    assert isinstance(sink, CommandSink)
+    assert sink.argv == (str(tmp_path / "repo" / "ci" / "store"), "--x")
