@@ -6,7 +6,10 @@ Rules run only on entries the schema accepted, so they can trust the types.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -80,18 +83,20 @@ def validate(settings: Settings, paths: Sequence[Path] | None = None) -> Validat
     diagnostics: list[Diagnostic] = []
     candidates: list[DesiredClient] = []
     rejected: set[tuple[int, int]] = set()
-    for path in files:
-        display = display_path(path)
-        shown.append(display)
-        try:
-            doc = load_file(path, display)
-        except InputError as exc:
-            diagnostics.extend(exc.diagnostics)
-            continue
-        checker = _FileChecker(settings, path, doc)
-        diagnostics.extend(checker.run())
-        candidates.extend(checker.clients)
-        rejected.update((id(doc), i) for i in checker.rejected)
+    cwd = os.getcwd()
+    with _collector_paused():
+        for path in files:
+            display = display_path(path, cwd)
+            shown.append(display)
+            try:
+                doc = load_file(path, display)
+            except InputError as exc:
+                diagnostics.extend(exc.diagnostics)
+                continue
+            checker = _FileChecker(settings, path, doc)
+            diagnostics.extend(checker.run())
+            candidates.extend(checker.clients)
+            rejected.update((id(doc), i) for i in checker.rejected)
     duplicates = list(_duplicates(candidates))
     diagnostics.extend(duplicates)
     rejected.update((id(d.document), d.index) for d, _ in _duplicate_entries(candidates))
@@ -112,6 +117,24 @@ def validate(settings: Settings, paths: Sequence[Path] | None = None) -> Validat
         tuple(clients),
         tuple(shown),
     )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while files are loaded.
+
+    Loading makes only acyclic data (dicts, lists, strings), which reference counting
+    frees, but every object it keeps alive makes the collector's full passes longer:
+    at 10,000 files they cost a fifth of the load time, for nothing to collect.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def load_desired(settings: Settings) -> tuple[DesiredClient, ...]:
