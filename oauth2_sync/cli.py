@@ -42,7 +42,34 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 class _Group(click.Group):
-    """A group whose commands' ``Oauth2SyncError`` become one line and exit code 1."""
+    """A group whose commands' ``Oauth2SyncError`` become one line and exit code 1.
+
+    A usage error exits 1 too, not click's 2: here 2 means "there are changes" (plan)
+    or "there is drift", and CI must not mistake a typo for either.
+    """
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            exc.show()
+            sys.exit(1)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -113,3 +113,11 @@ def test_missing_settings_file(repo: Path) -> None:
     code, out, _ = run("--config", "nope.yaml", "validate")
     assert code == 1
     assert out.splitlines()[0] == "nope.yaml:1:1: error: [file] No such file or directory"
+
+
+@pytest.mark.parametrize("args", [["validate", "--bogus"], ["nosuch"], ["plan", "--format", "xml"]])
+def test_a_usage_error_exits_1_not_2(repo: Path, args: list[str]) -> None:
+    # 2 means "changes" (plan) or "drift": a typo in a CI job must not look like either.
+    code, _, err = run(*args)
+    assert code == 1
+    assert err.splitlines()[-1].startswith("Error: ")

@@ -1154,7 +1154,7 @@ def test_store_secret_is_the_command_sink_of_the_settings(tmp_path: Path, bin_di
     done = subprocess.run(["oauth2-sync", "apply", "--auto-approve"], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "acme-reporting: created (secret delivered to command ./ci/store-secret)" in done.stdout
+    assert "acme-reporting: created (secret delivered to command ci/store-secret)" in done.stdout
     assert sorted(p.stem for p in store.iterdir()) == list(EXAMPLE_IDS)
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     for path in store.iterdir():
