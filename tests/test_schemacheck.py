@@ -159,3 +159,18 @@ def test_fast_path_agrees_with_jsonschema(changes: dict[str, Any], drop: set[str
 def test_fast_path_agrees_on_file_shapes(data: Any) -> None:
     slow_ok = not list(schemacheck.validator("clients").iter_errors(data))
     assert schemacheck.clients_valid_fast(data) == slow_ok
+
+
+@pytest.mark.parametrize("name", ["clients", "settings"])
+def test_the_example_repository_carries_the_current_schemas(name: str) -> None:
+    # The template is copied whole, so its yaml-language-server comments point inside
+    # it; `oauth2-sync schema NAME > schemas/NAME.schema.json` refreshes the copies.
+    copy = ROOT / "examples" / "schemas" / f"{name}.schema.json"
+    assert copy.read_text() == (ROOT / "schemas" / f"{name}.schema.json").read_text()
+
+
+def test_every_schema_comment_of_the_examples_resolves() -> None:
+    for path in [ROOT / "examples" / "oauth2-sync.yaml", *EXAMPLE_CLIENT_FILES]:
+        first = path.read_text().splitlines()[0]
+        target = first.split("$schema=", 1)[1]
+        assert (path.parent / target).is_file(), path
