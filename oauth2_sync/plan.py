@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
+from oauth2_sync.loader import collector_paused
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
 from oauth2_sync.settings import Settings
@@ -145,8 +146,9 @@ class RegistryState:
 
 def read_registry(registry: Registry) -> RegistryState:
     """Read every partner and client (every page) once."""
-    partners = tuple(registry.list_partners())
-    clients = tuple(registry.list_clients())
+    with collector_paused():
+        partners = tuple(registry.list_partners())
+        clients = tuple(registry.list_clients())
     logger.info(
         "read %d partners and %d clients from %s", len(partners), len(clients), registry.url
     )

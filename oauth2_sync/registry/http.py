@@ -181,12 +181,7 @@ class HttpRegistry(Registry):
         found: dict[str, RemoteClient] = {}
         page = 0
         while True:
-            path = f"/oauth2-clients?{urlencode({'page': page, 'pageSize': self.page_size})}"
-            body = self._json(self._call("GET", path), "GET", path)
-            try:
-                total, items = int(body["total"]), body["list"]
-            except (KeyError, TypeError, ValueError):
-                raise RegistryError(f"GET {self._shown(path)}: not a page of clients") from None
+            total, items = self._page(page)
             for obj in items:
                 remote = wire.client_from_wire(obj, subdomains)
                 found[remote.client.client_id] = remote
@@ -195,6 +190,18 @@ class HttpRegistry(Registry):
             if len(items) < self.page_size or page * self.page_size >= total:
                 break
         return sorted(found.values(), key=lambda r: r.client.client_id)
+
+    def _page(self, page: int) -> tuple[int, list[Any]]:
+        """``total`` and ``list`` of one page of clients."""
+        path = f"/oauth2-clients?{urlencode({'page': page, 'pageSize': self.page_size})}"
+        body = self._json(self._call("GET", path), "GET", path)
+        try:
+            total, items = int(body["total"]), body["list"]
+            if not isinstance(items, list):
+                raise TypeError(items)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise RegistryError(f"GET {self._shown(path)}: not a page of clients") from None
+        return total, items
 
     def get_client(self, client_id: str) -> RemoteClient | None:
         """One client, or ``None`` on 404."""
