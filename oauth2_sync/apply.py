@@ -8,6 +8,11 @@ A create is never repeated blindly. When the registry answers 409 (or the respon
 lost), the client is read back: if it now matches the desired state the create
 happened and only its response was lost, and the result says that its secret may not
 have reached the sink (``rotate-secret`` recovers it). A rerun converges either way.
+
+Two applies racing each other: the second create of a client meets 409 and the second
+update meets 412; both read the client back and say what the other writer did (who,
+when). With a ``Journal``, every create is noted before it is sent and crossed off once
+its secret is in the sink, so a process killed in between leaves a trace.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from oauth2_sync.errors import (
     SafetyLimitError,
     UsageError,
 )
+from oauth2_sync.journal import Journal
 from oauth2_sync.plan import Change, Plan
-from oauth2_sync.registry.base import Registry
+from oauth2_sync.registry.base import Registry, RemoteClient
 from oauth2_sync.render import escape, printable
 from oauth2_sync.settings import Safety
 from oauth2_sync.sink import Sink
@@ -40,11 +46,11 @@ DEFAULT_PARALLELISM = 4
 
 Operation = Literal["create", "update", "delete", "rotate-secret"]
 Status = Literal[
-    "created", "created-response-lost", "updated", "deleted", "already-deleted",
-    "rotated", "stale", "failed",
+    "created", "created-response-lost", "updated", "already-updated", "deleted",
+    "already-deleted", "rotated", "stale", "failed",
 ]
 OK_STATUSES: frozenset[Status] = frozenset(
-    {"created", "updated", "deleted", "already-deleted", "rotated"}
+    {"created", "updated", "already-updated", "deleted", "already-deleted", "rotated"}
 )
 
 
@@ -89,6 +95,9 @@ class Report:
             f"{self.count('updated')} updated, "
             f"{self.count('deleted', 'already-deleted')} deleted"
         )
+        others = self.count("already-updated")
+        if others:
+            done += f"; {others} already updated by another writer"
         stale, failed = self.count("stale"), self.count("failed")
         if self.ok:
             return f"Apply complete: {done}."
@@ -186,13 +195,18 @@ def apply_plan(
     *,
     parallelism: int = DEFAULT_PARALLELISM,
     on_result: Callable[[Result], None] | None = None,
+    journal: Journal | None = None,
 ) -> Report:
     """Make every change of ``plan``; the caller has run the checks above.
 
     Writes run on ``parallelism`` threads; ``on_result`` is called on the calling
-    thread as each client finishes (for a progress bar).
+    thread as each client finishes (for a progress bar). With a ``journal``, the
+    clients to create are noted there before the first write and crossed off as their
+    secrets reach the sink.
     """
-    executor = _Executor(registry, sink)
+    if journal is not None:
+        journal.record(c.client_id for c in plan.changes if c.action == "create")
+    executor = _Executor(registry, sink, journal)
     jobs = [partial(executor.apply, change) for change in plan.changes]
     return _run(jobs, parallelism, on_result)
 
@@ -205,9 +219,11 @@ def rotate_secrets(
     *,
     parallelism: int = DEFAULT_PARALLELISM,
     on_result: Callable[[Result], None] | None = None,
+    journal: Journal | None = None,
 ) -> Report:
-    """Issue new secrets for ``client_ids`` (managed clients only) and deliver them."""
-    executor = _Executor(registry, sink)
+    """Issue new secrets for ``client_ids`` (managed clients only) and deliver them;
+    each one delivered is crossed off ``journal``."""
+    executor = _Executor(registry, sink, journal)
     jobs = [
         partial(executor.rotate, client_id, managed_partners)
         for client_id in dict.fromkeys(client_ids)
@@ -239,9 +255,12 @@ def _run(
 class _Executor:
     """The per-client operations; each returns a ``Result`` and never raises."""
 
-    def __init__(self, registry: Registry, sink: Sink | None) -> None:
+    def __init__(
+        self, registry: Registry, sink: Sink | None, journal: Journal | None = None
+    ) -> None:
         self.registry = registry
         self.sink = sink
+        self.journal = journal
 
     def apply(self, change: Change) -> Result:
         try:
@@ -270,6 +289,7 @@ class _Executor:
             if exc.status == 0 or exc.status >= 500:
                 # The request may have reached the registry: look before anyone retries.
                 return self._after_uncertain_create(change, exc)
+            self._cross_off(change.client_id)  # refused: nothing was created
             raise
         assert self.sink is not None, "check_preconditions refuses creates without a sink"
         try:
@@ -280,6 +300,7 @@ class _Executor:
                 f"created, but its secret was not delivered ({exc}); "
                 f"run `oauth2-sync rotate-secret {escape(change.client_id)}` to issue a new one",
             )
+        self._cross_off(change.client_id)
         logger.debug("created %s", change.client_id)
         return Result(
             change.client_id, "create", "created",
@@ -291,11 +312,22 @@ class _Executor:
         assert desired is not None
         current = self.registry.get_client(desired.client_id)
         if current is not None and current.client == desired:
+            if type(error) is ConflictError:
+                # 409: the client existed when our create arrived, so another writer
+                # (another apply, say) made it since the plan, and got its secret.
+                return Result(
+                    change.client_id, "create", "created-response-lost",
+                    f"already created {_by(current)}, since the plan (the registry "
+                    "answered 409); it matches the file, and its secret went to whoever "
+                    "created it: unless that was an apply delivering to this sink, run "
+                    f"`oauth2-sync rotate-secret {escape(change.client_id)}`",
+                )
             return Result(
                 change.client_id, "create", "created-response-lost",
                 "created (response was lost); its secret may not have reached the sink: "
                 f"run `oauth2-sync rotate-secret {escape(change.client_id)}`",
             )
+        self._cross_off(change.client_id)  # not ours, or not created at all
         if current is not None:
             return Result(
                 change.client_id, "create", "failed",
@@ -310,6 +342,13 @@ class _Executor:
         try:
             self.registry.replace_client(desired, change.version)
         except PreconditionFailedError:
+            current = self.registry.get_client(change.client_id)
+            if current is not None and current.client == desired:
+                return Result(
+                    change.client_id, "update", "already-updated",
+                    f"already as planned: updated {_by(current)} (version "
+                    f"{escape(current.version)}), since the plan; nothing to do",
+                )
             return self._stale(change)
         except NotFoundError:
             return Result(
@@ -354,10 +393,15 @@ class _Executor:
                 f"secret rotated, but the new one was not delivered ({exc}); the old one "
                 "no longer works: rotate again once the sink works",
             )
+        self._cross_off(client_id)
         return Result(
             client_id, "rotate-secret", "rotated",
             f"new secret delivered to {self.sink.description}",
         )
+
+    def _cross_off(self, client_id: str) -> None:
+        if self.journal is not None:
+            self.journal.clear([client_id])
 
     @staticmethod
     def _stale(change: Change) -> Result:
@@ -370,3 +414,10 @@ class _Executor:
     @staticmethod
     def _failed(client_id: str, operation: Operation, exc: Oauth2SyncError) -> Result:
         return Result(client_id, operation, "failed", f"failed: {exc}")
+
+
+def _by(current: RemoteClient) -> str:
+    """``by oauth2-sync-ci at 2026-01-05T09:12:44Z``, as far as the registry tells."""
+    who = f" by {escape(current.updated_by)}" if current.updated_by else ""
+    when = f" at {escape(current.updated_at)}" if current.updated_at else ""
+    return f"{who}{when}".strip() or "by another writer"

@@ -240,6 +240,7 @@ def plan(
     settings = load_settings(ctx.config)
     with open_registry(settings) as registry:
         made = planning.make_plan(settings, registry, targets=targets, prune=prune)
+    _warn_pending_secrets(settings, made)
     if out_file is not None:
         planning.save(made, out_file)
     out = sys.stdout
@@ -323,6 +324,7 @@ def apply(
             )
             if made.has_changes or not ctx.quiet:
                 _show_plan(ctx, made, "text", out)
+        journal = _warn_pending_secrets(settings, made)
         if not made.has_changes:
             if planfile is not None and not ctx.quiet:
                 click.echo("No changes.")
@@ -341,9 +343,11 @@ def apply(
         report = _run_with_progress(
             len(made.changes), "Applying",
             lambda step: applying.apply_plan(
-                made, registry, sink, parallelism=parallelism, on_result=step
+                made, registry, sink, parallelism=parallelism, on_result=step,
+                journal=journal,
             ),
         )
+        journal.compact()
     _show_report(ctx, report, report.summary())
 
 
@@ -363,12 +367,14 @@ def rotate_secret(ctx: Context, client_ids: tuple[str, ...], parallelism: int) -
     """
     from oauth2_sync import apply as applying
     from oauth2_sync.errors import UsageError
+    from oauth2_sync.journal import Journal
     from oauth2_sync.registry import open_registry
     from oauth2_sync.settings import load_settings
     from oauth2_sync.sink import open_sink
 
     settings = load_settings(ctx.config)
     sink = open_sink(settings)
+    journal = Journal.beside(settings.root)
     if sink is None:
         raise UsageError(
             "no secret sink is configured (settings: secrets.directory or secrets.command); "
@@ -379,10 +385,22 @@ def rotate_secret(ctx: Context, client_ids: tuple[str, ...], parallelism: int) -
             len(set(client_ids)), "Rotating",
             lambda step: applying.rotate_secrets(
                 registry, sink, client_ids, settings.managed_partners,
-                parallelism=parallelism, on_result=step,
+                parallelism=parallelism, on_result=step, journal=journal,
             ),
         )
+    journal.compact()
     _show_report(ctx, report, report.rotation_summary())
+
+
+def _warn_pending_secrets(settings: Any, made: Any) -> Any:
+    """Warn about clients an earlier apply created without delivering their secrets
+    (``journal.py``); returns the configuration's journal."""
+    from oauth2_sync.journal import Journal
+
+    journal = Journal.beside(settings.root)
+    for pending in journal.reconcile({client_id for client_id, _ in made.versions}):
+        click.echo(f"Warning: {pending.warning()}", err=True)
+    return journal
 
 
 def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:

@@ -1,0 +1,195 @@
+"""Secrets pending delivery: a small journal beside the settings.
+
+A new client's secret exists only in the registry's create response, on its way to the
+sink. A process killed between the two (SIGKILL, a lost CI runner, a power cut) leaves
+a client whose secret nobody has. So ``apply`` notes every client it is about to create
+here before it sends a single create (one ``fsync``), and crosses each off once its
+secret is in the sink, or once it is certain that no client was created. What stays
+is reported by the next ``plan`` and ``apply`` with the command that recovers it
+(``oauth2-sync rotate-secret ID``), and ``rotate-secret`` crosses it off when it has
+delivered a new secret.
+
+The file, ``.oauth2-sync/pending-secrets.jsonl`` next to ``oauth2-sync.yaml`` (mode
+0600, folder 0700; a ``.lock`` file beside it), holds client IDs and times, never a
+secret. It is append-only
+JSON lines, so crossing off one of 10,000 creates costs one short write rather than a
+rewrite; ``compact`` rewrites it atomically (or removes it) at the end of a run. An
+exclusive ``flock`` serialises writers of several processes; a torn last line (a crash
+in mid-write) is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from oauth2_sync.errors import UsageError
+from oauth2_sync.render import escape
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_PATH = Path(".oauth2-sync") / "pending-secrets.jsonl"
+"""Where the journal lives, relative to the folder of ``oauth2-sync.yaml``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A client created (or about to be) whose secret has not reached the sink."""
+
+    client_id: str
+    since: str
+    """When the create was about to be sent (UTC, ISO 8601)."""
+
+    def warning(self) -> str:
+        """The one line ``plan`` and ``apply`` show for it."""
+        client_id, since = escape(self.client_id), escape(self.since)
+        return (
+            f"{client_id} was created by an apply that stopped before its secret "
+            f"reached the sink ({since}); run `oauth2-sync rotate-secret {client_id}` "
+            "to issue a new one"
+        )
+
+
+class Journal:
+    """The pending-secrets file of one configuration. Thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def beside(cls, settings_root: Path) -> Journal:
+        """The journal of the configuration whose settings are in ``settings_root``."""
+        return cls(settings_root / JOURNAL_PATH)
+
+    def record(self, client_ids: Iterable[str]) -> None:
+        """Note clients about to be created; on disk (fsync) before this returns."""
+        now = _now()
+        lines = [{"pending": client_id, "since": now} for client_id in client_ids]
+        if lines:
+            self._append(lines, durable=True)
+
+    def clear(self, client_ids: Iterable[str]) -> None:
+        """Cross clients off: their secret is in the sink, or they were never created.
+
+        Not synced: a crossing-off lost in a crash only makes the next run suggest a
+        rotation that was not needed, never hide one that is.
+        """
+        lines = [{"done": client_id} for client_id in client_ids]
+        if lines and self.path.exists():
+            self._append(lines, durable=False)
+
+    def pending(self) -> tuple[Pending, ...]:
+        """The clients still pending, in the order they were recorded."""
+        with self._locked(create=False) as exists:
+            return tuple(self._replay().values()) if exists else ()
+
+    def reconcile(self, existing: Collection[str]) -> tuple[Pending, ...]:
+        """The pending clients that exist in the registry (``existing``: every client ID
+        it holds); the others were never created, and are crossed off."""
+        pending = self.pending()
+        gone = [p.client_id for p in pending if p.client_id not in existing]
+        if gone:
+            logger.info("pending secrets of clients that were never created: %s", gone)
+            self.clear(gone)
+        return tuple(p for p in pending if p.client_id in existing)
+
+    def compact(self) -> None:
+        """Rewrite the file with only what is pending (atomically), or remove it."""
+        with self._locked(create=False) as exists:
+            if not exists:
+                return
+            pending = self._replay()
+            if not pending:
+                self.path.unlink(missing_ok=True)
+                return
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            with _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as stream:
+                for item in pending.values():
+                    stream.write(_line({"pending": item.client_id, "since": item.since}))
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(tmp, self.path)
+
+    # --- the file -------------------------------------------------------------------------
+
+    def _append(self, lines: list[dict[str, str]], *, durable: bool) -> None:
+        with (
+            self._locked(create=True),
+            _open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND) as stream,
+        ):
+            stream.write("".join(_line(line) for line in lines))
+            stream.flush()
+            if durable:
+                os.fsync(stream.fileno())
+
+    def _replay(self) -> dict[str, Pending]:
+        pending: dict[str, Pending] = {}
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return pending
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"{self.path}: cannot read the pending-secrets journal: {exc}"
+            ) from None
+        for raw in text.splitlines():
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue  # a line torn by a crash in mid-write
+            if not isinstance(entry, dict):
+                continue
+            if isinstance(entry.get("pending"), str):
+                client_id = entry["pending"]
+                since = entry.get("since")
+                pending[client_id] = Pending(client_id, since if isinstance(since, str) else "")
+            elif isinstance(entry.get("done"), str):
+                pending.pop(entry["done"], None)
+        return pending
+
+    @contextlib.contextmanager
+    def _locked(self, *, create: bool) -> Iterator[bool]:
+        """Hold the thread lock and an exclusive ``flock`` on the journal's lock file;
+        yields whether the journal exists. With ``create``, make its folder (0700)."""
+        with self._lock:
+            if not create and not self.path.exists():
+                yield False
+                return
+            # A lock file of its own: compaction replaces the journal, and a lock on a
+            # replaced file would not exclude a process that opened the new one.
+            lock = self.path.with_name(self.path.name + ".lock")
+            try:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise UsageError(
+                    f"{self.path}: cannot open the pending-secrets journal: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield self.path.exists()
+            finally:
+                os.close(fd)
+
+
+def _open_private(path: Path, flags: int) -> TextIO:
+    return os.fdopen(os.open(path, flags, 0o600), "w", encoding="utf-8")
+
+
+def _line(entry: dict[str, str]) -> str:
+    return json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n"
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,224 @@
+"""The pending-secrets journal: unit behaviour, apply's use of it, and a SIGKILL between
+a create and its sink (a real `oauth2-sync apply` process killed mid-run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from configrepo import client, write_repo
+
+from oauth2_sync.apply import apply_plan, check_preconditions
+from oauth2_sync.errors import RegistryError
+from oauth2_sync.journal import JOURNAL_PATH, Journal, Pending
+from oauth2_sync.model import Client
+from oauth2_sync.plan import make_plan
+from oauth2_sync.registry.base import RemoteClient, Secret
+from oauth2_sync.registry.local import LocalRegistry
+from oauth2_sync.registry.store import RegistryStore
+from oauth2_sync.settings import load_settings
+from oauth2_sync.sink import DirectorySink, Sink
+
+SEED = Path(__file__).parents[1] / "examples" / "registry-seed.yaml"
+
+
+# --- the journal itself -------------------------------------------------------------------
+
+
+def test_record_clear_and_compact(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    assert journal.path == tmp_path / ".oauth2-sync" / "pending-secrets.jsonl"
+    assert journal.pending() == ()
+    assert not journal.path.parent.exists()  # reading creates nothing
+    journal.record(["acme-a", "acme-b", "acme-c"])
+    journal.clear(["acme-b"])
+    assert [p.client_id for p in journal.pending()] == ["acme-a", "acme-c"]
+    assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(journal.path.parent.stat().st_mode) == 0o700
+    journal.compact()
+    assert journal.path.read_text().count("\n") == 2
+    assert [p.client_id for p in journal.pending()] == ["acme-a", "acme-c"]
+    journal.clear(["acme-a", "acme-c"])
+    journal.compact()
+    assert not journal.path.exists()
+    journal.compact()  # nothing to do
+
+
+def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    journal.record(["acme-a"])
+    with journal.path.open("a") as stream:
+        stream.write('{"pending":"acme-b","si')  # a crash in mid-write
+    assert [p.client_id for p in journal.pending()] == ["acme-a"]
+
+
+def test_reconcile_keeps_clients_that_exist_and_drops_the_others(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    journal.record(["acme-created", "acme-never-sent"])
+    (kept,) = journal.reconcile({"acme-created", "acme-other"})
+    assert kept.client_id == "acme-created"
+    assert kept.warning() == (
+        f"acme-created was created by an apply that stopped before its secret reached the "
+        f"sink ({kept.since}); run `oauth2-sync rotate-secret acme-created` to issue a new one"
+    )
+    assert [p.client_id for p in journal.pending()] == ["acme-created"]
+
+
+def test_the_warning_escapes_what_it_shows() -> None:
+    pending = Pending("acme-\x1b[31mx", "now\n")
+    assert "\x1b" not in pending.warning()
+    assert "acme-\\x1b[31mx" in pending.warning()
+
+
+# --- apply and rotate-secret keep it ----------------------------------------------------------
+
+
+class BrokenSink(Sink):
+    @property
+    def description(self) -> str:
+        return "nowhere"
+
+    def deliver(self, client_id: str, secret: Secret) -> None:
+        from oauth2_sync.errors import SecretSinkError
+
+        raise SecretSinkError("vault is sealed")
+
+
+class LosingRegistry(LocalRegistry):
+    """Creates ``acme-billing-sync`` and loses the response (as a reset connection
+    would); refuses ``acme-ops-cli`` outright (403, nothing created)."""
+
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+        if client.client_id == "acme-ops-cli":
+            raise RegistryError("403 Forbidden: read-only credential", status=403)
+        created = super().create_client(client)
+        if client.client_id == "acme-billing-sync":
+            raise RegistryError("connection reset by peer", status=0)
+        return created
+
+
+def test_apply_crosses_off_delivered_and_uncreated_clients_only(tmp_path: Path) -> None:
+    wanted = [
+        client("acme-reporting"), client("acme-billing-sync"), client("acme-ops-cli"),
+        client("globex-etl"),
+    ]
+    settings = load_settings(write_repo(tmp_path, wanted))
+    registry = LosingRegistry(tmp_path / "registry.db", SEED)
+    journal = Journal.beside(tmp_path)
+    plan = make_plan(settings, registry)
+    check_preconditions(plan, registry, DirectorySink(tmp_path / ".secrets"))
+
+    class Picky(DirectorySink):
+        def deliver(self, client_id: str, secret: Secret) -> None:
+            if client_id.startswith("globex-"):
+                BrokenSink().deliver(client_id, secret)
+            super().deliver(client_id, secret)
+
+    report = apply_plan(plan, registry, Picky(tmp_path / ".secrets"), journal=journal)
+    assert [(r.client_id, r.status) for r in report.results] == [
+        ("acme-billing-sync", "created-response-lost"),
+        ("acme-ops-cli", "failed"),
+        ("acme-reporting", "created"),
+        ("globex-etl", "failed"),
+    ]
+    assert [p.client_id for p in journal.pending()] == ["acme-billing-sync", "globex-etl"]
+
+    from oauth2_sync.apply import rotate_secrets
+
+    rotated = rotate_secrets(
+        registry, DirectorySink(tmp_path / ".secrets"), ["acme-billing-sync", "globex-etl"],
+        settings.managed_partners, journal=journal,
+    )
+    assert rotated.ok
+    assert journal.pending() == ()
+    for client_id in ("acme-billing-sync", "globex-etl"):
+        secret = json.loads((tmp_path / ".secrets" / f"{client_id}.json").read_text())
+        assert registry.store.check_client_secret(client_id, secret["client_secret"])
+    registry.close()
+
+
+# --- SIGKILL between a create and its sink ------------------------------------------------------
+
+STALLING_SINK = """
+import os, sys, time, pathlib
+sys.stdin.read()
+marker = pathlib.Path(os.environ["STALL_MARKER"])
+marker.write_text(os.environ["OAUTH2_SYNC_CLIENT_ID"])
+time.sleep(120)
+"""
+
+
+def run(root: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", *args], cwd=root, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_a_process_killed_between_create_and_sink_is_recovered(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    users = ("reporting", "billing-sync", "mobile-app", "web-portal", "ops-cli")
+    wanted = [client(f"acme-{user}") for user in users] + [client("globex-etl")]
+    marker = tmp_path / "stalled"
+    sink_command = [sys.executable, "-c", STALLING_SINK]
+    registry = {"url": "local:.oauth2-sync/registry.db", "seed": str(SEED)}
+    write_repo(root, wanted, extra={"registry": registry, "secrets": {"command": sink_command}})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(NO_COLOR="1", STALL_MARKER=str(marker))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oauth2_sync", "apply", "--auto-approve", "--parallelism", "1"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None, "apply ended before the sink was reached"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # apply and its sink command, mid-delivery
+    process.wait()
+    stalled = marker.read_text()
+
+    store = RegistryStore(root / ".oauth2-sync" / "registry.db")
+    assert [c["clientId"] for c in store.list_clients()] == [stalled]
+    store.close()
+    journal = Journal(root / JOURNAL_PATH)
+    assert len(journal.pending()) == len(wanted)  # all noted before the first create
+
+    # The rerun, with a sink that works: the stalled client is reported, the rest created.
+    write_repo(root, wanted, extra={"registry": registry})  # secrets: directory .secrets
+    planned = run(root, "plan", env=env)
+    assert planned.returncode == 2, planned.stderr
+    warning = (
+        f"Warning: {stalled} was created by an apply that stopped before its secret reached "
+        f"the sink ("
+    )
+    assert planned.stderr.startswith(warning)
+    assert f"run `oauth2-sync rotate-secret {stalled}` to issue a new one\n" in planned.stderr
+    assert "Plan: 5 to add, 0 to change, 0 to destroy." in planned.stdout
+
+    applied = run(root, "apply", "--auto-approve", env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert applied.stderr.startswith(warning)
+    assert [p.client_id for p in journal.pending()] == [stalled]
+    again = run(root, "plan", env=env)
+    assert again.returncode == 0
+    assert "No changes." in again.stdout
+    assert again.stderr.startswith(warning)  # still pending until a new secret is out
+
+    rotated = run(root, "rotate-secret", stalled, env=env)
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert journal.pending() == ()
+    assert not journal.path.exists()
+    assert run(root, "plan", env=env).stderr == ""
+    store = RegistryStore(root / ".oauth2-sync" / "registry.db")
+    for item in wanted:
+        secret = json.loads((root / ".secrets" / f"{item.client_id}.json").read_text())
+        assert store.check_client_secret(item.client_id, secret["client_secret"])
+    store.close()
