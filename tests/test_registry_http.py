@@ -88,6 +88,20 @@ def test_gets_are_retried_on_5xx(proxy: FaultProxy) -> None:
     ]
 
 
+def test_a_500_is_retried_too_and_a_create_meeting_it_reads_first(proxy: FaultProxy) -> None:
+    client = new_client()
+    proxy.inject("GET", "/v1/partners", "500")
+    proxy.inject("POST", "/v1/oauth2-clients", "500")
+    with adapter(proxy.base_url) as registry:
+        registry.list_partners()
+        created, _ = registry.create_client(client)
+    assert created.client == client
+    assert proxy.calls(path="/v1/partners")[:2] == [("GET", 500), ("GET", 200)]
+    assert proxy.calls(path="/v1/oauth2-clients") == [
+        ("POST", 500), ("GET", 404), ("POST", 201),
+    ]
+
+
 def test_gets_give_up_after_the_retries(proxy: FaultProxy) -> None:
     proxy.inject("GET", "/v1/partners", "503", times=3)
     with adapter(proxy.base_url, retries=2) as registry, pytest.raises(RegistryError) as info:

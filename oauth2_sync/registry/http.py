@@ -6,15 +6,16 @@ verification always on (plain http only for loopback hosts).
 
 Retries, with exponential backoff and jitter, honouring ``Retry-After``:
 
-- GET, PUT and DELETE are retried by urllib3's ``Retry`` on 429, 502, 503 and 504 and
-  on connection errors. They are idempotent, with one wrinkle each: a PUT whose first
+- GET, PUT and DELETE are retried by urllib3's ``Retry`` on 429, 500, 502, 503 and 504
+  and on connection errors (500 too: these requests are idempotent, and one transient
+  server error must not fail a plan that reads a hundred pages). They are idempotent, with one wrinkle each: a PUT whose first
   attempt landed but whose response was lost meets 412 on the retry (its own write
   bumped the version), and a DELETE meets 404. When urllib3 did retry, those answers
   are checked: a PUT counts as done when the client now holds what we sent, a DELETE
   when the client is gone.
 - POST is never retried blindly. A connection that could not be opened, or a 429
   (the rate limiter refused before any work), is retried as is. After a timeout, a
-  reset connection or a 502/503/504 the create may or may not have happened, so the
+  reset connection or a 500/502/503/504 the create may or may not have happened, so the
   client is read first: if it does not exist the POST is sent again; if it exists,
   ``CreatedResponseLostError`` (a ``ConflictError``) says so, because its secret was
   never received (``rotate-secret`` issues a new one). Rotating a secret is retried
@@ -61,8 +62,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
-LOST_STATUSES: Final = frozenset({502, 503, 504})
+RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+LOST_STATUSES: Final = frozenset({500, 502, 503, 504})
 """Answers after which a POST may or may not have been carried out."""
 MAX_RETRY_AFTER: Final = 300.0
 _MESSAGE_MAX: Final = 300
