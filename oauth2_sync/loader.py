@@ -23,10 +23,10 @@ import yaml
 from oauth2_sync.errors import Diagnostic, InputError
 
 MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 500
-"""Deeper nesting is refused: libyaml composes recursively and overflows the C stack
-(a segmentation fault near 100,000 levels; the libyaml in PyYAML >= 6.0.4 stops at 1,000
-itself, with a less helpful message)."""
+MAX_DEPTH = 1000
+"""Deeper nesting is refused. libyaml composes recursively: older builds overflowed the
+C stack near 100,000 levels; the build in PyYAML 6.0.4's wheels stops at 1,000 itself,
+and its error is reported with the same rule and message as ours."""
 _FIRST_READ = 64 * 1024
 _TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
@@ -326,6 +326,10 @@ def _refusing_yaml_errors(text: str) -> Iterator[None]:
     try:
         yield
     except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in (exc.problem or ""):
+            raise _Refused(
+                "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels", exc.problem_mark
+            ) from None
         raise _Refused(
             "yaml-syntax", _yaml_message(exc), exc.problem_mark or exc.context_mark
         ) from None

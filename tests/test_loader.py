@@ -51,7 +51,7 @@ def refusal(raw: bytes) -> str:
         ),
         (
             b"[" * 100_000 + b"]" * 100_000,
-            "f.yaml:1:501: error: [yaml-depth] nesting deeper than 500 levels",
+            "f.yaml:1:1001: error: [yaml-depth] nesting deeper than 1000 levels",
         ),
         (
             b"a: 1\nb: 2001-13-45\n",
