@@ -66,6 +66,9 @@ RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 LOST_STATUSES: Final = frozenset({500, 502, 503, 504})
 """Answers after which a POST may or may not have been carried out."""
 MAX_RETRY_AFTER: Final = 300.0
+MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+"""A larger response is refused (a page of 5,000 clients is about 3 MiB): a broken or
+hostile registry must not make us read without bound."""
 _MESSAGE_MAX: Final = 300
 
 
@@ -107,6 +110,7 @@ class HttpRegistry(Registry):
         backoff_factor: float = 0.5,
         backoff_max: float = 30.0,
         pool_size: int = 16,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.url = url.rstrip("/")
         self.token_url = token_url or default_token_url(self.url)
@@ -119,6 +123,7 @@ class HttpRegistry(Registry):
         self.page_size = page_size
         self.backoff_factor = backoff_factor
         self.backoff_max = backoff_max
+        self.max_response_bytes = max_response_bytes
         self.session = requests.Session()
         self.session.verify = str(ca_bundle) if ca_bundle is not None else True
         self.session.headers["Accept"] = "application/json"
@@ -314,10 +319,9 @@ class HttpRegistry(Registry):
         for attempt in (0, 1):
             token = self._bearer()
             try:
-                response = self.session.request(
-                    method, self.url + path, json=json, headers=headers,
-                    auth=_Bearer(f"Bearer {token.reveal()}"), timeout=self.timeout,
-                    allow_redirects=False,
+                response = self._request(
+                    method, self.url + path, self._shown(path), json=json, headers=headers,
+                    auth=_Bearer(f"Bearer {token.reveal()}"),
                 )
             except requests.RequestException as exc:
                 error = self._transport_error(method, path, exc)
@@ -332,6 +336,39 @@ class HttpRegistry(Registry):
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, method: str, url: str, shown: str, **options: Any) -> requests.Response:
+        """``session.request`` with the timeouts, no redirects, and the body read at
+        once but never beyond ``max_response_bytes`` (after decompression)."""
+        response = self.session.request(
+            method, url, timeout=self.timeout, allow_redirects=False, stream=True, **options
+        )
+        limit = self.max_response_bytes
+        chunks: list[bytes] = []
+        try:
+            declared = response.headers.get("Content-Length", "")
+            size = int(declared) if declared.isdigit() else 0
+            if size <= limit:
+                size = 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    chunks.append(chunk)
+        except BaseException:
+            response.close()
+            raise
+        if size > limit:
+            response.close()
+            # Status 0: the response was not usable, whatever the registry did.
+            raise RegistryError(
+                f"{method} {shown}: {response.status_code} {response.reason}: the response "
+                f"is larger than {limit // (1024 * 1024)} MiB; refusing to read it",
+                status=0,
+            )
+        # What requests itself does for a response it does not stream: json() reads this.
+        response._content = b"".join(chunks)
+        return response
 
     def _post_once(self, path: str, body: Any) -> requests.Response | RegistryError:
         """One POST (connection failures before sending are retried by urllib3).
@@ -420,9 +457,8 @@ class HttpRegistry(Registry):
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                response = self.session.post(
-                    self.token_url, data=dict(form), auth=_Bearer(basic),
-                    timeout=self.timeout, allow_redirects=False,
+                response = self._request(
+                    "POST", self.token_url, shown, data=dict(form), auth=_Bearer(basic)
                 )
             except requests.RequestException as exc:
                 if last or _never_sent(exc):
@@ -491,7 +527,7 @@ class HttpRegistry(Registry):
     ) -> Any:
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
             shown = path if full else self._shown(path)
             raise RegistryError(
                 f"{method} {shown}: {response.status_code} {response.reason}: "
@@ -576,7 +612,7 @@ def _error_detail(response: requests.Response) -> tuple[str, dict[str, str]]:
     fields: dict[str, str] = {}
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         message = body.get("message") or body.get("error_description") or body.get("error")
