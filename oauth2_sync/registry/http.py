@@ -175,7 +175,7 @@ class HttpRegistry(Registry):
         """All partners with their users."""
         body = self._json(self._call("GET", "/partners"), "GET", "/partners")
         if not isinstance(body, list):
-            raise RegistryError("GET /partners: the registry did not send a list")
+            raise RegistryError(f"GET {self._shown('/partners')}: the registry did not send a list")
         partners = [wire.partner_from_wire(obj) for obj in body]
         with self._partner_lock:
             self._partners = {p.subdomain: p.id for p in partners}
