@@ -104,8 +104,11 @@ def launch_registry_server(
     token_ttl: int | None = None,
     rate_limit: float | None = None,
     extra_env: Mapping[str, str] | None = None,
+    verbose: bool = False,
 ) -> RegistryServer:
-    """Start a server on a free port with a database in ``folder``; return once it listens."""
+    """Start a server on a free port with a database in ``folder``; return once it listens.
+
+    ``verbose`` runs it with ``-vv`` (debug logs on its stderr, kept in ``stderr``)."""
     db = folder / "registry.db"
     command = [
         sys.executable, "-m", "oauth2_sync", "registry", "serve",
@@ -117,6 +120,8 @@ def launch_registry_server(
         command += ["--token-ttl", str(token_ttl)]
     if rate_limit is not None:
         command += ["--rate-limit", str(rate_limit)]
+    if verbose:
+        command.append("-vv")
     env = {**os.environ, **(extra_env or {})}
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 from conftest import RegistryServer
+from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 
 from oauth2_sync.cli import cli
 from oauth2_sync.registry.store import RegistryStore
@@ -45,9 +47,12 @@ class Recorder:
         self.ran: set[str] = set()
         self.before = dict(self._files())
 
-    def run(self, *args: str, expect: Iterable[int] = (0, 2)) -> None:
+    def run(
+        self, *args: str, expect: Iterable[int] = (0, 2), env: dict[str, str] | None = None
+    ) -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "oauth2_sync", *args], cwd=self.root, env=self.env,
+            [sys.executable, "-m", "oauth2_sync", *args], cwd=self.root,
+            env={**self.env, **(env or {})},
             capture_output=True, text=True, timeout=120, check=False,
         )
         assert done.returncode in tuple(expect), (args, done.stdout, done.stderr)
@@ -60,6 +65,10 @@ class Recorder:
         folder = self.root / ".secrets"
         for path in folder.glob("*.json") if folder.exists() else ():
             self.secrets.add(json.loads(path.read_text())["client_secret"])
+        state = self.root / ".oauth2-sync" / "rfc7592-state.json"
+        if state.exists():  # registration access tokens (rfc7592+ registries)
+            for entry in json.loads(state.read_text())["clients"].values():
+                self.secrets.add(entry["registration_access_token"])
 
     def _files(self) -> list[tuple[str, str]]:
         skip = {".secrets", ".oauth2-sync"}
@@ -83,7 +92,7 @@ def test_no_secret_or_token_leaks_from_any_command(
     rec = Recorder(root)
     db = root / ".oauth2-sync" / "registry.db"
     if backend == "http":
-        server = start_registry_server()
+        server = start_registry_server(verbose=True)
         db = server.db
         settings = root / "oauth2-sync.yaml"
         settings.write_text(settings.read_text().replace(
@@ -103,6 +112,13 @@ def test_no_secret_or_token_leaks_from_any_command(
     rec.run("plan", "-vv", "--out", "plan2.json")
     rec.run("apply", "-vv", "plan2.json")
     rec.run("rotate-secret", "-vv", "globex-etl", "acme-reporting")
+    for fmt in ("text", "json", "markdown", "junit"):
+        rec.run("drift", "-vv", "--format", fmt)
+    for fmt in ("text", "json", "github"):
+        rec.run("validate", "-vv", "--format", fmt)
+    rec.run("export", "-vv", "--include-declared", "--out", "exported")
+    rec.run("fmt", "-vv", "--check", expect=(0, 1))
+    rec.run("fmt", "-vv", "--diff")
     rec.run("apply", "-vv", "plan.json", expect=(1,))  # every create now conflicts
 
     # A sink command that echoes the secret on stdout and stderr, then fails.
@@ -129,7 +145,11 @@ def test_no_secret_or_token_leaks_from_any_command(
     rec.run("--help")
 
     texts = rec.outputs + rec.written_files()
+    if backend == "http":
+        texts.append(("the server's debug log", "".join(server.stderr)))
+        assert "DEBUG" in texts[-1][1]
     assert any(name == "plan.json" for name, _ in texts)
+    assert any(name.startswith("exported/") for name, _ in texts)
     assert len(rec.secrets) >= 12
     store = RegistryStore(db)
     client_ids = [c["clientId"] for c in store.list_clients()]
@@ -144,3 +164,60 @@ def test_no_secret_or_token_leaks_from_any_command(
                     f"the secret of {client_id} appears in {where}"
                 )
     store.close()
+
+
+RFC7592_SUPPORTED = (
+    "acme-mobile-app", "acme-web-portal", "globex-analytics", "globex-partner-portal",
+    "initech-intranet",
+)
+
+
+def keep_only(root: Path, client_ids: tuple[str, ...]) -> None:
+    """Rewrite the client files with only ``client_ids`` (comments are lost)."""
+    for path in (root / "clients").rglob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        data["clients"] = [c for c in data["clients"] if c["client_id"] in client_ids]
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_no_registration_access_token_leaks_from_any_command(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
+    keep_only(root, RFC7592_SUPPORTED)  # what a standard server can hold
+    rec = Recorder(root)
+    rec.env["OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"] = INITIAL_ACCESS_TOKEN
+    rec.secrets.add(INITIAL_ACCESS_TOKEN)
+    with running_peer() as peer:
+        settings = root / "oauth2-sync.yaml"
+        settings.write_text(settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {peer.registry_url}"
+        ))
+        rec.run("validate", "-vv")
+        rec.run("plan", "-vv", "--out", "plan.json")
+        rec.run("apply", "-vv", "plan.json")
+        path = root / "clients" / "payments" / "apps.yaml"
+        path.write_text(path.read_text().replace("name: ", "name: Renamed ", 1))
+        rec.run("plan", "-vv", "--format", "json")
+        rec.run("plan", "-vv", "--format", "markdown")
+        rec.run("apply", "-vv", "--auto-approve")
+        for fmt in ("text", "json", "markdown", "junit"):
+            rec.run("drift", "-vv", "--format", fmt)
+        rec.run("export", "-vv", "--include-declared", "--out", "exported")
+        rec.run("rotate-secret", "-vv", "acme-web-portal", expect=(1,))  # not in RFC 7592
+        state = json.loads((root / ".oauth2-sync" / "rfc7592-state.json").read_text())
+        entry = state["clients"]["initech-intranet"]
+        rec.run("forget", "-vv", "initech-intranet")
+        rec.run(
+            "adopt", "-vv", "initech-intranet",
+            "--registration-client-uri", entry["registration_client_uri"],
+            env={"OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN": entry["registration_access_token"]},
+        )
+        keep_only(root, RFC7592_SUPPORTED[1:])
+        rec.run("apply", "-vv", "--auto-approve", "--prune")  # deletes acme-mobile-app
+        assert "acme-mobile-app: deleted" in rec.outputs[-2][1]
+    texts = rec.outputs + rec.written_files()
+    assert any(name.startswith("exported/") for name, _ in texts)
+    assert len(rec.secrets) >= 11  # 5 client secrets, 5 tokens, the initial access token
+    for where, text in texts:
+        for secret in rec.secrets:
+            assert secret not in text, f"a secret or token appears in {where}"
