@@ -473,6 +473,10 @@ def registry() -> None:
     "--rate-limit", type=click.FloatRange(min=0, min_open=True), default=None,
     help="Requests per second per API credential before 429 (default: no limit).",
 )
+@click.option(
+    "--latency-ms", type=click.IntRange(0, 60_000), default=0, show_default=True,
+    help="Milliseconds added before every answer, as across a network (for benchmarks).",
+)
 @common_options
 @pass_ctx
 def serve(
@@ -484,6 +488,7 @@ def serve(
     port: int,
     token_ttl: int,
     rate_limit: float | None,
+    latency_ms: int,
 ) -> None:
     """Serve the registry API over HTTP until SIGINT or SIGTERM.
 
@@ -492,7 +497,8 @@ def serve(
     from oauth2_sync.registry.server import ServerConfig, run
 
     config = ServerConfig(
-        db=db, host=host, port=port, seed=seed, token_ttl=token_ttl, rate_limit=rate_limit
+        db=db, host=host, port=port, seed=seed, token_ttl=token_ttl, rate_limit=rate_limit,
+        latency=latency_ms / 1000,
     )
     run(config, lambda url: click.echo(f"registry listening on {url}", err=True))
 

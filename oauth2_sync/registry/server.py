@@ -49,7 +49,8 @@ _CLIENTS_PREFIX: Final = ("v1", "oauth2-clients")
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """How to run the server. ``port`` 0 picks a free port; ``rate_limit`` is requests
-    per second per API credential (``None``: unlimited)."""
+    per second per API credential (``None``: unlimited); ``latency`` is seconds added
+    before every answer, to play a registry across a network (benchmarks)."""
 
     db: Path
     host: str = "127.0.0.1"
@@ -58,6 +59,7 @@ class ServerConfig:
     token_ttl: int = 3600
     refresh_ttl: int = REFRESH_TTL
     rate_limit: float | None = None
+    latency: float = 0.0
 
 
 @dataclass(slots=True)
@@ -480,6 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         with self.tracker:
+            if self.app.config.latency:
+                time.sleep(self.app.config.latency)  # this connection's thread only
             self._serve_one()
 
     def _serve_one(self) -> None:
