@@ -68,10 +68,12 @@ def seed_store(db: Path, count: int) -> None:
 
 
 @contextmanager
-def server(db: Path) -> Iterator[str]:
-    """``oauth2-sync registry serve`` on a free port; yields its ``/v1`` base URL."""
+def server(db: Path, *, latency_ms: int = 0) -> Iterator[str]:
+    """``oauth2-sync registry serve`` on a free port (``latency_ms`` added to every
+    answer); yields its ``/v1`` base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oauth2_sync", "registry", "serve", "--db", str(db), "--port", "0"],
+        [sys.executable, "-m", "oauth2_sync", "registry", "serve", "--db", str(db), "--port", "0",
+         "--latency-ms", str(latency_ms)],
         stderr=subprocess.PIPE, text=True,
     )
     try:
