@@ -10,8 +10,9 @@ For each size it generates a config repository (one file per client,
 - the floor: a bare ``requests`` loop over every page of the client list plus
   ``yaml.CSafeLoader`` over the same files, in one process (``plan_apply.floor``);
 - ``plan`` with no changes, in process, as the command runs it (``make_plan``);
-- the peak memory of that plan, in a subprocess (``ru_maxrss`` after the modules are
-  imported and the settings loaded, then after the plan), per client.
+- the peak memory of that plan, in a subprocess (the high-water mark of its resident
+  set, ``VmHWM``, after the modules are imported and the settings loaded, then after
+  the plan), per client.
 
 Then ``apply`` of ``--apply-clients`` creates against a server that adds
 ``--latency-ms`` to every answer, at parallelism 1 and 8 (each on a fresh store), and
@@ -55,18 +56,25 @@ PARTNER_IDS = {"acme": 100, "globex": 101, "initech": 102}
 """The ids ``plan_apply.seed_store`` gives the partners of ``common.PARTNERS``."""
 
 MEMORY_PROBE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 import requests, yaml, jsonschema
 from oauth2_sync.plan import make_plan
 from oauth2_sync.registry import open_registry
 from oauth2_sync.registry.http import HttpRegistry
 from oauth2_sync.settings import load_settings
+
+def high_water_kib():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent process.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
 settings = load_settings(Path(sys.argv[1]))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = high_water_kib()
 with open_registry(settings) as registry:
     plan = make_plan(settings, registry)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = high_water_kib()
 print(json.dumps({"base_kib": base, "peak_kib": peak, "no_op": plan.no_op}))
 """
 

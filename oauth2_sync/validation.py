@@ -95,6 +95,7 @@ def validate(settings: Settings, paths: Sequence[Path] | None = None) -> Validat
             diagnostics.extend(checker.run())
             candidates.extend(checker.clients)
             rejected.update((id(doc), i) for i in checker.rejected)
+            doc.release_data()
     duplicates = list(_duplicates(candidates))
     diagnostics.extend(duplicates)
     rejected.update((id(d.document), d.index) for d, _ in _duplicate_entries(candidates))
