@@ -113,6 +113,34 @@ PROPERTIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Path], Callable[[A
 }
 
 
+def _property(
+    name: str,
+    strategy: st.SearchStrategy[Any],
+    body: Callable[[Any], None],
+    *,
+    budget: int,
+    slow: float,
+    examples: dict[str, int],
+    slowest: dict[str, float],
+) -> Callable[[], None]:
+    """One round of ``body`` over ``budget`` draws of ``strategy``, each timed."""
+
+    @settings(
+        max_examples=budget, deadline=None, database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(value=strategy)
+    def prop(value: Any) -> None:
+        start = time.perf_counter()
+        body(value)
+        took = time.perf_counter() - start
+        examples[name] += 1
+        slowest[name] = max(slowest[name], took)
+        assert took < slow, f"one example took {took:.1f} s (a hang?)"
+
+    return prop
+
+
 def main() -> None:
     """Fuzz until the budget is spent; exit 1 if any property failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -132,20 +160,10 @@ def main() -> None:
                 if name in failures or time.monotonic() >= deadline:
                     continue
                 body = make(Path(tmp))
-
-                @settings(
-                    max_examples=args.round, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck),
+                prop = _property(
+                    name, strategy, body, budget=args.round, slow=args.slow,
+                    examples=examples, slowest=slowest,
                 )
-                @given(value=strategy)
-                def prop(value: Any, _name: str = name, _body: Any = body) -> None:
-                    start = time.perf_counter()
-                    _body(value)
-                    took = time.perf_counter() - start
-                    examples[_name] += 1
-                    slowest[_name] = max(slowest[_name], took)
-                    assert took < args.slow, f"one example took {took:.1f} s (a hang?)"
-
                 try:
                     prop()
                 except Exception:
