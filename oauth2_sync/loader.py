@@ -155,7 +155,7 @@ class _StrictConstructor(yaml.CSafeLoader):
         return key
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        # Reached only through explicitly tagged nodes (``!!set``, ``!!omap``...).
+        # Reached only through PyYAML's constructors of explicitly tagged nodes (``!!set``).
         if not isinstance(node, yaml.MappingNode):
             raise _Refused("yaml-syntax", f"expected a mapping for {node.tag}", node.start_mark)
         mapping: dict[Hashable, Any] = {}
