@@ -179,7 +179,7 @@ def test_editing_a_redirect_uri_updates_in_place(repo: Repo) -> None:
     assert repo.run("plan").returncode == 0
 
 
-def test_a_change_made_out_of_band_shows_in_the_plan(repo: Repo) -> None:
+def test_a_change_made_out_of_band_shows_in_drift_and_the_plan(repo: Repo) -> None:
     applied(repo)
     entry = repo.state()["globex-analytics"]
     headers = {"Authorization": f"Bearer {entry['registration_access_token']}"}
@@ -192,12 +192,19 @@ def test_a_change_made_out_of_band_shows_in_the_plan(repo: Repo) -> None:
         entry["registration_client_uri"], headers=headers, json=current, timeout=10
     )
     assert changed.status_code == 200
+    drifted = repo.run("drift", "--format", "json")
+    assert drifted.returncode == 2, drifted.stderr
+    report = json.loads(drifted.stdout)
+    assert [(c["kind"], c["client_id"], [f["field"] for f in c["fields"]]) for c in
+            report["clients"]] == [("changed", "globex-analytics", ["name"])]
+    assert report["clients"][0]["fields"][0]["after"] == "Renamed by hand"
     planned = repo.run("plan")
     assert planned.returncode == 2
     assert '~ client "globex-analytics"' in planned.stdout
     assert '"Renamed by hand" -> "Globex analytics dashboards"' in planned.stdout
     assert repo.run("apply", "--auto-approve").returncode == 0
     assert repo.run("plan").returncode == 0
+    assert repo.run("drift").returncode == 0
 
 
 def test_prune_deletes_a_client_removed_from_the_files(repo: Repo) -> None:
