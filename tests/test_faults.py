@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import RegistryServer
+from conftest import CI_CREDENTIAL, RegistryServer
 from faultproxy import Exchange, FaultProxy, start_proxy
 from faultproxy import origin as proxy_origin
 
@@ -40,7 +40,7 @@ from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.sink import DirectorySink
 
-CI = ("oauth2-sync-ci", "ci-secret-for-local-tests")
+CI = CI_CREDENTIAL
 SEED_ID = 101
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import RegistryServer
+from conftest import CI_CREDENTIAL, RegistryServer
 from faultproxy import FaultProxy, start_proxy
 from faultproxy import origin as proxy_origin
 
@@ -30,7 +30,7 @@ from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.http import Credentials, HttpRegistry
 from oauth2_sync.registry.store import RegistryStore
 
-CI = ("oauth2-sync-ci", "ci-secret-for-local-tests")
+CI = CI_CREDENTIAL
 NAME = (
     "Evil \x1b[31mRED\x1b[0m\x07 \u202etxt.exe </details><img src=x onerror=alert(1)> "
     "@org/team [x](javascript:alert(1)) <!-- `tick` **bold** \r\nnext line"
