@@ -272,7 +272,7 @@ def _now() -> str:
 
 
 def to_dict(report: DriftReport) -> dict[str, Any]:
-    """The report as the documented JSON object (``docs/fmt-drift-export.md``)."""
+    """The report as the documented JSON object (README, "drift", "The JSON document")."""
     s = report.summary
     return {
         "format_version": report.format_version,

@@ -311,7 +311,7 @@ def _now() -> str:
 
 
 def to_dict(plan: Plan) -> dict[str, Any]:
-    """The plan as the documented JSON object (``docs/plan-apply.md``)."""
+    """The plan as the documented JSON object (README, "The JSON plan document")."""
     summary = plan.summary
     return {
         "format_version": plan.format_version,

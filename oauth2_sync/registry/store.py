@@ -859,7 +859,7 @@ _ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def load_seed(path: Path) -> Seed:
-    """Read a seed file (partners, users, API credentials); see ``docs/registry.md``.
+    """Read a seed file (partners, users, API credentials); see the README, "The seed file".
 
     Secrets may be written as ``${VAR}`` or ``${VAR:-default}``: the value of the
     environment variable, or the default when it is unset or empty. Raises
