@@ -90,14 +90,13 @@ def clients_valid_fast(data: Any) -> bool:
 def _client_valid_fast(entry: Any) -> bool:
     if type(entry) is not dict or not _REQUIRED <= entry.keys() <= _ALLOWED:
         return False
-    props = _CLIENT["properties"]
-    for key in ("client_id", "name", "email", "partner"):
-        rule = props[key]
+    for key, shortest, longest, search in _STRING_RULES:
         value = entry[key]
         if (
             type(value) is not str
-            or not rule.get("minLength", 0) <= len(value) <= rule["maxLength"]
-            or not _matches(rule["pattern"], value)
+            or not shortest <= len(value) <= longest
+            or search(value) is None
+            or value.endswith("\n")
         ):
             return False
     if (
@@ -105,10 +104,9 @@ def _client_valid_fast(entry: Any) -> bool:
         and type(entry["restrict_to_partner_users"]) is not bool
     ):
         return False
-    for key in ("scopes", "grant_types"):
+    for key, allowed in _ENUM_RULES:
         if key in entry:
             values = entry[key]
-            allowed = props[key]["items"]["enum"]
             if (
                 type(values) is not list
                 or not values
@@ -220,6 +218,20 @@ _CLIENT: dict[str, Any] = load_schema("clients")["$defs"]["client"]
 _LIFETIME: dict[str, Any] = load_schema("clients")["$defs"]["lifetime"]
 _REQUIRED = frozenset(_CLIENT["required"])
 _ALLOWED = frozenset(_CLIENT["properties"])
+_STRING_RULES = tuple(
+    (
+        key,
+        _CLIENT["properties"][key].get("minLength", 0),
+        _CLIENT["properties"][key]["maxLength"],
+        _regex(_CLIENT["properties"][key]["pattern"]).search,
+    )
+    for key in ("client_id", "name", "email", "partner")
+)
+"""The required string fields' rules, looked up once (``_client_valid_fast`` runs per client)."""
+_ENUM_RULES = tuple(
+    (key, frozenset(_CLIENT["properties"][key]["items"]["enum"]))
+    for key in ("scopes", "grant_types")
+)
 
 _JSON_TYPE_NAMES = {
     "object": "a mapping",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -135,11 +137,63 @@ class Settings:
 
     def client_files(self) -> list[Path]:
         """The client files the settings name, sorted, each once."""
-        found: set[Path] = set()
+        found: set[str] = set()
         for pattern in self.client_paths:
-            found.update(p for p in self.root.glob(pattern) if p.is_file())
+            found.update(_glob_files(str(self.root), pattern.split("/")))
         # The order of Path comparisons, with a key computed once instead of per comparison.
-        return sorted(found, key=lambda p: p.parts)
+        return sorted(map(Path, found), key=lambda p: p.parts)
+
+
+def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
+    """The files under ``directory`` matching the pattern ``parts``, as ``Path.glob`` finds them.
+
+    Written out because ``Path.glob`` plus ``is_file`` built three ``Path`` objects and
+    made a ``stat`` call per file, a tenth of a 10,000-file plan; ``os.scandir`` knows
+    from the directory itself which entries are files. Same semantics: ``**`` is any
+    number of folders (none included) but never enters a linked folder, other parts
+    follow links, and wildcards match hidden names too.
+    """
+    if not parts:
+        return
+    part, rest = parts[0], parts[1:]
+    if part in ("", "."):
+        yield from _glob_files(directory, rest)
+        return
+    if part == "**":
+        if rest:
+            yield from _glob_files(directory, rest)
+        for entry in _entries(directory):
+            # As Path.glob: ``**`` does not descend into linked folders (no link loops).
+            if entry.is_dir() and not entry.is_symlink():
+                yield from _glob_files(entry.path, parts)
+        return
+    if not _WILDCARD.search(part):
+        path = os.path.join(directory, part)
+        if rest:
+            if os.path.isdir(path):
+                yield from _glob_files(path, rest)
+        elif os.path.isfile(path):
+            yield path
+        return
+    matches = re.compile(fnmatch.translate(part)).match
+    for entry in _entries(directory):
+        if matches(entry.name):
+            if rest:
+                if entry.is_dir():
+                    yield from _glob_files(entry.path, rest)
+            elif entry.is_file():
+                yield entry.path
+
+
+_WILDCARD = re.compile(r"[*?[]")
+
+
+def _entries(directory: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except OSError:
+        return []  # as Path.glob: a folder that cannot be read holds nothing
 
 
 def load_settings(path: Path) -> Settings:

@@ -321,8 +321,19 @@ class _FileChecker:
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
+_PLAIN_HTTPS = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?][^\s\x00-\x1f\x7f#*,\[\]@\\]*)?")
+"""URIs that the rules below accept for sure: most of them, without parsing (``urlsplit``
+and ``hostname`` were a tenth of the rules' time). Anything else takes the full path."""
+
+
 def redirect_uri_problem(uri: str) -> str | None:
     """Why a redirect URI is not acceptable (RFC 6749 §3.1.2, RFC 8252 §7), or ``None``."""
+    if _PLAIN_HTTPS.fullmatch(uri):
+        return None
+    return _parsed_uri_problem(uri)
+
+
+def _parsed_uri_problem(uri: str) -> str | None:
     if "," in uri:
         return "contains a comma (the registry stores redirect URIs comma-separated)"
     if "*" in uri:

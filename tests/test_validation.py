@@ -10,10 +10,18 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from oauth2_sync.errors import InputError
 from oauth2_sync.settings import Policy, Settings, load_settings
-from oauth2_sync.validation import load_desired, redirect_uri_problem, validate
+from oauth2_sync.validation import (
+    _parsed_uri_problem,
+    load_desired,
+    redirect_uri_problem,
+    validate,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
@@ -179,3 +187,17 @@ def test_load_desired_raises_every_error(settings: Settings, tmp_path: Path) -> 
 )
 def test_redirect_uri_rules(uri: str, problem: str | None) -> None:
     assert redirect_uri_problem(uri) == problem
+
+
+@hypothesis_settings(max_examples=1000)
+@given(
+    st.text(alphabet="aZ09.-", min_size=1, max_size=12) | st.text(max_size=12),
+    st.sampled_from(["", ":", ":8443", ":x", "@x", "]"]),
+    st.sampled_from(["", "/", "?", "#", "x"]),
+    st.text(st.characters(exclude_characters="#*,[]@\\"), max_size=20),
+)
+def test_redirect_uri_fast_path_accepts_only_what_parsing_accepts(
+    host: str, port: str, start: str, rest: str
+) -> None:
+    uri = "https://" + host + port + start + rest
+    assert redirect_uri_problem(uri) == _parsed_uri_problem(uri)

@@ -1,0 +1,62 @@
+"""settings.py: finding the client files the settings name."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from oauth2_sync.settings import Settings, load_settings
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """Files at several depths, hidden ones, a folder named like a file, links, a link loop."""
+    for name in (
+        "clients/top.yaml", "clients/top.yml", "clients/.hidden.yaml", "clients/a/one.yaml",
+        "clients/a/b/two.yaml", "clients/.dot/three.yaml", "clients/[x]/bracket.yaml",
+        "outside/linked.yaml", "clients/a/notes.txt",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("clients: []\n")
+    (tmp_path / "clients/folder.yaml").mkdir()
+    (tmp_path / "clients/link").symlink_to(tmp_path / "outside")
+    (tmp_path / "clients/a/loop").symlink_to(tmp_path / "clients")
+    (tmp_path / "clients/file-link.yaml").symlink_to(tmp_path / "outside/linked.yaml")
+    (tmp_path / "clients/dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "clients/**/*.yaml", "clients/*.yaml", "clients/*", "clients/**", "**/*.y*ml",
+        "clients/*/*.yaml", "clients/a/one.yaml", "./clients//*.yaml", "clients/[a.]*/*.yaml",
+        "clients/link/*.yaml", "clients/**/link/*.yaml", "clients/a/loop/*.yaml",
+        "**/**/*.yaml", "missing/*.yaml", "clients/top.yaml/*", "clients/?op.yaml",
+        "clients/[[]x]/*.yaml", "clients/folder.yaml",
+    ],
+)
+def test_client_files_finds_what_path_glob_finds(tree: Path, pattern: str) -> None:
+    settings = dataclasses.replace(
+        load_settings(EXAMPLES / "oauth2-sync.yaml"), root=tree, client_paths=(pattern,)
+    )
+    expected = sorted(
+        {p for p in tree.glob(pattern) if p.is_file()}, key=lambda p: p.parts
+    )
+    assert settings.client_files() == expected
+
+
+def test_client_files_are_sorted_and_each_once(tree: Path) -> None:
+    settings: Settings = dataclasses.replace(
+        load_settings(EXAMPLES / "oauth2-sync.yaml"), root=tree,
+        client_paths=("clients/**/*.yaml", "clients/*.yaml", "clients/a/one.yaml"),
+    )
+    assert [p.relative_to(tree).as_posix() for p in settings.client_files()] == [
+        "clients/.dot/three.yaml", "clients/.hidden.yaml", "clients/[x]/bracket.yaml",
+        "clients/a/b/two.yaml", "clients/a/one.yaml", "clients/file-link.yaml",
+        "clients/top.yaml",
+    ]
