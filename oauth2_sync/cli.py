@@ -231,7 +231,8 @@ def plan(
 ) -> None:
     """Read the registry and show what apply would do.
 
-    Exit 0 when there are no changes, 2 when there are, 1 on errors.
+    Exit 0 when there are no changes, 2 when there are, 1 on errors (including clients
+    the registry cannot hold, which are left out of the plan).
     """
     from oauth2_sync import plan as planning
     from oauth2_sync.registry import open_registry
@@ -251,6 +252,8 @@ def plan(
             f"To perform exactly these actions, run: oauth2-sync apply {out_file}",
             err=fmt != "text",
         )
+    if made.errors:
+        raise click.exceptions.Exit(1)
     raise click.exceptions.Exit(2 if made.has_changes else 0)
 
 
@@ -291,7 +294,8 @@ def apply(
     With PLANFILE (from `plan --out`), apply exactly that plan: a client changed since
     is refused and left untouched. Without it, plan, show the plan and ask for
     confirmation (on a terminal; elsewhere pass --auto-approve). Exit 0 when every
-    client succeeded, 1 otherwise.
+    client succeeded, 1 otherwise (clients the registry cannot hold are left out and
+    count as failures; the others are applied).
     """
     from oauth2_sync import apply as applying
     from oauth2_sync import plan as planning
@@ -318,16 +322,21 @@ def apply(
     with open_registry(settings) as registry:
         if planfile is not None:
             made = planning.load(planfile)
+            _echo_errors(made)
         else:
             made = planning.make_plan(
                 settings, registry, targets=targets, prune=True if prune else None
             )
             if made.has_changes or not ctx.quiet:
                 _show_plan(ctx, made, "text", out)
+            else:
+                _echo_errors(made)
         journal = _warn_pending_secrets(settings, made)
         if not made.has_changes:
             if planfile is not None and not ctx.quiet:
                 click.echo("No changes.")
+            if made.errors:
+                raise click.exceptions.Exit(1)
             return
         applying.check_preconditions(made, registry, sink)
         applying.check_safety(made, settings.safety, allow_unsafe=allow_unsafe)
@@ -348,7 +357,7 @@ def apply(
             ),
         )
         journal.compact()
-    _show_report(ctx, report, report.summary())
+    _show_report(ctx, report, report.summary(), left_out=made)
 
 
 @cli.command("rotate-secret")
@@ -417,6 +426,18 @@ def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
         click.echo(line)
     else:
         render_text.render(made, out, color=ctx.use_color(out))
+        return
+    # The text plan lists them; otherwise the output may go to a file or a comment,
+    # and the job's log must still say why it failed.
+    _echo_errors(made)
+
+
+def _echo_errors(made: Any) -> None:
+    """A plan's errors on stderr, one diagnostic a line."""
+    from oauth2_sync.render import escape
+
+    for diagnostic in made.errors:
+        click.echo(escape(str(diagnostic)), err=True)
 
 
 def _run_with_progress(total: int, label: str, run: Any) -> Any:
@@ -428,7 +449,9 @@ def _run_with_progress(total: int, label: str, run: Any) -> Any:
         return run(lambda _result: bar.update(1))
 
 
-def _show_report(ctx: Context, report: Any, summary: str) -> None:
+def _show_report(ctx: Context, report: Any, summary: str, *, left_out: Any = None) -> None:
+    from oauth2_sync.render.text import errors_line
+
     out = sys.stdout
     color = ctx.use_color(out)
     for result in report.results:
@@ -439,7 +462,10 @@ def _show_report(ctx: Context, report: Any, summary: str) -> None:
             line = click.style(line, fg="red")
         click.echo(line)
     click.echo(click.style(summary, bold=True) if color else summary)
-    if not report.ok:
+    if left_out is not None and left_out.errors:
+        line = f"Error: {errors_line(left_out)}"
+        click.echo(click.style(line, fg="red") if color else line)
+    if not report.ok or (left_out is not None and left_out.errors):
         raise click.exceptions.Exit(1)
 
 

@@ -24,7 +24,7 @@ registry is part of what a drift report should show, not a reason to refuse to r
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -83,8 +83,9 @@ class ClientDrift:
     ``before`` is the client as the files declare it (``None`` when undeclared),
     ``after`` as the registry holds it (``None`` when missing). ``fields`` lists the
     differing fields of a ``changed`` client (a missing or undeclared client differs as
-    a whole, whatever the field policy). The audit fields come from the registry when
-    it gives them.
+    a whole, whatever the field policy). ``unsupported`` says, for a missing client,
+    why the registry cannot hold it (so apply cannot create it). The audit fields come
+    from the registry when it gives them.
     """
 
     kind: DriftKind
@@ -99,6 +100,7 @@ class ClientDrift:
     created_at: str | None = None
     updated_at: str | None = None
     updated_by: str | None = None
+    unsupported: tuple[str, ...] = ()
 
     @property
     def failing(self) -> bool:
@@ -175,8 +177,13 @@ def build_drift(
     *,
     commit: str | None = None,
     created_at: str | None = None,
+    unsupported: Callable[[Client], Sequence[str]] | None = None,
 ) -> DriftReport:
-    """Compare the registry's clients with the declared ones, the registry being the news."""
+    """Compare the registry's clients with the declared ones, the registry being the news.
+
+    ``unsupported`` (usually ``Registry.unsupported``) explains missing clients that
+    the registry cannot hold.
+    """
     policy: Mapping[str, DriftMode] = settings.drift_fields
     managed_partners = settings.managed_partners
     remote = {rc.client.client_id: rc for rc in state.clients}
@@ -191,6 +198,7 @@ def build_drift(
             found.append(ClientDrift(
                 "missing", client_id, item.client.partner, before=item.client,
                 file=item.file, line=item.line,
+                unsupported=tuple(unsupported(item.client)) if unsupported else (),
             ))
             continue
         changes = diff_clients(item.client, current.client)
@@ -244,7 +252,10 @@ def make_drift(settings: Settings, registry: Registry) -> DriftReport:
 
     desired = load_desired(settings)
     state = read_registry(registry)
-    report = build_drift(desired, state, settings, commit=git_commit(settings.root))
+    report = build_drift(
+        desired, state, settings, commit=git_commit(settings.root),
+        unsupported=registry.unsupported,
+    )
     logger.info(
         "drift: %d of %d managed clients differ", len(report.clients), len(report.checked)
     )
@@ -308,6 +319,7 @@ def _client_drift_dict(item: ClientDrift) -> dict[str, Any]:
         "created_at": item.created_at,
         "updated_at": item.updated_at,
         "updated_by": item.updated_by,
+        "unsupported": list(item.unsupported),
         "fields": [
             {
                 "field": f.field,

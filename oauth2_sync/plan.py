@@ -114,6 +114,10 @@ class Plan:
     commit: str | None = None
     prune: bool = False
     targets: tuple[str, ...] = ()
+    errors: tuple[Diagnostic, ...] = ()
+    """Declared clients left out of the plan because the registry cannot hold them
+    (``Registry.unsupported``): each one an error, so the plan fails (exit 1) while the
+    other clients are still planned and applied."""
     created_at: str = ""
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
@@ -169,11 +173,11 @@ def build_plan(
     """Compare the desired clients with the registry's and list what apply would do.
 
     ``targets`` limits the plan to those client IDs; ``prune`` (default: the settings)
-    adds deletes of managed clients no file declares. Raises ``InputError`` when an
-    online check fails (unknown partner, unknown user, a client ID held outside the
-    managed scope, a client the registry cannot represent according to
-    ``unsupported``, usually ``Registry.unsupported``) and ``UsageError`` for a target
-    that names no client.
+    adds deletes of managed clients no file declares. A client the registry cannot
+    represent according to ``unsupported`` (usually ``Registry.unsupported``) is left
+    out, with an error in ``Plan.errors``. Raises ``InputError`` when another online
+    check fails (unknown partner, unknown user, a client ID held outside the managed
+    scope), and ``UsageError`` for a target that names no client.
     """
     managed_partners = settings.managed_partners
     do_prune = settings.prune if prune is None else prune
@@ -186,7 +190,13 @@ def build_plan(
             f"--target {unknown[0]} matches no client in the files or the registry"
         ) from None
     selected = [d for d in desired if d.client.client_id in wanted] if wanted else list(desired)
-    _online_checks(selected, state, remote, managed_partners, unsupported)
+    left_out = _unrepresentable(selected, unsupported)
+    _online_checks(selected, state, remote, managed_partners, left_out)
+    if left_out:
+        # Only these are left out: what the registry cannot hold is a fact about the
+        # registry, and one such client must not hold back every other team's changes.
+        skipped = {d.client.client_id for d, _ in left_out}
+        selected = [d for d in selected if d.client.client_id not in skipped]
 
     changes: list[Change] = []
     no_op = 0
@@ -227,8 +237,22 @@ def build_plan(
         commit=commit,
         prune=do_prune,
         targets=tuple(sorted(wanted)),
+        errors=tuple(sorted(d for _, d in left_out)),
         created_at=created_at if created_at is not None else _now(),
     )
+
+
+def _unrepresentable(
+    desired: Iterable[DesiredClient], unsupported: Callable[[Client], Sequence[str]] | None
+) -> list[tuple[DesiredClient, Diagnostic]]:
+    """The declared clients the registry cannot hold, each with its error."""
+    if unsupported is None:
+        return []
+    return [
+        (item, item.document.diagnostic(("clients", item.index), "registry-unsupported", reason))
+        for item in desired
+        for reason in unsupported(item.client)
+    ]
 
 
 def _online_checks(
@@ -236,7 +260,7 @@ def _online_checks(
     state: RegistryState,
     remote: Mapping[str, RemoteClient],
     managed_partners: Collection[str],
-    unsupported: Callable[[Client], Sequence[str]] | None,
+    left_out: Sequence[tuple[DesiredClient, Diagnostic]],
 ) -> None:
     partners = {p.subdomain: p for p in state.partners}
     # A partner may have thousands of users: look names up in sets, not tuples.
@@ -268,10 +292,9 @@ def _online_checks(
                 f"the registry holds '{client.client_id}' under partner "
                 f"'{current.client.partner}', outside the managed scope",
             ))
-        for reason in unsupported(client) if unsupported is not None else ():
-            problems.append(item.document.diagnostic(where, "registry-unsupported", reason))
     if problems:
-        raise InputError(problems)
+        # Reported with the others: one run shows everything to fix.
+        raise InputError([*problems, *(d for _, d in left_out)])
 
 
 def make_plan(
@@ -330,6 +353,13 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             "managed": summary.managed,
         },
         "changes": [_change_dict(c) for c in plan.changes],
+        "errors": [
+            {
+                "file": d.file, "line": d.line, "column": d.column, "rule": d.rule,
+                "message": d.message,
+            }
+            for d in plan.errors
+        ],
         "versions": dict(plan.versions),
     }
 
@@ -413,6 +443,10 @@ def from_dict(data: Any) -> Plan:
         commit=_opt_str(obj.get("commit"), "commit"),
         prune=_bool(obj.get("prune"), "prune"),
         targets=tuple(_str(t, "targets") for t in _list(obj.get("targets"), "targets")),
+        # Optional: plan files written before plans could leave clients out have none.
+        errors=tuple(
+            _error(e, i) for i, e in enumerate(_list(obj.get("errors", []), "errors"))
+        ),
         created_at=_str(obj.get("created_at"), "created_at"),
         tool_version=_str(obj.get("tool_version"), "tool_version"),
     )
@@ -448,6 +482,16 @@ def _change(data: Any, index: int) -> Change:
         version=version,
         file=_opt_str(obj.get("file"), f"{where}.file"),
         line=None if line is None else _int(line, f"{where}.line"),
+    )
+
+
+def _error(data: Any, index: int) -> Diagnostic:
+    where = f"errors[{index}]"
+    obj = _mapping(data, where)
+    return Diagnostic(
+        _str(obj.get("file"), f"{where}.file"), _int(obj.get("line"), f"{where}.line"),
+        _int(obj.get("column"), f"{where}.column"), "error",
+        _str(obj.get("rule"), f"{where}.rule"), _str(obj.get("message"), f"{where}.message"),
     )
 
 

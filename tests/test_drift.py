@@ -242,6 +242,32 @@ NO_DRIFT = DriftReport(
     checked=(("acme-billing", "acme"), ("globex-etl", "globex")), unmanaged=1, ignored=1,
     created_at="2024-05-02T03:00:00Z",
 )
+def test_a_missing_client_the_registry_cannot_hold_says_so_in_every_format(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    reason = f"client acme-reporting: grant type 'password' {HOSTILE}"
+    report = build_drift(
+        desired, state(remote(ETL)), settings,
+        unsupported=lambda c: [reason] if c.partner == "acme" else [],
+    )
+    (missing,) = report.clients
+    assert (missing.kind, missing.unsupported) == ("missing", (reason,))
+    assert to_dict(report)["clients"][0]["unsupported"] == [reason]
+    text = rendered(report, "txt")
+    assert (
+        "      # fix: the registry cannot hold it (client acme-reporting: grant type "
+        "'password' Evil \\x1b[2J" in text
+    )
+    assert "change its declaration or remove it\n" in text
+    assert "apply creates it again" not in text
+    for kind in ("md", "xml"):
+        output = rendered(report, kind)
+        assert "the registry cannot hold it" in output
+        assert "apply creates it again" not in output
+        assert "\x1b" not in output and "<img" not in output
+
+
 RENDERERS = {
     "txt": render.render_text, "json": render.render_json,
     "md": render.render_markdown, "xml": render.render_junit,

@@ -115,29 +115,58 @@ def applied(repo: Repo) -> Repo:
     return repo
 
 
-def test_plan_names_the_clients_the_server_cannot_represent(repo: Repo) -> None:
+PASSWORD = "the registry does not support grant type 'password' (it supports " + GRANTS + ")"
+LEFT_OUT = [
+    f"clients/analytics/globex.yaml:23:5: error: [registry-unsupported] client globex-etl: "
+    f"{PASSWORD}",
+    f"clients/payments/reporting.yaml:4:5: error: [registry-unsupported] client "
+    f"acme-reporting: {PASSWORD}",
+    f"clients/payments/reporting.yaml:14:5: error: [registry-unsupported] client "
+    f"acme-billing-sync: {PASSWORD}",
+    f"clients/platform/initech.yaml:4:5: error: [registry-unsupported] client "
+    f"initech-tps-reports: {PASSWORD}",
+    f"clients/platform/initech.yaml:25:5: error: [registry-unsupported] client "
+    f"initech-batch: {PASSWORD}",
+    "clients/platform/initech.yaml:35:5: error: [registry-unsupported] client "
+    "initech-legacy-spa: grant type 'implicit' needs response type 'token', which the "
+    "registry does not support (it supports code, code id_token, id_token, none)",
+    f"clients/platform/initech.yaml:44:5: error: [registry-unsupported] client "
+    f"initech-kiosk: {PASSWORD}",
+]
+LEFT_OUT_LINE = "7 clients are left out of this plan: the registry cannot hold them."
+
+
+def test_the_clients_the_server_cannot_represent_are_plan_time_errors(repo: Repo) -> None:
+    done = repo.run("plan")
+    assert done.returncode == 1, done.stderr
+    assert "Plan: 5 to add, 0 to change, 0 to destroy.\n" in done.stdout
+    assert done.stdout.endswith(
+        f"\nError: {LEFT_OUT_LINE}\n" + "".join(f"  {line}\n" for line in LEFT_OUT)
+    )
+    # In the formats meant for files and comments, the job's log names them too.
+    done = repo.run("plan", "--format", "json")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == LEFT_OUT
+    assert len(json.loads(done.stdout)["errors"]) == 7
+    # Planning wrote nothing.
+    assert not (repo.root / STATE).exists()
+
+
+def test_apply_creates_the_supported_clients_and_names_the_others(repo: Repo) -> None:
+    done = repo.run("apply", "--auto-approve")
+    assert done.returncode == 1, done.stderr
+    assert sorted(repo.state()) == sorted(SUPPORTED)
+    assert done.stdout.endswith(
+        "Apply complete: 5 created, 0 updated, 0 deleted.\n"
+        f"Error: {LEFT_OUT_LINE}\n"
+    )
     done = repo.run("plan")
     assert done.returncode == 1
-    password = "the registry does not support grant type 'password' (it supports " + GRANTS + ")"
-    assert done.stderr.splitlines() == [
-        f"clients/analytics/globex.yaml:23:5: error: [registry-unsupported] client globex-etl: "
-        f"{password}",
-        f"clients/payments/reporting.yaml:4:5: error: [registry-unsupported] client "
-        f"acme-reporting: {password}",
-        f"clients/payments/reporting.yaml:14:5: error: [registry-unsupported] client "
-        f"acme-billing-sync: {password}",
-        f"clients/platform/initech.yaml:4:5: error: [registry-unsupported] client "
-        f"initech-tps-reports: {password}",
-        f"clients/platform/initech.yaml:25:5: error: [registry-unsupported] client "
-        f"initech-batch: {password}",
-        "clients/platform/initech.yaml:35:5: error: [registry-unsupported] client "
-        "initech-legacy-spa: grant type 'implicit' needs response type 'token', which the "
-        "registry does not support (it supports code, code id_token, id_token, none)",
-        f"clients/platform/initech.yaml:44:5: error: [registry-unsupported] client "
-        f"initech-kiosk: {password}",
-    ]
-    # Nothing was written.
-    assert not (repo.root / STATE).exists()
+    assert (
+        "No changes. The registry matches the configuration, but for the clients left out "
+        "below.\n" in done.stdout
+    )
+    assert done.stdout.endswith("".join(f"  {line}\n" for line in LEFT_OUT))
 
 
 def test_apply_creates_the_supported_clients_then_plan_shows_no_changes(repo: Repo) -> None:

@@ -15,7 +15,7 @@ from oauth2_sync import plan as planning
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.model import Client
-from oauth2_sync.plan import Change, Plan, RegistryState, build_plan
+from oauth2_sync.plan import Change, Plan, RegistryState, build_plan, load, save, to_dict
 from oauth2_sync.registry.base import Partner, RemoteClient
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.validation import DesiredClient, load_desired
@@ -157,20 +157,57 @@ def test_a_client_id_held_by_an_unmanaged_partner_is_refused(tmp_path: Path) -> 
     )
 
 
-def test_clients_the_registry_cannot_represent_are_refused_at_plan_time(
+def _acme_unsupported(c: Client) -> list[str]:
+    return [f"{c.client_id}: grant type password is not offered"] if c.partner == "acme" else []
+
+
+def test_clients_the_registry_cannot_represent_are_left_out_with_an_error(
     tmp_path: Path,
 ) -> None:
     settings, desired = setup(tmp_path, [REPORTING, ETL])
-
-    def unsupported(c: Client) -> list[str]:
-        return [f"{c.client_id}: grant type password is not offered"] if c.partner == "acme" else []
-
-    with pytest.raises(InputError) as caught:
-        build_plan(desired, state(), settings, unsupported=unsupported)
-    (only,) = caught.value.diagnostics
-    assert (only.line, only.rule, only.message) == (
-        2, "registry-unsupported", "acme-reporting: grant type password is not offered",
+    made = build_plan(desired, state(), settings, unsupported=_acme_unsupported)
+    assert [(c.action, c.client_id) for c in made.changes] == [("create", "globex-etl")]
+    (only,) = made.errors
+    assert (only.line, only.column, only.severity, only.rule, only.message) == (
+        2, 3, "error", "registry-unsupported", "acme-reporting: grant type password is not offered",
     )
+
+
+def test_a_client_left_out_is_neither_updated_nor_pruned(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    held = dataclasses.replace(REPORTING, name="changed by hand")
+    made = build_plan(
+        desired, state(held, ETL), settings, prune=True, unsupported=_acme_unsupported
+    )
+    assert made.changes == ()
+    assert (made.no_op, made.managed, len(made.errors)) == (1, 2, 1)
+
+
+def test_other_online_errors_stop_the_plan_and_name_the_left_out_too(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    hijacked = dataclasses.replace(ETL, partner="umbrella")
+    with pytest.raises(InputError) as caught:
+        build_plan(desired, state(hijacked), settings, unsupported=_acme_unsupported)
+    assert [d.rule for d in caught.value.diagnostics] == [
+        "registry-unsupported", "client-unmanaged",
+    ]
+
+
+def test_a_plan_with_errors_saves_and_loads_back_equal(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    made = build_plan(
+        desired, state(), settings, unsupported=_acme_unsupported,
+        created_at="2024-01-01T00:00:00Z",
+    )
+    save(made, tmp_path / "plan.json")
+    assert load(tmp_path / "plan.json") == made
+    assert to_dict(made)["errors"] == [
+        {
+            "file": made.errors[0].file, "line": 2, "column": 3,
+            "rule": "registry-unsupported",
+            "message": "acme-reporting: grant type password is not offered",
+        }
+    ]
 
 
 def sample_plan(tmp_path: Path) -> Plan:

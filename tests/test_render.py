@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from oauth2_sync.diff import diff_clients
+from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Change, Plan, from_dict
 from oauth2_sync.render import escape, printable, quote
@@ -44,7 +45,9 @@ OLD = Client(
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def make_plan(*changes: Change, no_op: int = 5, unmanaged: int = 2) -> Plan:
+def make_plan(
+    *changes: Change, no_op: int = 5, unmanaged: int = 2, errors: tuple[Diagnostic, ...] = ()
+) -> Plan:
     return Plan(
         registry="local:/srv/registry.db",
         changes=changes,
@@ -54,6 +57,7 @@ def make_plan(*changes: Change, no_op: int = 5, unmanaged: int = 2) -> Plan:
         versions=(("acme-billing", 'W/"7"'), ("acme-old", 'W/"3"')),
         commit=COMMIT,
         prune=True,
+        errors=errors,
         created_at="2024-05-01T12:00:00Z",
     )
 
@@ -68,6 +72,20 @@ SAMPLE = make_plan(
     Change("create", "acme-reporting", after=REPORTING, file="clients/acme.yaml", line=2),
 )
 NO_CHANGES = make_plan()
+LEFT_OUT = (
+    Diagnostic(
+        "clients/acme.yaml", 20, 3, "error", "registry-unsupported",
+        "client acme-batch: the registry does not support grant type 'password' "
+        "(it supports authorization_code, refresh_token)",
+    ),
+    Diagnostic(
+        "clients/acme.yaml", 31, 3, "error", "registry-unsupported",
+        "client acme-kiosk: the registry does not support grant type 'password' "
+        "(it supports authorization_code, refresh_token)",
+    ),
+)
+WITH_ERRORS = make_plan(*SAMPLE.changes[2:], errors=LEFT_OUT)
+NO_CHANGES_WITH_ERRORS = make_plan(errors=LEFT_OUT[:1])
 
 RENDERERS = {"txt": render_text.render, "json": render_json.render, "md": render_markdown.render}
 
@@ -87,6 +105,11 @@ def rendered(plan: Plan, kind: str, *, color: bool = False) -> str:
         ("plan.md", SAMPLE, "md", False),
         ("no-changes.txt", NO_CHANGES, "txt", False),
         ("no-changes.md", NO_CHANGES, "md", False),
+        ("left-out.txt", WITH_ERRORS, "txt", False),
+        ("left-out.json", WITH_ERRORS, "json", False),
+        ("left-out.md", WITH_ERRORS, "md", False),
+        ("left-out-no-changes.txt", NO_CHANGES_WITH_ERRORS, "txt", False),
+        ("left-out-no-changes.md", NO_CHANGES_WITH_ERRORS, "md", False),
     ],
 )
 def test_golden(name: str, plan: Plan, kind: str, color: bool) -> None:
@@ -131,6 +154,8 @@ def hostile_plan() -> Plan:
             "update", "acme-evil", before=evil_before, after=evil_after,
             fields=diff_clients(evil_before, evil_after), version="1",
         ),
+        # Registries name what they support: a hostile one names anything.
+        errors=(Diagnostic("clients/x.yaml", 1, 3, "error", "registry-unsupported", HOSTILE),),
     )
 
 

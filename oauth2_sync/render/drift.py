@@ -10,9 +10,9 @@ cannot hold one, even escaped).
 
 from __future__ import annotations
 
-import html
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import TextIO
 
 import click
@@ -35,6 +35,17 @@ FIX: dict[DriftKind, str] = {
     "missing": "apply creates it again",
     "undeclared": "export it into the repository to adopt it, or apply --prune to delete it",
 }
+
+
+def fix(item: ClientDrift, show: Callable[[str], str]) -> str:
+    """What to do about a drifted client; ``show`` makes registry text safe to print."""
+    if item.unsupported:
+        reasons = "; ".join(show(reason) for reason in item.unsupported)
+        return (
+            f"the registry cannot hold it ({reasons}), so apply cannot create it: "
+            "change its declaration or remove it"
+        )
+    return FIX[item.kind]
 
 
 def drift_line(report: DriftReport) -> str:
@@ -108,7 +119,7 @@ def _text_client(item: ClientDrift, stream: TextIO, style: _Styler) -> None:
         for name, value in values:
             note = f" # {human_ttl(name, value)}" if name in TTL_FIELDS else ""
             stream.write(f"      {symbol} {name.ljust(width)} = {literal(value)}{note}\n")
-    stream.write(f"      # fix: {FIX[item.kind]}\n\n")
+    stream.write(f"      # fix: {fix(item, escape)}\n\n")
 
 
 def _audit_text(item: ClientDrift) -> str:
@@ -229,7 +240,7 @@ def _md_details(item: ClientDrift) -> str:
     audit = _audit_html(item)
     if audit:
         paragraphs.append(f"<p>{audit}</p>")
-    paragraphs.append(f"<p>Fix: {html.escape(FIX[item.kind])}.</p>")
+    paragraphs.append(f"<p>Fix: {fix(item, code)}.</p>")
     if item.kind == "changed":
         header = "<tr><th>Field</th><th>Files</th><th>Registry</th><th>Policy</th></tr>"
         rows = [
@@ -354,5 +365,5 @@ def _junit_details(item: ClientDrift) -> str:
         assert client is not None
         side = "declared" if item.kind == "missing" else "registry"
         lines.extend(f"{side} {name}: {literal(value)}" for name, value in client_fields(client))
-    lines.append(f"fix: {FIX[item.kind]}")
+    lines.append(f"fix: {fix(item, escape)}")
     return "\n".join(lines) + "\n"

@@ -20,12 +20,14 @@ from typing import TextIO
 from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.plan import Change, Plan
 from oauth2_sync.render import escape
-from oauth2_sync.render.text import LEGEND, SYMBOLS, human_ttl, plan_line
+from oauth2_sync.render.text import LEGEND, SYMBOLS, errors_line, human_ttl, plan_line
 
 GITHUB_COMMENT_LIMIT = 65_536
 """GitHub refuses issue and pull-request comments longer than this (characters)."""
 DEFAULT_LIMIT = GITHUB_COMMENT_LIMIT - 1_536
 """Our default budget: room for a header or footer a CI job may add around the plan."""
+MAX_ERRORS_SHOWN = 50
+"""Errors listed at most (the list comes before the details and is never cut by them)."""
 MAX_VALUE_CHARS = 300
 """A longer value is cut (a 2,000-character URI list would crowd out other clients)."""
 
@@ -66,8 +68,13 @@ def _head(plan: Plan) -> str:
         "### oauth2-sync plan",
         "",
         f"**{plan_line(plan)}**" if plan.changes else "**No changes.** "
-        "The registry matches the configuration.",
+        + (
+            "The registry matches the configuration."
+            if not plan.errors
+            else "The registry matches the configuration, but for the clients left out below."
+        ),
         "",
+        *_errors(plan),
         "| | Action | Clients |",
         "| --- | --- | ---: |",
         *(f"| {sym} | {label} | {count} |" for sym, label, count in rows),
@@ -82,6 +89,26 @@ def _head(plan: Plan) -> str:
         "",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _errors(plan: Plan) -> list[str]:
+    """The clients left out, first thing after the counts: they fail the check."""
+    if not plan.errors:
+        return []
+    items = [
+        f"<li>{code(f'{d.file}:{d.line}:{d.column}')}: {code(d.message)}</li>"
+        for d in plan.errors[:MAX_ERRORS_SHOWN]
+    ]
+    more = len(plan.errors) - MAX_ERRORS_SHOWN
+    if more > 0:
+        items.append(f"<li>and {more} more: run <code>oauth2-sync plan</code> for all</li>")
+    return [
+        f"<p><strong>Error:</strong> {html.escape(errors_line(plan))}</p>",
+        "<ul>",
+        *items,
+        "</ul>",
+        "",
+    ]
 
 
 def _details(change: Change) -> str:

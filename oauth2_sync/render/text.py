@@ -36,8 +36,14 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
     style = _Styler(color)
     stream.write(_header(plan))
     if not plan.changes:
-        stream.write(style.bold("No changes.") + " The registry matches the configuration.\n\n")
+        matches = (
+            " The registry matches the configuration."
+            if not plan.errors
+            else " The registry matches the configuration, but for the clients left out below."
+        )
+        stream.write(style.bold("No changes.") + matches + "\n\n")
         stream.write(counts_line(plan) + "\n")
+        _errors(plan, stream, style)
         return
     used = [a for a in SYMBOLS if any(c.action == a for c in plan.changes)]
     stream.write("Resource actions are indicated with the following symbols:\n")
@@ -48,6 +54,24 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
         _change(change, stream, style)
     stream.write(style.bold(plan_line(plan)) + "\n")
     stream.write(counts_line(plan) + "\n")
+    _errors(plan, stream, style)
+
+
+def errors_line(plan: Plan) -> str:
+    """What the plan's errors mean: ``2 clients are left out of this plan: ...``."""
+    n = len({(d.file, d.line) for d in plan.errors})
+    return (
+        f"{n} {_plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
+        f"the registry cannot hold {'it' if n == 1 else 'them'}."
+    )
+
+
+def _errors(plan: Plan, stream: TextIO, style: _Styler) -> None:
+    if not plan.errors:
+        return
+    stream.write(f"\n{style.error('Error:')} {errors_line(plan)}\n")
+    for diagnostic in plan.errors:
+        stream.write(f"  {escape(str(diagnostic))}\n")
 
 
 def plan_line(plan: Plan) -> str:
@@ -150,6 +174,9 @@ class _Styler:
 
     def action(self, action: Action, text: str) -> str:
         return click.style(text, fg=COLORS[action], bold=True) if self.color else text
+
+    def error(self, text: str) -> str:
+        return click.style(text, fg="red", bold=True) if self.color else text
 
     def bold(self, text: str) -> str:
         return click.style(text, bold=True) if self.color else text
