@@ -7,6 +7,11 @@ the folder of the settings). The file is in the normal form ``fmt`` keeps: keys 
 schema order, sets sorted, lifetimes in their shortest spelling. Planning against the
 registry right after an export shows no changes.
 
+Like the examples, a file starts with a yaml-language-server comment naming the clients
+schema by a path relative to the file: ``schemas/clients.schema.json`` at the top of the
+output folder, which by default is the settings' folder, where the README's tutorial
+writes ``oauth2-sync schema clients``.
+
 Safety: a client ID from the registry is a file name only when it matches the client-ID
 pattern of the schema, and the resolved path must lie under ``--out`` (no ``..``, no
 symbolic link leading out); an existing file is never overwritten without ``force``
@@ -43,6 +48,8 @@ logger = logging.getLogger(__name__)
 FILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 """A client ID usable as a file name: the schema's client-ID pattern and length."""
 HEADER = "# Exported by `oauth2-sync export`: this client as the registry held it.\n"
+SCHEMA = "schemas/clients.schema.json"
+"""The clients schema, relative to the output folder (the settings' folder by default)."""
 
 Status = Literal["written", "overwritten", "exists", "declared", "refused"]
 
@@ -186,8 +193,16 @@ def target(client: Client, settings: Settings) -> str | None:
     return None
 
 
-def render_file(client: Client) -> str:
-    """The text of an exported client file (normal form, as ``fmt`` keeps it)."""
+def schema_comment(relative: str) -> str:
+    """The first line of the file at ``relative`` (below the output folder): the
+    yaml-language-server comment that points editors at ``SCHEMA``."""
+    return f"# yaml-language-server: $schema={'../' * relative.count('/')}{SCHEMA}\n"
+
+
+def render_file(client: Client, relative: str) -> str:
+    """The text of an exported client file at ``relative`` (below the output folder):
+    the schema comment, a header comment and the client in normal form, as ``fmt``
+    keeps it."""
     normal = dataclasses.replace(
         client,
         scopes=normal_set(client.scopes),
@@ -201,7 +216,7 @@ def render_file(client: Client) -> str:
         {"clients": [document]}, Dumper=_Dumper, sort_keys=False, default_flow_style=None,
         allow_unicode=True, width=10_000,
     )
-    return HEADER + body
+    return schema_comment(relative) + HEADER + body
 
 
 def _write_one(client: Client, settings: Settings, root: Path, force: bool) -> ExportItem:
@@ -233,7 +248,7 @@ def _write_one(client: Client, settings: Settings, root: Path, force: bool) -> E
         return ExportItem(cid, partner, "refused", relative, "the path leads out of the output folder")
     except OSError as exc:
         return ExportItem(cid, partner, "refused", relative, exc.strerror or str(exc))
-    text = render_file(client)
+    text = render_file(client, relative)
     existed = os.path.lexists(resolved)
     try:
         if force:

@@ -19,6 +19,7 @@ from oauth2_sync.export import (
     HEADER,
     ExportItem,
     render_file,
+    schema_comment,
     select,
     target,
     write_clients,
@@ -66,7 +67,10 @@ def settings_for(tmp_path: Path, **extra: object) -> Settings:
 
 
 def test_exported_file_text() -> None:
-    assert render_file(EVERY_FIELD[0]) == HEADER + (
+    text = render_file(EVERY_FIELD[0], "clients/acme/acme-mobile-app.yaml")
+    assert text == (
+        "# yaml-language-server: $schema=../../schemas/clients.schema.json\n"
+        "# Exported by `oauth2-sync export`: this client as the registry held it.\n"
         "clients:\n"
         "  - client_id: acme-mobile-app\n"
         "    name: Acme mobile app\n"
@@ -85,7 +89,7 @@ def test_exported_file_text() -> None:
 
 @pytest.mark.parametrize("exported", EVERY_FIELD, ids=lambda c: c.client_id)
 def test_exported_file_reads_back_as_the_same_client_in_normal_form(exported: Client) -> None:
-    text = render_file(exported)
+    text = render_file(exported, "clients/x.yaml")
     doc = load_bytes(text.encode(), "x.yaml")
     assert Client.from_document(doc.data["clients"][0]) == exported
     assert not format_bytes(text.encode(), "x.yaml").changed
@@ -93,7 +97,21 @@ def test_exported_file_reads_back_as_the_same_client_in_normal_form(exported: Cl
 
 def test_exported_sets_are_sorted_whatever_the_registry_order() -> None:
     unsorted = client("acme-x", scopes=("write", "read"))
-    assert "    scopes: [read, write]\n" in render_file(unsorted)
+    assert "    scopes: [read, write]\n" in render_file(unsorted, "x.yaml")
+
+
+@pytest.mark.parametrize(
+    ("relative", "schema"),
+    [
+        ("acme-x.yaml", "schemas/clients.schema.json"),
+        ("clients/acme/acme-x.yaml", "../../schemas/clients.schema.json"),
+        ("teams/a/b/c/acme-x.yaml", "../../../../schemas/clients.schema.json"),
+    ],
+)
+def test_the_schema_comment_climbs_back_to_the_output_folder(relative: str, schema: str) -> None:
+    # As in the examples: the schema sits in schemas/ at the top of the config folder.
+    assert schema_comment(relative) == f"# yaml-language-server: $schema={schema}\n"
+    assert render_file(client("acme-x"), relative).startswith(schema_comment(relative) + HEADER)
 
 
 # --- where files go ----------------------------------------------------------------------
@@ -299,10 +317,20 @@ def test_export_then_plan_shows_no_changes(server_repo: tuple[Path, RegistryServ
         "clients/globex/globex-etl.yaml", "clients/initech/initech-batch.yaml",
         "oauth2-sync.yaml",
     ]
+    # The schema comment names the schema where the tutorial writes it.
+    code, schema, _ = run("schema", "clients")
+    assert code == 0
+    (root / "schemas").mkdir()
+    (root / "schemas" / "clients.schema.json").write_text(schema)
     for path in root.rglob("clients/**/*.yaml"):
         text = path.read_text()
         assert "secret" not in text.lower()
         assert yaml.safe_load(text)["clients"][0]["client_id"] == path.stem
+        first = text.splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../../schemas/clients.schema.json"
+        assert (path.parent / first.split("=", 1)[1]).resolve() == (
+            root / "schemas" / "clients.schema.json"
+        ).resolve()
 
 
 def test_export_again_skips_declared_and_keeps_files(
