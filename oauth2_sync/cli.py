@@ -178,15 +178,16 @@ def validate(ctx: Context, paths: tuple[Path, ...], fmt: str) -> None:
         found, files, clients = result.diagnostics, len(result.files), len(result.clients)
     except InputError as exc:
         found, files, clients = exc.diagnostics, 1, 0
-    if ctx.quiet:
-        found = tuple(d for d in found if d.severity == "error")
     out = sys.stdout
+    # --quiet shortens what people read; the JSON document stays whole (it is data).
     if fmt == "json":
         render.render_json(found, files, clients, out)
     elif fmt == "github":
-        render.render_github(found, files, clients, out)
+        render.render_github(found, files, clients, out, quiet=ctx.quiet)
     else:
-        render.render_text(found, files, clients, out, color=ctx.use_color(out))
+        render.render_text(
+            found, files, clients, out, color=ctx.use_color(out), quiet=ctx.quiet
+        )
     if any(d.severity == "error" for d in found):
         raise click.exceptions.Exit(1)
 
@@ -312,11 +313,6 @@ def apply(
             f"{option} is decided when planning: make the plan with "
             f"`oauth2-sync plan {option} ... --out FILE`, then apply FILE"
         )
-    if planfile is None and not auto_approve and not stdin.isatty():
-        raise UsageError(
-            "apply asks for confirmation on a terminal, and there is none: pass "
-            "--auto-approve, or apply a saved plan (`plan --out FILE`, then `apply FILE`)"
-        )
     settings = load_settings(ctx.config)
     sink = open_sink(settings)
     with open_registry(settings) as registry:
@@ -341,6 +337,13 @@ def apply(
         applying.check_preconditions(made, registry, sink)
         applying.check_safety(made, settings.safety, allow_unsafe=allow_unsafe)
         if planfile is None and not auto_approve:
+            # Asked only now: with nothing to change there is nothing to approve.
+            if not stdin.isatty():
+                raise UsageError(
+                    "apply asks for confirmation on a terminal, and there is none: pass "
+                    "--auto-approve, or apply a saved plan (`plan --out FILE`, then "
+                    "`apply FILE`)"
+                )
             answer = click.prompt(
                 "\nDo you want to perform these actions?\n"
                 "  Only 'yes' will be accepted to approve.\n\n  Enter a value",

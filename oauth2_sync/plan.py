@@ -98,6 +98,8 @@ class Summary:
     unmanaged: int
     managed: int
     """Managed clients in the registry when the plan was made (the base of the safety shares)."""
+    undeclared: int = 0
+    """Managed clients no file declares, kept because prune is off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,9 @@ class Plan:
     commit: str | None = None
     prune: bool = False
     targets: tuple[str, ...] = ()
+    undeclared: int = 0
+    """Managed clients no file declares, left alone because prune is off (with prune
+    they are deletes)."""
     errors: tuple[Diagnostic, ...] = ()
     """Declared clients left out of the plan because the registry cannot hold them
     (``Registry.unsupported``): each one an error, so the plan fails (exit 1) while the
@@ -130,7 +135,7 @@ class Plan:
             counts[change.action] += 1
         return Summary(
             counts["create"], counts["update"], counts["delete"],
-            self.no_op, self.unmanaged, self.managed,
+            self.no_op, self.unmanaged, self.managed, self.undeclared,
         )
 
     @property
@@ -217,15 +222,19 @@ def build_plan(
                     file=item.file, line=item.line,
                 )
             )
-    managed = 0
+    managed = undeclared = 0
     for client_id, current in remote.items():
         if current.client.partner not in managed_partners:
             continue
         managed += 1
-        if do_prune and client_id not in desired_ids and (not wanted or client_id in wanted):
+        if client_id in desired_ids or (wanted and client_id not in wanted):
+            continue
+        if do_prune:
             changes.append(
                 Change("delete", client_id, before=current.client, version=current.version)
             )
+        else:
+            undeclared += 1
     changes.sort(key=lambda c: c.client_id)
     return Plan(
         registry=state.url,
@@ -237,6 +246,7 @@ def build_plan(
         commit=commit,
         prune=do_prune,
         targets=tuple(sorted(wanted)),
+        undeclared=undeclared,
         errors=tuple(sorted(d for _, d in left_out)),
         created_at=created_at if created_at is not None else _now(),
     )
@@ -351,6 +361,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             "no_op": summary.no_op,
             "unmanaged": summary.unmanaged,
             "managed": summary.managed,
+            "undeclared": summary.undeclared,
         },
         "changes": [_change_dict(c) for c in plan.changes],
         "errors": [
@@ -443,6 +454,7 @@ def from_dict(data: Any) -> Plan:
         commit=_opt_str(obj.get("commit"), "commit"),
         prune=_bool(obj.get("prune"), "prune"),
         targets=tuple(_str(t, "targets") for t in _list(obj.get("targets"), "targets")),
+        undeclared=_int(summary.get("undeclared", 0), "summary.undeclared"),
         # Optional: plan files written before plans could leave clients out have none.
         errors=tuple(
             _error(e, i) for i, e in enumerate(_list(obj.get("errors", []), "errors"))

@@ -282,6 +282,8 @@ class _FileChecker:
         ):
             if limit is None or value is None:
                 continue
+            if field == "refresh_token_ttl" and value == durations.NEVER:
+                continue  # already an error of its own (refresh-token-never): one mistake, one line
             if value == durations.NEVER or value > limit:
                 shown = "never" if value == durations.NEVER else durations.format_seconds(value)
                 self.error(

@@ -57,6 +57,18 @@ def test_quiet_shows_errors_only(repo: Path) -> None:
     code, out, _ = run("validate", "-q")
     assert code == 1
     assert [line.split(": ")[1] for line in out.splitlines()[:-1]] == ["error"]
+    # The warnings are not shown, but still counted.
+    assert out.splitlines()[-1] == "4 files, 11 clients: 1 error, 3 warnings."
+
+
+@pytest.mark.parametrize("fmt", ["github", "json"])
+def test_quiet_keeps_the_counts_in_every_format(repo: Path, fmt: str) -> None:
+    code, out, _ = run("validate", "-q", "--format", fmt)
+    assert code == 0
+    if fmt == "json":
+        assert json.loads(out)["warnings"] == 3
+    else:
+        assert out == "4 files, 12 clients: 0 errors, 3 warnings.\n"
 
 
 def test_json(repo: Path) -> None:

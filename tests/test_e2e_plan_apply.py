@@ -218,11 +218,19 @@ def test_a_saved_plan_refuses_a_client_edited_since_and_applies_the_others(repo:
 def test_apply_without_a_terminal_or_approval_refuses(repo: Repo) -> None:
     result = repo.run("apply")
     assert result.returncode == 1
+    assert "Plan: 12 to add, 0 to change, 0 to destroy." in result.stdout
     assert result.stderr == (
         "Error: apply asks for confirmation on a terminal, and there is none: pass "
         "--auto-approve, or apply a saved plan (`plan --out FILE`, then `apply FILE`)\n"
     )
     assert repo.clients() == {}
+
+
+def test_apply_without_a_terminal_and_nothing_to_change_succeeds(repo: Repo) -> None:
+    assert repo.run("apply", "--auto-approve").returncode == 0
+    result = repo.run("apply")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "No changes." in result.stdout
 
 
 def test_over_a_safety_limit_nothing_is_written(repo: Repo) -> None:

@@ -17,6 +17,7 @@ from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Change, Plan, RegistryState, build_plan, load, save, to_dict
 from oauth2_sync.registry.base import Partner, RemoteClient
+from oauth2_sync.render import text as render_text
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
@@ -54,7 +55,7 @@ def test_everything_is_created_against_an_empty_registry(tmp_path: Path) -> None
     assert plan.changes[0].file is not None
     assert plan.changes[0].file.endswith("clients/acme/clients.yaml")
     assert plan.changes[2].line == 2
-    assert dataclasses.astuple(plan.summary) == (3, 0, 0, 0, 0, 0)
+    assert dataclasses.astuple(plan.summary) == (3, 0, 0, 0, 0, 0, 0)
     assert plan.has_changes
 
 
@@ -219,6 +220,28 @@ def sample_plan(tmp_path: Path) -> Plan:
     )
 
 
+def test_without_prune_undeclared_managed_clients_are_counted_not_deleted(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(tmp_path, [REPORTING])
+    made = build_plan(
+        desired, state(REPORTING, client("acme-old"), client("umbrella-lab")), settings,
+        prune=False,
+    )
+    assert (made.changes, made.no_op, made.undeclared, made.unmanaged) == ((), 1, 1, 1)
+    assert to_dict(made)["summary"]["undeclared"] == 1
+    assert render_text.counts_line(made) == (
+        "1 unchanged; 1 declared by no file (kept: prune is off); "
+        "1 outside the managed scope (not touched)."
+    )
+    pruned = build_plan(
+        desired, state(REPORTING, client("acme-old"), client("umbrella-lab")), settings,
+        prune=True,
+    )
+    assert [(c.action, c.client_id) for c in pruned.changes] == [("delete", "acme-old")]
+    assert pruned.undeclared == 0
+
+
 def test_a_saved_plan_loads_back_equal(tmp_path: Path) -> None:
     plan = sample_plan(tmp_path / "repo")
     path = tmp_path / "plan.json"
@@ -228,6 +251,7 @@ def test_a_saved_plan_loads_back_equal(tmp_path: Path) -> None:
     assert document["format_version"] == planning.FORMAT_VERSION
     assert document["summary"] == {
         "create": 2, "update": 1, "delete": 1, "no_op": 0, "unmanaged": 1, "managed": 2,
+        "undeclared": 0,
     }
     assert document["versions"] == {
         "acme-billing": 'W/"1"', "acme-old": 'W/"2"', "umbrella-lab": 'W/"3"',

@@ -126,6 +126,12 @@ def test_policy_limits(settings: Settings, policy: Policy, expected: list[str]) 
     assert [str(d).split(":", 1)[1] for d in result.errors] == expected
 
 
+def test_refresh_never_under_a_refresh_limit_is_one_error(settings: Settings) -> None:
+    strict = dataclasses.replace(settings, policy=Policy(max_refresh_token_ttl=86400))
+    result = validate(strict, [FIXTURES / "invalid" / "refresh-ttl-never.yaml"])
+    assert [d.rule for d in result.errors] == ["refresh-token-never"]
+
+
 def test_file_outside_every_team(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "stray.yaml"
     path.write_text(

@@ -15,10 +15,14 @@ FORMAT_VERSION = 1
 
 
 def render_text(
-    diagnostics: Sequence[Diagnostic], files: int, clients: int, stream: TextIO, *, color: bool
+    diagnostics: Sequence[Diagnostic], files: int, clients: int, stream: TextIO, *, color: bool,
+    quiet: bool = False,
 ) -> None:
-    """``FILE:LINE:COL: error: [RULE] message`` lines, then a one-line summary."""
-    for d in diagnostics:
+    """``FILE:LINE:COL: error: [RULE] message`` lines, then a one-line summary.
+
+    ``quiet`` leaves out the warnings' lines (the summary still counts them).
+    """
+    for d in _shown(diagnostics, quiet):
         severity = (
             click.style(d.severity, fg="red" if d.severity == "error" else "yellow", bold=True)
             if color
@@ -69,10 +73,14 @@ def render_json(
 
 
 def render_github(
-    diagnostics: Sequence[Diagnostic], files: int, clients: int, stream: TextIO
+    diagnostics: Sequence[Diagnostic], files: int, clients: int, stream: TextIO, *,
+    quiet: bool = False,
 ) -> None:
-    """GitHub Actions workflow commands, so findings show inline on the pull request."""
-    for d in diagnostics:
+    """GitHub Actions workflow commands, so findings show inline on the pull request.
+
+    ``quiet`` leaves out the warnings' commands (the summary still counts them).
+    """
+    for d in _shown(diagnostics, quiet):
         props = ",".join(
             f"{k}={_gh_property(v)}"
             for k, v in (
@@ -84,6 +92,10 @@ def render_github(
         )
         stream.write(f"::{d.severity} {props}::{_gh_data(d.message)}\n")
     stream.write(summary(diagnostics, files, clients) + "\n")
+
+
+def _shown(diagnostics: Sequence[Diagnostic], quiet: bool) -> Sequence[Diagnostic]:
+    return [d for d in diagnostics if d.severity == "error"] if quiet else diagnostics
 
 
 def _count(n: int, word: str) -> str:

@@ -62,6 +62,7 @@ def _head(plan: Plan) -> str:
         ("`~`", LEGEND["update"], s.update),
         ("`-`", LEGEND["delete"], s.delete),
         ("", "unchanged", s.no_op),
+        *([("", "declared by no file (kept: prune is off)", s.undeclared)] if s.undeclared else []),
         ("", "outside the managed scope (not touched)", s.unmanaged),
     ]
     lines = [

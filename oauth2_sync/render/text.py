@@ -83,9 +83,10 @@ def plan_line(plan: Plan) -> str:
 def counts_line(plan: Plan) -> str:
     """The clients the plan leaves alone: matching, and outside the managed scope."""
     s = plan.summary
-    return (
-        f"{s.no_op} unchanged; {s.unmanaged} outside the managed scope (not touched)."
+    kept = (
+        f"{s.undeclared} declared by no file (kept: prune is off); " if s.undeclared else ""
     )
+    return f"{s.no_op} unchanged; {kept}{s.unmanaged} outside the managed scope (not touched)."
 
 
 def _header(plan: Plan) -> str:
