@@ -282,7 +282,7 @@ class _Executor:
         desired = change.after
         assert desired is not None
         try:
-            _, secret = self.registry.create_client(desired)
+            created, secret = self.registry.create_client(desired)
         except ConflictError as exc:
             return self._after_uncertain_create(change, exc)
         except RegistryError as exc:
@@ -293,7 +293,8 @@ class _Executor:
             raise
         assert self.sink is not None, "check_preconditions refuses creates without a sink"
         try:
-            self.sink.deliver(desired.client_id, secret)
+            # The registry's client_id too: a standard OAuth server picks its own.
+            self.sink.deliver(desired.client_id, secret, created.registry_client_id)
         except Oauth2SyncError as exc:
             return Result(
                 change.client_id, "create", "failed",
@@ -386,7 +387,7 @@ class _Executor:
             return self._failed(client_id, "rotate-secret", exc)
         assert self.sink is not None
         try:
-            self.sink.deliver(client_id, secret)
+            self.sink.deliver(client_id, secret, current.registry_client_id)
         except Oauth2SyncError as exc:
             return Result(
                 client_id, "rotate-secret", "failed",

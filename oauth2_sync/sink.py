@@ -4,13 +4,18 @@ A secret is shown by the registry once, when a client is created or its secret
 rotated. It goes to a sink and nowhere else: never to stdout, stderr, logs, plan
 files or exception messages.
 
-- ``DirectorySink``: one JSON file per client, ``{"client_id", "client_secret"}``,
-  mode 0600, written atomically (temporary file + ``os.replace``) in a directory
-  created with mode 0700.
+- ``DirectorySink``: one JSON file per client, ``{"client_id", "registry_client_id",
+  "client_secret"}``, mode 0600, written atomically (temporary file + ``os.replace``)
+  in a directory created with mode 0700.
 - ``CommandSink``: runs an argument list (no shell) per secret; the same JSON arrives
-  on stdin and the client ID also in ``OAUTH2_SYNC_CLIENT_ID``. Its output is
-  captured, never shown; a failure is reported with the exit status and the last
-  line of its stderr, the secret masked.
+  on stdin, the client ID also in ``OAUTH2_SYNC_CLIENT_ID`` and the registry's in
+  ``OAUTH2_SYNC_REGISTRY_CLIENT_ID``. Its output is captured, never shown; a failure
+  is reported with the exit status and the last line of its stderr, the secret masked.
+
+``client_id`` is ours (the name in the files); ``registry_client_id`` is the one an
+application authenticates with. They differ on a standard OAuth server, which picks
+its own (README, "Standard OAuth servers"); the key is always there, so that an
+application reads one key whatever the registry.
 """
 
 from __future__ import annotations
@@ -46,13 +51,24 @@ class Sink(ABC):
         """Where secrets go, for messages (never the secret)."""
 
     @abstractmethod
-    def deliver(self, client_id: str, secret: Secret) -> None:
-        """Hand over one client's secret; ``SecretSinkError`` when it could not be stored."""
+    def deliver(
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+    ) -> None:
+        """Hand over one client's secret; ``SecretSinkError`` when it could not be stored.
+
+        ``registry_client_id`` is the client_id the registry issued, when it is not
+        ``client_id`` (``RemoteClient.registry_client_id``).
+        """
 
 
-def payload(client_id: str, secret: Secret) -> str:
-    """The JSON both sinks hand over: ``{"client_id": ..., "client_secret": ...}``."""
-    return json.dumps({"client_id": client_id, "client_secret": secret.reveal()})
+def payload(client_id: str, secret: Secret, registry_client_id: str | None = None) -> str:
+    """The JSON both sinks hand over: ``{"client_id", "registry_client_id",
+    "client_secret"}``, the registry's client_id being ours when it has none of its own."""
+    return json.dumps({
+        "client_id": client_id,
+        "registry_client_id": registry_client_id or client_id,
+        "client_secret": secret.reveal(),
+    })
 
 
 class DirectorySink(Sink):
@@ -69,7 +85,9 @@ class DirectorySink(Sink):
         """The file that holds a client's secret."""
         return self.directory / f"{_checked_id(client_id)}.json"
 
-    def deliver(self, client_id: str, secret: Secret) -> None:
+    def deliver(
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+    ) -> None:
         target = self.file_for(client_id)
         try:
             self._ensure_directory()
@@ -81,7 +99,7 @@ class DirectorySink(Sink):
             ) from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                stream.write(payload(client_id, secret) + "\n")
+                stream.write(payload(client_id, secret, registry_client_id) + "\n")
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(tmp, target)
@@ -121,12 +139,15 @@ class CommandSink(Sink):
     def description(self) -> str:
         return f"command {self.argv[0]}"
 
-    def deliver(self, client_id: str, secret: Secret) -> None:
+    def deliver(
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if k not in self.withheld}
         env["OAUTH2_SYNC_CLIENT_ID"] = client_id
+        env["OAUTH2_SYNC_REGISTRY_CLIENT_ID"] = registry_client_id or client_id
         try:
             done = subprocess.run(
-                self.argv, input=payload(client_id, secret), env=env, capture_output=True,
+                self.argv, input=payload(client_id, secret, registry_client_id), env=env, capture_output=True,
                 text=True, timeout=COMMAND_TIMEOUT, check=False,
             )
         except FileNotFoundError:

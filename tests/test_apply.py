@@ -236,7 +236,9 @@ class BrokenSink(Sink):
     def description(self) -> str:
         return "nowhere"
 
-    def deliver(self, client_id: str, secret: Secret) -> None:
+    def deliver(
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+    ) -> None:
         raise SecretSinkError(f"vault is sealed (secret of {client_id})")
 
 

@@ -4,6 +4,8 @@ real process, a registry URL `rfc7592+http://127.0.0.1:PORT/reg`.
 The examples hold clients a standard server cannot represent (the password grant, the
 pure OAuth implicit grant): plan names them; the others are planned, applied, updated
 in place and pruned; a change made out of band with a registration access token shows.
+The secret sink names the client_id the server issued (an application authenticates
+with it).
 """
 
 from __future__ import annotations
@@ -185,6 +187,36 @@ def test_apply_creates_the_supported_clients_then_plan_shows_no_changes(repo: Re
     assert done.returncode == 0, done.stderr
     assert "No changes. The registry matches the configuration." in done.stdout
     assert "5 unchanged; 0 outside the managed scope (not touched)." in done.stdout
+
+
+def test_the_secret_sink_names_the_client_id_the_server_issued(repo: Repo) -> None:
+    applied(repo)
+    discovery = requests.get(
+        f"{repo.peer.issuer}/.well-known/openid-configuration", timeout=10
+    ).json()
+    for client_id, entry in repo.state().items():
+        delivered = json.loads((repo.root / ".secrets" / f"{client_id}.json").read_text())
+        assert sorted(delivered) == ["client_id", "client_secret", "registry_client_id"]
+        assert delivered["client_id"] == client_id
+        assert delivered["registry_client_id"] == entry["client_id"] != client_id
+        # What an application does with it: authenticate at the token endpoint. The
+        # server checks the client before the grant, so a made-up authorization code gets
+        # invalid_grant for the right credentials and invalid_client for ours.
+        metadata = requests.get(
+            entry["registration_client_uri"], timeout=10,
+            headers={"Authorization": f"Bearer {entry['registration_access_token']}"},
+        ).json()
+        for user, status, error in (
+            (delivered["registry_client_id"], 400, "invalid_grant"),
+            (client_id, 401, "invalid_client"),
+        ):
+            answer = requests.post(
+                discovery["token_endpoint"], timeout=10,
+                auth=(user, delivered["client_secret"]),
+                data={"grant_type": "authorization_code", "code": "made-up",
+                      "redirect_uri": metadata["redirect_uris"][0]},
+            )
+            assert (answer.status_code, answer.json()["error"]) == (status, error), client_id
 
 
 def test_editing_a_redirect_uri_updates_in_place(repo: Repo) -> None:

@@ -84,7 +84,9 @@ class BrokenSink(Sink):
     def description(self) -> str:
         return "nowhere"
 
-    def deliver(self, client_id: str, secret: Secret) -> None:
+    def deliver(
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+    ) -> None:
         from oauth2_sync.errors import SecretSinkError
 
         raise SecretSinkError("vault is sealed")
@@ -115,10 +117,12 @@ def test_apply_crosses_off_delivered_and_uncreated_clients_only(tmp_path: Path) 
     check_preconditions(plan, registry, DirectorySink(tmp_path / ".secrets"))
 
     class Picky(DirectorySink):
-        def deliver(self, client_id: str, secret: Secret) -> None:
+        def deliver(
+            self, client_id: str, secret: Secret, registry_client_id: str | None = None
+        ) -> None:
             if client_id.startswith("globex-"):
                 BrokenSink().deliver(client_id, secret)
-            super().deliver(client_id, secret)
+            super().deliver(client_id, secret, registry_client_id)
 
     report = apply_plan(plan, registry, Picky(tmp_path / ".secrets"), journal=journal)
     assert [(r.client_id, r.status) for r in report.results] == [

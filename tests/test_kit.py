@@ -786,7 +786,12 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     assert applied.ok, applied.log
     assert "Apply complete: 12 created, 0 updated, 0 deleted." in applied.log
     assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
-    assert all(set(v) == {"client_id", "client_secret"} for v in vault.data.values())
+    # The reference registry uses our client IDs: the registry's is the same.
+    assert all(
+        set(v) == {"client_id", "registry_client_id", "client_secret"}
+        and v["registry_client_id"] == v["client_id"]
+        for v in vault.data.values()
+    )
     assert not (workspace / ".secrets").exists()
 
     # Run by hand to replace lost secrets: rotated, and the new ones reach Vault.
@@ -1159,7 +1164,8 @@ def test_store_secret_is_the_command_sink_of_the_settings(tmp_path: Path, bin_di
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     for path in store.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert json.loads(path.read_text())["client_id"] == path.stem
+        stored = json.loads(path.read_text())
+        assert (stored["client_id"], stored["registry_client_id"]) == (path.stem, path.stem)
     assert not (repo / ".secrets").exists()
 
 
@@ -1188,7 +1194,25 @@ def test_store_secret_forwards_a_folder_and_keeps_what_it_could_not_store(
         "oauth2-sync rotate-secret acme-c",
     ]
     assert sorted(p.name for p in folder.iterdir()) == ["acme-c.json"]
-    assert json.loads((store / "acme-b.json").read_text())["client_secret"] == "secret-of-acme-b"
+    # Files without registry_client_id (an older oauth2-sync): the registry used our ID.
+    assert json.loads((store / "acme-b.json").read_text()) == {
+        "client_id": "acme-b", "registry_client_id": "acme-b", "client_secret": "secret-of-acme-b",
+    }
+
+
+def test_store_secret_keeps_the_client_id_the_registry_issued(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    store = tmp_path / "store"
+    env = clean_env(bin_dir) | {"OAUTH2_SYNC_SECRET_DIR": str(store)}
+    sent = {"client_id": "acme-a", "registry_client_id": "Xq3-server-chosen", "client_secret": "s"}
+    done = store_secret([], env, json.dumps(sent))
+    assert (done.returncode, done.stdout) == (0, f"stored the secret of acme-a in {store}/acme-a.json\n")
+    assert json.loads((store / "acme-a.json").read_text()) == sent
+    done = store_secret([], env, json.dumps(sent | {"registry_client_id": ""}))
+    assert (done.returncode, done.stderr) == (
+        1, "store-secret: stdin: registry_client_id of acme-a is empty or not a string\n"
+    )
 
 
 def test_store_secret_reports_vault_refusals_without_the_secret(bin_dir: Path) -> None:

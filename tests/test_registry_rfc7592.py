@@ -254,6 +254,8 @@ def test_create_records_the_servers_registration_and_reads_back(
     )
     got = registry.get_client("acme-web")
     assert got is not None and got.client == WEB and got.version == remote.version
+    # ... and says so, for the secret sink: the application authenticates with it.
+    assert remote.registry_client_id == got.registry_client_id == registration.server_client_id
     assert registry.get_client("acme-unknown") is None
 
 

@@ -30,7 +30,8 @@ def test_the_directory_sink_writes_one_private_json_file_per_client(tmp_path: Pa
     sink.deliver("acme-reporting", SECRET)
     target = folder / "acme-reporting.json"
     assert json.loads(target.read_text()) == {
-        "client_id": "acme-reporting", "client_secret": "s3cr3t-value-0123456789",
+        "client_id": "acme-reporting", "registry_client_id": "acme-reporting",
+        "client_secret": "s3cr3t-value-0123456789",
     }
     assert mode(target) == 0o600
     assert mode(folder) == 0o700
@@ -83,13 +84,34 @@ def test_the_command_sink_feeds_json_on_stdin_and_the_id_in_the_environment(
 ) -> None:
     out = tmp_path / "received"
     script = (
-        "import os, sys; "
-        f"open({str(out)!r}, 'w').write(os.environ['OAUTH2_SYNC_CLIENT_ID'] + '\\n' + sys.stdin.read())"
+        "import os, sys; e = os.environ; "
+        f"open({str(out)!r}, 'w').write(e['OAUTH2_SYNC_CLIENT_ID'] + ' ' "
+        "+ e['OAUTH2_SYNC_REGISTRY_CLIENT_ID'] + '\\n' + sys.stdin.read())"
     )
     CommandSink([sys.executable, "-c", script]).deliver("acme-x", SECRET)
-    client_id, body = out.read_text().split("\n", 1)
-    assert client_id == "acme-x"
-    assert json.loads(body) == {"client_id": "acme-x", "client_secret": SECRET.reveal()}
+    ids, body = out.read_text().split("\n", 1)
+    assert ids == "acme-x acme-x"
+    assert json.loads(body) == {
+        "client_id": "acme-x", "registry_client_id": "acme-x", "client_secret": SECRET.reveal(),
+    }
+    CommandSink([sys.executable, "-c", script]).deliver("acme-x", SECRET, "Zk81-issued")
+    ids, body = out.read_text().split("\n", 1)
+    assert ids == "acme-x Zk81-issued"
+    assert json.loads(body)["registry_client_id"] == "Zk81-issued"
+
+
+def test_the_payload_names_the_client_id_the_registry_issued(tmp_path: Path) -> None:
+    # A standard OAuth server picks its own client_id: the application needs that one.
+    sink = DirectorySink(tmp_path)
+    sink.deliver("acme-x", SECRET, "Zk81-issued")
+    assert json.loads((tmp_path / "acme-x.json").read_text()) == {
+        "client_id": "acme-x", "registry_client_id": "Zk81-issued",
+        "client_secret": SECRET.reveal(),
+    }
+    # Without one of its own, the registry's is ours: the key is always there.
+    assert json.loads(payload("acme-x", SECRET)) == {
+        "client_id": "acme-x", "registry_client_id": "acme-x", "client_secret": SECRET.reveal(),
+    }
 
 
 def test_a_failing_command_is_reported_with_its_status_and_the_secret_masked() -> None:
@@ -109,7 +131,8 @@ def test_a_failing_command_is_reported_with_its_status_and_the_secret_masked() -
     assert SECRET.reveal() not in message
     assert message == (
         f"secret command {sys.executable} exited with status 3 (secret of acme-x): "
-        'cannot store {"client_id": "acme-x", "client_secret": "***"}'
+        'cannot store {"client_id": "acme-x", "registry_client_id": "acme-x", '
+        '"client_secret": "***"}'
     )
 
 

@@ -37,6 +37,10 @@ class RemoteClient:
     created_at: str | None = None
     updated_at: str | None = None
     updated_by: str | None = None
+    registry_client_id: str | None = None
+    """The client_id the registry issued, where it chose its own (standard OAuth servers,
+    whose server picks it); ``None`` where the registry uses ours. Applications
+    authenticate with this one, so it travels with a new secret to the sink."""
 
 
 class Secret:

@@ -10,7 +10,8 @@ What the standard lacks, and how this adapter makes up for it (README, "Standard
 - No list endpoint, and the server picks the client_id: a state file
   (``registry.state``) maps our client IDs to the server's registrations. Our client ID
   is also stored in the client's metadata (``oauth2_sync_client_id``), so a lost state
-  can be rebuilt with ``adopt``.
+  can be rebuilt with ``adopt``. The server's client_id is the clients'
+  ``registry_client_id``, which apply hands to the secret sink with a new secret.
 - No partners: partners are the managed partners of the settings (``users`` unknown).
 - No partner, restrict-to-partner-users or token lifetimes: extension metadata
   (``oauth2_sync_*``), which the server must be told to keep (oidc-provider drops
@@ -733,7 +734,11 @@ class Rfc7592Registry(Registry):
                 "%s: the registry's %s says %r; the state file wins", client_id, X_CLIENT_ID,
                 stored,
             )
-        return RemoteClient(from_metadata(client_id, metadata, self._partners), version_of(metadata))
+        server_id = metadata.get("client_id")
+        return RemoteClient(
+            from_metadata(client_id, metadata, self._partners), version_of(metadata),
+            registry_client_id=server_id if isinstance(server_id, str) and server_id else None,
+        )
 
     def _refuse_unsupported(self, client: Client) -> None:
         problems = self.unsupported(client)
