@@ -5,7 +5,7 @@ The examples hold clients a standard server cannot represent (the password grant
 pure OAuth implicit grant): plan names them; the others are planned, applied, updated
 in place and pruned; a change made out of band with a registration access token shows.
 The secret sink names the client_id the server issued (an application authenticates
-with it).
+with it), and export writes files against which plan shows no changes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ import pytest
 import requests
 import yaml
 from oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
+
+from oauth2_sync.export import render_file
+from oauth2_sync.model import Client
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 SUPPORTED = (
@@ -217,6 +220,60 @@ def test_the_secret_sink_names_the_client_id_the_server_issued(repo: Repo) -> No
                       "redirect_uri": metadata["redirect_uris"][0]},
             )
             assert (answer.status_code, answer.json()["error"]) == (status, error), client_id
+
+
+def test_export_into_an_empty_folder_then_plan_shows_no_changes(repo: Repo) -> None:
+    applied(repo)
+    declared = {
+        c["client_id"]: c
+        for path in (repo.root / "clients").rglob("*.yaml")
+        for c in yaml.safe_load(path.read_text())["clients"]
+    }
+    shutil.rmtree(repo.root / "clients")
+    (repo.root / "clients").mkdir()
+    # Without client files a pruning plan would delete every client.
+    pruning = repo.run("plan", "--prune")
+    assert pruning.returncode == 2
+    assert "Plan: 0 to add, 0 to change, 5 to destroy." in pruning.stdout
+    done = repo.run("export")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [
+        "Wrote clients/payments/acme-mobile-app.yaml (acme-mobile-app)",
+        "Wrote clients/payments/acme-web-portal.yaml (acme-web-portal)",
+        "Wrote clients/analytics/globex-analytics.yaml (globex-analytics)",
+        "Wrote clients/analytics/globex-partner-portal.yaml (globex-partner-portal)",
+        "Wrote clients/platform/initech-intranet.yaml (initech-intranet)",
+        "Exported 5 of 5 clients to .: 5 new, 0 overwritten, 0 already declared "
+        "(skipped), 0 failed.",
+    ]
+    assert sorted(
+        str(p.relative_to(repo.root)) for p in (repo.root / "clients").rglob("*") if p.is_file()
+    ) == [
+        "clients/analytics/globex-analytics.yaml", "clients/analytics/globex-partner-portal.yaml",
+        "clients/payments/acme-mobile-app.yaml", "clients/payments/acme-web-portal.yaml",
+        "clients/platform/initech-intranet.yaml",
+    ]
+    # Every file is the client the examples declared, in the normal form that
+    # test_export.py pins to the letter (schema comment, header, lifetimes in their
+    # shortest spelling, defaults spelled out), and holds nothing of the server's: no
+    # registry client_id, no credential.
+    server_ids = [entry["client_id"] for entry in repo.state().values()]
+    for path in (repo.root / "clients").rglob("*.yaml"):
+        relative = str(path.relative_to(repo.root))
+        text = path.read_text()
+        assert text == render_file(Client.from_document(declared[path.stem]), relative)
+        assert text.startswith(
+            "# yaml-language-server: $schema=../../schemas/clients.schema.json\n"
+            "# Exported by `oauth2-sync export`: this client as the registry held it.\n"
+        )
+        assert not any(server_id in text for server_id in server_ids)
+        assert not any(credential in text for credential in repo.credentials())
+    planned = repo.run("plan")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "No changes. The registry matches the configuration." in planned.stdout
+    assert repo.run("plan", "--prune").returncode == 0
+    assert repo.run("fmt", "--check").returncode == 0
+    assert repo.run("drift").returncode == 0
 
 
 def test_editing_a_redirect_uri_updates_in_place(repo: Repo) -> None:
