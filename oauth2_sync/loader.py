@@ -123,18 +123,17 @@ class _StrictConstructor(yaml.CSafeLoader):
         self, mapping: dict[str, Any], node: yaml.MappingNode,
         pending: deque[tuple[Any, yaml.Node]],
     ) -> None:
-        first_seen: dict[str, yaml.Mark] = {}
         for key_node, value_node in node.value:
             key = self._key(key_node)
             if key in mapping:
-                first = first_seen[key]
+                # Found again only now, on the error path: no mark kept per key.
+                first = next(k for k, _ in node.value if self._key(k) == key).start_mark
                 raise _Refused(
                     "duplicate-key",
                     f"duplicate key '{key}' (first defined at line {first.line + 1}, "
                     f"column {first.column + 1})",
                     key_node.start_mark,
                 )
-            first_seen[key] = key_node.start_mark
             mapping[key] = self._value(value_node, pending)
 
     def _key(self, key_node: yaml.Node) -> str:
@@ -265,23 +264,23 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def display_path(path: Path, cwd: str | None = None) -> str:
+def display_path(path: Path | str, cwd: str | None = None) -> str:
     """How a file is named in messages: relative to the working directory when inside it.
 
     ``cwd`` saves asking the system for the working directory again (``os.getcwd()``).
     """
     text = str(path)
-    if not path.is_absolute():
+    if not os.path.isabs(text):
         return text
     cwd = os.path.join(cwd or os.getcwd(), "")
     return text[len(cwd) :] if text.startswith(cwd) else text
 
 
-def load_file(path: Path, display: str | None = None) -> Document:
+def load_file(path: Path | str, display: str | None = None) -> Document:
     """Read and parse one YAML file strictly; raises ``InputError`` with one diagnostic."""
     shown = display if display is not None else display_path(path)
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb") as stream:
             # read(MAX_BYTES + 1) at once would allocate (mmap) a 1 MiB buffer for every
             # file: 40 us each, more than parsing a small file.
             raw = stream.read(_FIRST_READ)

@@ -114,17 +114,24 @@ class Settings:
         """The managed scope: every partner some team names."""
         return frozenset(p for team in self.teams for p in team.partners)
 
-    def teams_owning(self, file: Path) -> tuple[Team, ...]:
+    def teams_owning(self, file: Path | str) -> tuple[Team, ...]:
         """The teams whose paths include ``file``."""
         relative = self.relative(file)
         if relative is None:
             return ()
         return tuple(t for t in self.teams if t.owns(relative))
 
-    def relative(self, file: Path) -> str | None:
+    def relative(self, file: Path | str) -> str | None:
         """``file`` relative to the config folder, POSIX style; ``None`` if outside it."""
-        # Files found by client_files() are under root as written: comparing parts is
-        # enough (and a tenth of what building a Path with relative_to costs).
+        # Files found by client_files() are under root as written: comparing the text or
+        # the parts is enough (and a tenth of what building a Path with relative_to costs).
+        if isinstance(file, str):
+            prefix = _prefix(self.root)
+            if file.startswith(prefix) and len(file) > len(prefix) and (
+                prefix or not os.path.isabs(file)
+            ):
+                return file[len(prefix) :]
+            file = Path(file)
         parts, base = file.parts, self.root.parts
         if len(parts) > len(base) and parts[: len(base)] == base and (
             base or not file.is_absolute()
@@ -137,15 +144,29 @@ class Settings:
 
     def client_files(self) -> list[Path]:
         """The client files the settings name, sorted, each once."""
+        return [Path(name) for name in self.client_file_names()]
+
+    def client_file_names(self) -> list[str]:
+        """``client_files`` as text, as ``str(Path)`` writes it (validate's hot path makes
+        no ``Path`` per file: building, sorting and printing them was 5% of a plan)."""
         found: set[str] = set()
         for pattern in self.client_paths:
-            found.update(_glob_files(str(self.root), pattern.split("/")))
-        # The order of Path comparisons, with a key computed once instead of per comparison.
-        return sorted(map(Path, found), key=lambda p: p.parts)
+            found.update(_glob_files(_prefix(self.root) and str(self.root), pattern.split("/")))
+        # Path order (part by part): "/" sorts before every character a name may hold.
+        return sorted(found, key=lambda name: name.replace("/", "\0"))
+
+
+def _prefix(root: Path) -> str:
+    """What ``str(root / name)`` puts before ``name``: nothing for ``.``."""
+    text = str(root)
+    return "" if text == "." else text if text.endswith("/") else text + "/"
 
 
 def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
     """The files under ``directory`` matching the pattern ``parts``, as ``Path.glob`` finds them.
+
+    ``directory`` is ``""`` for the working directory; the names found are written as
+    ``str(Path)`` would write them (no ``./``).
 
     Written out because ``Path.glob`` plus ``is_file`` built three ``Path`` objects and
     made a ``stat`` call per file, a tenth of a 10,000-file plan; ``os.scandir`` knows
@@ -165,7 +186,7 @@ def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
         for entry in _entries(directory):
             # As Path.glob: ``**`` does not descend into linked folders (no link loops).
             if entry.is_dir() and not entry.is_symlink():
-                yield from _glob_files(entry.path, parts)
+                yield from _glob_files(os.path.join(directory, entry.name), parts)
         return
     if not _WILDCARD.search(part):
         path = os.path.join(directory, part)
@@ -180,9 +201,9 @@ def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
         if matches(entry.name):
             if rest:
                 if entry.is_dir():
-                    yield from _glob_files(entry.path, rest)
+                    yield from _glob_files(os.path.join(directory, entry.name), rest)
             elif entry.is_file():
-                yield entry.path
+                yield os.path.join(directory, entry.name)
 
 
 _WILDCARD = re.compile(r"[*?[]")
@@ -190,7 +211,7 @@ _WILDCARD = re.compile(r"[*?[]")
 
 def _entries(directory: str) -> list[os.DirEntry[str]]:
     try:
-        with os.scandir(directory) as entries:
+        with os.scandir(directory or ".") as entries:
             return list(entries)
     except OSError:
         return []  # as Path.glob: a folder that cannot be read holds nothing

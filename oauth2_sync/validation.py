@@ -76,7 +76,7 @@ class ValidationResult:
 
 def validate(settings: Settings, paths: Sequence[Path] | None = None) -> ValidationResult:
     """Check the client files (default: those the settings name) offline."""
-    files = expand_paths(paths) if paths else settings.client_files()
+    files = [str(p) for p in expand_paths(paths)] if paths else settings.client_file_names()
     shown: list[str] = []
     diagnostics: list[Diagnostic] = []
     candidates: list[DesiredClient] = []
@@ -96,9 +96,9 @@ def validate(settings: Settings, paths: Sequence[Path] | None = None) -> Validat
             candidates.extend(checker.clients)
             rejected.update((id(doc), i) for i in checker.rejected)
             doc.release_data()
-    duplicates = list(_duplicates(candidates))
-    diagnostics.extend(duplicates)
-    rejected.update((id(d.document), d.index) for d, _ in _duplicate_entries(candidates))
+    for later, first in _duplicate_entries(candidates):
+        diagnostics.append(_duplicate(later, first))
+        rejected.add((id(later.document), later.index))
     clients = [c for c in candidates if (id(c.document), c.index) not in rejected]
     if not files:
         diagnostics.append(
@@ -140,7 +140,7 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 class _FileChecker:
     """The rules for one loaded file."""
 
-    def __init__(self, settings: Settings, path: Path, doc: Document) -> None:
+    def __init__(self, settings: Settings, path: str, doc: Document) -> None:
         self.settings = settings
         self.path = path
         self.doc = doc
@@ -371,6 +371,8 @@ def _duplicate_entries(
     clients: Sequence[DesiredClient],
 ) -> Iterator[tuple[DesiredClient, DesiredClient]]:
     """Each later declaration of a client ID, with the first one."""
+    if len({d.client.client_id for d in clients}) == len(clients):
+        return  # the usual case, without sorting every client by file
     first: dict[str, DesiredClient] = {}
     for desired in sorted(clients, key=lambda d: (d.file, d.index)):
         cid = desired.client.client_id
@@ -380,12 +382,11 @@ def _duplicate_entries(
             first[cid] = desired
 
 
-def _duplicates(clients: Sequence[DesiredClient]) -> Iterator[Diagnostic]:
-    for desired, other in _duplicate_entries(clients):
-        cid = desired.client.client_id
-        line, column = other.document.locate(("clients", other.index, "client_id"))
-        yield desired.document.diagnostic(
-            ("clients", desired.index, "client_id"),
-            "duplicate-client-id",
-            f"client_id '{cid}' is also declared at {other.file}:{line}:{column}",
-        )
+def _duplicate(desired: DesiredClient, other: DesiredClient) -> Diagnostic:
+    cid = desired.client.client_id
+    line, column = other.document.locate(("clients", other.index, "client_id"))
+    return desired.document.diagnostic(
+        ("clients", desired.index, "client_id"),
+        "duplicate-client-id",
+        f"client_id '{cid}' is also declared at {other.file}:{line}:{column}",
+    )

@@ -60,3 +60,27 @@ def test_client_files_are_sorted_and_each_once(tree: Path) -> None:
         "clients/a/b/two.yaml", "clients/a/one.yaml", "clients/file-link.yaml",
         "clients/top.yaml",
     ]
+
+
+@pytest.mark.parametrize("root", ["absolute", "relative", "working-directory"])
+def test_client_file_names_are_written_as_str_of_path_writes_them(
+    tree: Path, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = {"absolute": tree, "relative": Path(tree.name), "working-directory": Path(".")}[root]
+    monkeypatch.chdir(tree if root == "working-directory" else tree.parent)
+    settings = dataclasses.replace(
+        load_settings(EXAMPLES / "oauth2-sync.yaml"), root=base,
+        client_paths=("clients/**/*.yaml", "./clients//top.yml", "clients/a/../*.yaml"),
+    )
+    names = settings.client_file_names()
+    expected = sorted(
+        {
+            p for pattern in settings.client_paths
+            for p in base.glob(pattern.replace("//", "/")) if p.is_file()
+        },
+        key=lambda p: p.parts,
+    )
+    assert names == [str(p) for p in expected]
+    assert len(names) == 11
+    # Each is owned as its Path would be.
+    assert [settings.relative(n) for n in names] == [settings.relative(p) for p in expected]

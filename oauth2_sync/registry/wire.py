@@ -34,6 +34,9 @@ def split_redirects(value: str | None) -> tuple[str, ...]:
     """``"a, b,a"`` -> ``("a", "b")``: split on commas, trim, drop empties, sort, dedupe."""
     if not value:
         return ()
+    if "," not in value:  # the usual single URI, without building a set
+        single = value.strip()
+        return (single,) if single else ()
     return normal_set(part.strip() for part in value.split(",") if part.strip())
 
 
