@@ -253,6 +253,12 @@ def collector_paused() -> Iterator[None]:
     strings, frozen dataclasses) that reference counting frees, but every object they
     keep alive lengthens the collector's passes: at 10,000 clients those cost a fifth
     of the load time, with nothing to collect.
+
+    On the way out, what was built joins the oldest generation at once (``freeze`` then
+    ``unfreeze``, two list splices): otherwise the next young collection would walk
+    every object made during the pause, and promote them through each generation in
+    turn. That walk made the comparison after loading 100,000 clients take a second.
+    Nothing is lost: a full collection still looks at them.
     """
     if not gc.isenabled():
         yield
@@ -261,6 +267,9 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:  # never thaw what an embedding program froze
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
 
 from oauth2_sync.errors import InputError
-from oauth2_sync.loader import MAX_BYTES, load_bytes, load_file
+from oauth2_sync.loader import MAX_BYTES, collector_paused, load_bytes, load_file
 
 
 def refusal(raw: bytes) -> str:
@@ -134,3 +135,25 @@ def test_ampersand_in_a_value_is_not_an_anchor() -> None:
 def test_locate(path: tuple[str | int, ...], key: bool, expected: tuple[int, int]) -> None:
     doc = load_bytes(b"clients:\n  - client_id: a\n    name: A\n  - client_id: b\n", "f.yaml")
     assert doc.locate(path, key=key) == expected
+
+
+def test_what_is_built_while_the_collector_pauses_joins_the_oldest_generation() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        built = [[f"acme-{i}"] for i in range(5000)]  # lists: always tracked
+    assert gc.isenabled()
+    assert gc.get_count()[0] < 100  # the young generation does not hold them
+    assert gc.get_freeze_count() == 0  # and nothing stays frozen
+    assert any(d is built[0] for d in gc.get_objects(generation=2))
+
+
+def test_the_collector_pause_leaves_a_program_s_frozen_objects_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

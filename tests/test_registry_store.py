@@ -270,6 +270,49 @@ def test_paging(store: RegistryStore) -> None:
     assert [c["clientId"] for c in store.list_clients()][-1] == "acme-user24"
 
 
+def _ids(page: list[dict[str, Any]]) -> list[str]:
+    return [c["clientId"] for c in page]
+
+
+def _offset_page(store: RegistryStore, page: int, size: int) -> list[str]:
+    """What OFFSET paging answers, straight from the list."""
+    return _ids(store.list_clients())[page * size : (page + 1) * size]
+
+
+def test_pages_read_in_turn_are_the_offset_pages_while_clients_come_and_go(
+    store: RegistryStore,
+) -> None:
+    store.bulk_create([body(clientId=f"acme-user{i:02d}") for i in range(30)], "bench")
+    assert _ids(store.page_clients(0, 7)[1]) == _offset_page(store, 0, 7)
+    assert _ids(store.page_clients(1, 7)[1]) == _offset_page(store, 1, 7)
+    # A client created before the page being read, and one deleted: the next pages
+    # shift as OFFSET paging shifts them (no page starts from a stale boundary).
+    store.create_client(body(clientId="acme-user00a"), "a")
+    assert store.page_clients(2, 7) == (31, store.page_clients(2, 7)[1])
+    assert _ids(store.page_clients(2, 7)[1]) == _offset_page(store, 2, 7)
+    store.delete_client("acme-user03", None)
+    for page in (3, 4, 0, 1, 2, 3, 4, 5):
+        total, items = store.page_clients(page, 7)
+        assert (total, _ids(items)) == (30, _offset_page(store, page, 7))
+    # An update keeps the IDs: pages stay where they were.
+    store.replace_client("acme-user10", body(clientId="acme-user10", name="x"), None, "a")
+    for page in range(5):
+        assert _ids(store.page_clients(page, 7)[1]) == _offset_page(store, page, 7)
+
+
+def test_the_count_is_kept_by_the_store_itself(store: RegistryStore, tmp_path: Path) -> None:
+    store.bulk_create([body(clientId=f"acme-user{i:02d}") for i in range(5)], "bench")
+    store.delete_client("acme-user01", None)
+    assert store.count_clients() == 4
+    # Written behind the store's back (another process, sqlite3 by hand): still counted.
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        conn.execute("DELETE FROM clients WHERE client_id='acme-user02'")
+    assert store.count_clients() == 3
+    assert store.page_clients(0, 10)[0] == 3
+    store.close()
+    assert RegistryStore(tmp_path / "r.db").count_clients() == 3
+
+
 def test_concurrent_writers_get_distinct_versions(store: RegistryStore) -> None:
     errors: list[BaseException] = []
 

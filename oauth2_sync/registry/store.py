@@ -124,6 +124,24 @@ CREATE TABLE IF NOT EXISTS tokens (
 ) WITHOUT ROWID;
 """
 
+_COUNTERS: Final = (
+    # The number of clients, and a generation that changes whenever the set of client
+    # IDs does: kept by triggers, so that a page costs the same at any size (COUNT(*) and
+    # OFFSET walk every row: 30 us a client per listing at 100,000 clients).
+    "INSERT OR IGNORE INTO meta SELECT 'client_count', COUNT(*) FROM clients",
+    "INSERT OR IGNORE INTO meta VALUES ('client_generation', 0)",
+    "CREATE TRIGGER IF NOT EXISTS clients_inserted AFTER INSERT ON clients BEGIN "
+    "UPDATE meta SET value = value + 1 WHERE key IN ('client_count', 'client_generation'); "
+    "END",
+    "CREATE TRIGGER IF NOT EXISTS clients_deleted AFTER DELETE ON clients BEGIN "
+    "UPDATE meta SET value = value + (CASE key WHEN 'client_count' THEN -1 ELSE 1 END) "
+    "WHERE key IN ('client_count', 'client_generation'); END",
+    "CREATE TRIGGER IF NOT EXISTS clients_renamed AFTER UPDATE OF client_id ON clients BEGIN "
+    "UPDATE meta SET value = value + 1 WHERE key = 'client_generation'; END",
+)
+"""Run on every open, in the schema's transaction: a store made before them gains them."""
+_BOUNDARIES_MAX: Final = 4096
+
 _CLIENT_COLUMNS: Final = (
     "client_id, partner_id, name, email, restrict_to_partner_users, scope, grant_types, "
     "redirect_uri, access_token_validity, refresh_token_validity, version, created_at, "
@@ -201,6 +219,8 @@ class RegistryStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._boundaries: dict[tuple[int, int, int], str] = {}
+        """(generation, page size, page) -> the last client ID before that page."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.is_new = self._create_schema(self._conn())
         """Whether this open created the store (so it has no partners yet)."""
@@ -259,6 +279,7 @@ class RegistryStore:
                     "INSERT INTO meta VALUES ('schema_version', ?), ('last_version', 0)",
                     (SCHEMA_VERSION,),
                 )
+                self._create_counters(conn)
                 return True
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
@@ -266,7 +287,13 @@ class RegistryStore:
                     f"registry store {self.path} has schema version "
                     f"{row[0] if row else 'unknown'}, expected {SCHEMA_VERSION}"
                 )
+            self._create_counters(conn)
             return False
+
+    @staticmethod
+    def _create_counters(conn: sqlite3.Connection) -> None:
+        for statement in _COUNTERS:
+            conn.execute(statement)
 
     def close(self) -> None:
         """Close every connection this store opened (from any thread)."""
@@ -331,7 +358,7 @@ class RegistryStore:
 
     def count_clients(self) -> int:
         """How many clients the store holds."""
-        row = self._conn().execute("SELECT COUNT(*) FROM clients").fetchone()
+        row = self._conn().execute("SELECT value FROM meta WHERE key='client_count'").fetchone()
         return int(row[0])
 
     def list_clients(self) -> list[WireClient]:
@@ -343,15 +370,32 @@ class RegistryStore:
 
     def page_clients(self, page: int, page_size: int) -> tuple[int, list[WireClient]]:
         """One page (numbered from 0) of clients by client ID, and the total count."""
-        # One read transaction: the count and the page come from the same snapshot.
-        # (A COUNT(*) OVER () column would make it one statement, but it materialises
-        # every row for every page: 20x slower at 10,000 clients.)
+        # One read transaction: the count, the generation and the page come from the same
+        # snapshot. A reader going through the pages in turn finds where each page starts
+        # (the last ID of the page before, noted for this generation) and reads it from
+        # there; any other page is found by OFFSET, which walks the rows before it.
         with self._read() as conn:
-            total = int(conn.execute("SELECT COUNT(*) FROM clients").fetchone()[0])
-            rows = conn.execute(
-                f"SELECT {_CLIENT_COLUMNS} FROM clients ORDER BY client_id LIMIT ? OFFSET ?",
-                (page_size, page * page_size),
-            ).fetchall()
+            counters = dict(conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('client_count', 'client_generation')"
+            ).fetchall())
+            total, generation = int(counters["client_count"]), int(counters["client_generation"])
+            after = self._boundaries.get((generation, page_size, page)) if page else None
+            if after is not None:
+                rows = conn.execute(
+                    f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE client_id > ? "
+                    "ORDER BY client_id LIMIT ?",
+                    (after, page_size),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_CLIENT_COLUMNS} FROM clients ORDER BY client_id LIMIT ? OFFSET ?",
+                    (page_size, page * page_size),
+                ).fetchall()
+        if len(rows) == page_size:
+            with self._lock:
+                if len(self._boundaries) >= _BOUNDARIES_MAX:
+                    self._boundaries.clear()
+                self._boundaries[(generation, page_size, page + 1)] = rows[-1][0]
         return total, [_row_to_wire(row) for row in rows]
 
     def get_client(self, client_id: str) -> WireClient | None:
