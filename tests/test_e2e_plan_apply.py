@@ -353,3 +353,43 @@ def test_apply_asks_for_confirmation_on_a_terminal(
     else:
         assert stderr == "\nApply cancelled.\n"
         assert local_repo.clients() == {}
+
+
+def _on_a_terminal(repo: Repo, args: tuple[str, ...], env: dict[str, str]) -> str:
+    """What a command writes to a terminal (a pty as its stdout)."""
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "oauth2_sync", *args], cwd=repo.root, env=env,
+            stdin=subprocess.DEVNULL, stdout=secondary, stderr=subprocess.PIPE,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 2
+    finally:
+        os.close(primary)
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize(
+    ("no_color", "args", "coloured"),
+    [(None, (), True), ("1", (), False), (None, ("--no-color",), False)],
+    ids=["terminal", "NO_COLOR", "--no-color"],
+)
+def test_plan_is_coloured_on_a_terminal_unless_asked_not_to(
+    local_repo: Repo, no_color: str | None, args: tuple[str, ...], coloured: bool
+) -> None:
+    env = {k: v for k, v in local_repo.env.items() if k != "NO_COLOR"}
+    if no_color is not None:
+        env["NO_COLOR"] = no_color
+    shown = _on_a_terminal(local_repo, ("plan", *args), env)
+    assert ("\x1b[" in shown) == coloured
+    assert "Plan: 12 to add, 0 to change, 0 to destroy." in re.sub(r"\x1b\[[0-9;]*m", "", shown)
