@@ -263,11 +263,16 @@ def collector_paused() -> Iterator[None]:
     if not gc.isenabled():
         yield
         return
+    thaw = gc.get_freeze_count() == 0  # never thaw what an embedding program froze
+    if thaw:
+        # Young garbage first, or it would join the oldest generation with our data and
+        # wait there for a full collection (a loop of validations grew to a gigabyte).
+        gc.collect(1)
     gc.disable()
     try:
         yield
     finally:
-        if gc.get_freeze_count() == 0:  # never thaw what an embedding program froze
+        if thaw:
             gc.freeze()
             gc.unfreeze()
         gc.enable()

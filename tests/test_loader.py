@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,18 @@ def test_the_collector_pause_leaves_a_program_s_frozen_objects_frozen() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_young_garbage_is_collected_first_not_kept_with_the_data() -> None:
+    class Marker:
+        pass
+
+    junk: list[object] = [Marker()]
+    junk.append(junk)  # a cycle: only the collector frees it
+    gone = weakref.ref(junk[0])
+    del junk
+    with collector_paused():
+        pass
+    # Had it joined the oldest generation with the data, it would wait there for a full
+    # collection: in a loop of validations, a gigabyte of it.
+    assert gone() is None
