@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oauth2_sync import durations, schemacheck
-from oauth2_sync.errors import InputError
-from oauth2_sync.loader import load_file
+from oauth2_sync.errors import Diagnostic, InputError
+from oauth2_sync.loader import DataPath, Document, load_file
 
 DEFAULT_CONFIG = "oauth2-sync.yaml"
 DriftMode = Literal["enforce", "warn", "ignore"]
@@ -185,7 +185,7 @@ def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
             yield from _glob_files(directory, rest)
         for entry in _entries(directory):
             # As Path.glob: ``**`` does not descend into linked folders (no link loops).
-            if entry.is_dir() and not entry.is_symlink():
+            if _is_dir(entry) and not entry.is_symlink():
                 yield from _glob_files(os.path.join(directory, entry.name), parts)
         return
     if not _WILDCARD.search(part):
@@ -200,13 +200,27 @@ def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
     for entry in _entries(directory):
         if matches(entry.name):
             if rest:
-                if entry.is_dir():
+                if _is_dir(entry):
                     yield from _glob_files(os.path.join(directory, entry.name), rest)
-            elif entry.is_file():
+            elif _is_file(entry):
                 yield os.path.join(directory, entry.name)
 
 
 _WILDCARD = re.compile(r"[*?[]")
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link to itself (ELOOP): as Path.is_dir, not a folder
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _entries(directory: str) -> list[os.DirEntry[str]]:
@@ -220,10 +234,26 @@ def _entries(directory: str) -> list[os.DirEntry[str]]:
 def load_settings(path: Path) -> Settings:
     """Load and check ``oauth2-sync.yaml``; raises ``InputError`` with every finding."""
     doc = load_file(path)
-    problems = schemacheck.check("settings", doc)
+    problems = schemacheck.check("settings", doc) or _absolute_patterns(doc)
     if problems:
         raise InputError(problems)
     return _build(path, doc.data)
+
+
+def _absolute_patterns(doc: Document) -> list[Diagnostic]:
+    """Path patterns are relative to the settings file; an absolute one would match nothing."""
+    data = doc.data
+    places: list[tuple[DataPath, Any]] = [(("clients", "paths"), data["clients"]["paths"])]
+    places += [(("teams", name, "paths"), team["paths"]) for name, team in data["teams"].items()]
+    return [
+        doc.diagnostic(
+            (*where, index), "settings",
+            f"path pattern {pattern!r} is absolute: patterns are relative to this file",
+        )
+        for where, patterns in places
+        for index, pattern in enumerate(patterns)
+        if pattern.startswith("/")
+    ]
 
 
 def _build(path: Path, data: dict[str, Any]) -> Settings:

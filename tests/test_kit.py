@@ -43,6 +43,7 @@ import pytest
 import requests
 import yaml
 from conftest import RegistryServer
+from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 
 from oauth2_sync.cli import cli
 from oauth2_sync.registry.local import LocalRegistry
@@ -764,7 +765,7 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     pull_request("1111111aaaa")
     first = runner.run("oauth2-sync-plan.yml", "plan")
     assert first.ok, first.log
-    assert first.step("Plan").outputs == {"exit-code": "2"}
+    assert first.step("Plan").outputs == {"exit-code": "2", "has-plan": "true"}
     pull_request("2222222bbbb")
     second = runner.run("oauth2-sync-plan.yml", "plan")
     assert second.ok, second.log
@@ -982,6 +983,46 @@ def test_gitlab_jobs_note_apply_and_report_drift(
         assert "**No plan: the files do not validate.**" in gitlab.plan_notes()[0]
     no_secret_in(issued, first.log, second.log, applied.log, rotated.log, quiet.log,
                  drifted.log, json.dumps(gitlab.notes))
+
+
+def test_plan_jobs_post_a_plan_that_leaves_out_what_the_registry_cannot_hold(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    """On a standard OAuth server 7 example clients cannot be held: the plan of the
+    other 5 still reaches the pull request, with the 7 listed, and the check fails."""
+    workspace = copy_examples(tmp_path / "repo")
+    settings = workspace / "oauth2-sync.yaml"
+    left_out = "7 clients are left out of this plan: the registry cannot hold them."
+    with running_peer() as peer:
+        settings.write_text(settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {peer.registry_url}"
+        ))
+        env = clean_env(bin_dir) | {"OAUTH2_SYNC_INITIAL_ACCESS_TOKEN": INITIAL_ACCESS_TOKEN}
+        state = tmp_path / "state"
+        state.mkdir()
+        runner = GitHubRunner(workspace, env, state)
+        runner.event = {"pull_request": {"number": 7, "head": {
+            "sha": "4444444dddd", "repo": {"full_name": "example-org/oauth2-clients"}}}}
+        github = runner.run("oauth2-sync-plan.yml", "plan")
+        assert not github.ok
+        assert github.step("Plan").outputs == {"exit-code": "1", "has-plan": "true"}
+        (comment,) = runner.api_state()["comments"]
+        assert "**Plan: 5 to add, 0 to change, 0 to destroy.**" in comment["body"]
+        assert f"<p><strong>Error:</strong> {left_out}</p>" in comment["body"]
+
+        gitlab = GitLabNotes()
+        with stand_in(gitlab.handle) as gitlab_url:
+            job = run_gitlab_job(workspace, "oauth2-sync-plan", env | {
+                "CI": "true", "GITLAB_CI": "true", "CI_API_V4_URL": f"{gitlab_url}/api/v4",
+                "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "7",
+                "CI_COMMIT_SHORT_SHA": "4444444",
+                "CI_JOB_URL": "https://gitlab.example/example-org/oauth2-clients/-/jobs/99",
+                "OAUTH2_SYNC_GITLAB_TOKEN": gitlab.token,
+            })
+        assert job.status == 1, job.log
+        (note,) = gitlab.plan_notes()
+        assert "**Plan: 5 to add, 0 to change, 0 to destroy.**" in note
+        assert left_out in note
 
 
 # --- the CI files, statically -------------------------------------------------

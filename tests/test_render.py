@@ -234,3 +234,13 @@ def test_escape(raw: str, escaped: str) -> None:
 
 def test_printable_keeps_quotes_and_escapes_controls() -> None:
     assert printable('say "hi"\x1b[0m') == 'say "hi"\\x1b[0m'
+
+
+def test_clients_left_out_on_one_line_are_counted_apart() -> None:
+    flow = tuple(
+        Diagnostic("clients/flow.yaml", 1, column, "error", "registry-unsupported", "nope")
+        for column in (11, 117)
+    )
+    assert render_text.errors_line(make_plan(errors=flow)) == (
+        "2 clients are left out of this plan: the registry cannot hold them."
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from oauth2_sync.errors import InputError
 from oauth2_sync.settings import Settings, load_settings
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -27,6 +28,8 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "clients/a/loop").symlink_to(tmp_path / "clients")
     (tmp_path / "clients/file-link.yaml").symlink_to(tmp_path / "outside/linked.yaml")
     (tmp_path / "clients/dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (tmp_path / "clients/self.yaml").symlink_to(tmp_path / "clients/self.yaml")
+    (tmp_path / "clients/a/self-folder").symlink_to(tmp_path / "clients/a/self-folder")
     return tmp_path
 
 
@@ -84,3 +87,20 @@ def test_client_file_names_are_written_as_str_of_path_writes_them(
     assert len(names) == 11
     # Each is owned as its Path would be.
     assert [settings.relative(n) for n in names] == [settings.relative(p) for p in expected]
+
+
+def test_an_absolute_path_pattern_is_an_error_at_its_place(tmp_path: Path) -> None:
+    settings = tmp_path / "oauth2-sync.yaml"
+    settings.write_text(
+        "registry:\n  url: local:registry.db\n"
+        "clients:\n  paths: [/srv/clients/**/*.yaml]\n"
+        "teams:\n  acme:\n    paths: [clients/**, /srv/acme/**]\n    partners: [acme]\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_settings(settings)
+    assert [str(d).split(":", 1)[1] for d in caught.value.diagnostics] == [
+        "4:11: error: [settings] path pattern '/srv/clients/**/*.yaml' is absolute: "
+        "patterns are relative to this file",
+        "7:25: error: [settings] path pattern '/srv/acme/**' is absolute: "
+        "patterns are relative to this file",
+    ]

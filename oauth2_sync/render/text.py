@@ -59,7 +59,7 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
 
 def errors_line(plan: Plan) -> str:
     """What the plan's errors mean: ``2 clients are left out of this plan: ...``."""
-    n = len({(d.file, d.line) for d in plan.errors})
+    n = len({(d.file, d.line, d.column) for d in plan.errors})
     return (
         f"{n} {_plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
         f"the registry cannot hold {'it' if n == 1 else 'them'}."
