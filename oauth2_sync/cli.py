@@ -465,10 +465,11 @@ def _show_report(ctx: Context, report: Any, summary: str, *, left_out: Any = Non
             line = click.style(line, fg="red")
         click.echo(line)
     click.echo(click.style(summary, bold=True) if color else summary)
-    if left_out is not None and left_out.errors:
+    plan_failed = left_out is not None and bool(left_out.errors)
+    if plan_failed:
         line = f"Error: {errors_line(left_out)}"
         click.echo(click.style(line, fg="red") if color else line)
-    if not report.ok or (left_out is not None and left_out.errors):
+    if not report.ok or plan_failed:
         raise click.exceptions.Exit(1)
 
 

@@ -196,7 +196,10 @@ def build_plan(
         ) from None
     selected = [d for d in desired if d.client.client_id in wanted] if wanted else list(desired)
     left_out = _unrepresentable(selected, unsupported)
-    _online_checks(selected, state, remote, managed_partners, left_out)
+    problems = _online_checks(selected, state, remote, managed_partners)
+    if problems:
+        # Reported with the clients left out: one run shows everything to fix.
+        raise InputError([*problems, *(d for _, d in left_out)])
     if left_out:
         # Only these are left out: what the registry cannot hold is a fact about the
         # registry, and one such client must not hold back every other team's changes.
@@ -270,8 +273,8 @@ def _online_checks(
     state: RegistryState,
     remote: Mapping[str, RemoteClient],
     managed_partners: Collection[str],
-    left_out: Sequence[tuple[DesiredClient, Diagnostic]],
-) -> None:
+) -> list[Diagnostic]:
+    """The errors of the online checks that stop a plan."""
     partners = {p.subdomain: p for p in state.partners}
     # A partner may have thousands of users: look names up in sets, not tuples.
     users = {p.subdomain: frozenset(p.users) for p in state.partners if p.users is not None}
@@ -302,9 +305,7 @@ def _online_checks(
                 f"the registry holds '{client.client_id}' under partner "
                 f"'{current.client.partner}', outside the managed scope",
             ))
-    if problems:
-        # Reported with the others: one run shows everything to fix.
-        raise InputError([*problems, *(d for _, d in left_out)])
+    return problems
 
 
 def make_plan(

@@ -126,7 +126,7 @@ class Settings:
         # Files found by client_files() are under root as written: comparing the text or
         # the parts is enough (and a tenth of what building a Path with relative_to costs).
         if isinstance(file, str):
-            prefix = _prefix(self.root)
+            prefix = os.path.join(_base(self.root), "")
             if file.startswith(prefix) and len(file) > len(prefix) and (
                 prefix or not os.path.isabs(file)
             ):
@@ -151,15 +151,15 @@ class Settings:
         no ``Path`` per file: building, sorting and printing them was 5% of a plan)."""
         found: set[str] = set()
         for pattern in self.client_paths:
-            found.update(_glob_files(_prefix(self.root) and str(self.root), pattern.split("/")))
+            found.update(_glob_files(_base(self.root), pattern.split("/")))
         # Path order (part by part): "/" sorts before every character a name may hold.
         return sorted(found, key=lambda name: name.replace("/", "\0"))
 
 
-def _prefix(root: Path) -> str:
-    """What ``str(root / name)`` puts before ``name``: nothing for ``.``."""
+def _base(root: Path) -> str:
+    """``root`` as ``str(root / name)`` starts: nothing for ``.`` (no ``./``)."""
     text = str(root)
-    return "" if text == "." else text if text.endswith("/") else text + "/"
+    return "" if text == "." else text
 
 
 def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:

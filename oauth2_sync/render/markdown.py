@@ -20,7 +20,14 @@ from typing import TextIO
 from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.plan import Change, Plan
 from oauth2_sync.render import escape
-from oauth2_sync.render.text import LEGEND, SYMBOLS, errors_line, human_ttl, plan_line
+from oauth2_sync.render.text import (
+    LEGEND,
+    SYMBOLS,
+    errors_line,
+    human_ttl,
+    matches_line,
+    plan_line,
+)
 
 GITHUB_COMMENT_LIMIT = 65_536
 """GitHub refuses issue and pull-request comments longer than this (characters)."""
@@ -68,12 +75,7 @@ def _head(plan: Plan) -> str:
     lines = [
         "### oauth2-sync plan",
         "",
-        f"**{plan_line(plan)}**" if plan.changes else "**No changes.** "
-        + (
-            "The registry matches the configuration."
-            if not plan.errors
-            else "The registry matches the configuration, but for the clients left out below."
-        ),
+        f"**{plan_line(plan)}**" if plan.changes else f"**No changes.** {matches_line(plan)}",
         "",
         *_errors(plan),
         "| | Action | Clients |",

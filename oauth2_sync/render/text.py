@@ -36,12 +36,7 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
     style = _Styler(color)
     stream.write(_header(plan))
     if not plan.changes:
-        matches = (
-            " The registry matches the configuration."
-            if not plan.errors
-            else " The registry matches the configuration, but for the clients left out below."
-        )
-        stream.write(style.bold("No changes.") + matches + "\n\n")
+        stream.write(style.bold("No changes.") + f" {matches_line(plan)}\n\n")
         stream.write(counts_line(plan) + "\n")
         _errors(plan, stream, style)
         return
@@ -55,6 +50,13 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
     stream.write(style.bold(plan_line(plan)) + "\n")
     stream.write(counts_line(plan) + "\n")
     _errors(plan, stream, style)
+
+
+def matches_line(plan: Plan) -> str:
+    """What follows ``No changes.``: the registry matches, but for any client left out."""
+    if plan.errors:
+        return "The registry matches the configuration, but for the clients left out below."
+    return "The registry matches the configuration."
 
 
 def errors_line(plan: Plan) -> str:
