@@ -173,7 +173,8 @@ def check_safety(plan: Plan, safety: Safety, *, allow_unsafe: bool = False) -> N
 
 
 def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> None:
-    """Refuse, before any write, a plan for another registry or creates without a sink."""
+    """Refuse, before any write, a plan for another registry, creates without a sink, or
+    a credential that cannot write (``Registry.check_can_write``)."""
     if plan.registry != registry.url:
         raise UsageError(
             f"the plan was made against {plan.registry}, but the settings point at "
@@ -186,6 +187,10 @@ def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> No
             "sink is configured (settings: secrets.directory or secrets.command); "
             "refusing to create clients whose secrets would be lost"
         ) from None
+    summary = plan.summary
+    if summary.create or summary.update or summary.delete:
+        # A read-only credential fails here, once, rather than per client with 403.
+        registry.check_can_write()
 
 
 def apply_plan(
