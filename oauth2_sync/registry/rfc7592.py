@@ -52,10 +52,10 @@ from oauth2_sync.errors import (
     UsageError,
 )
 from oauth2_sync.model import Client
+from oauth2_sync.registry import transport
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
 from oauth2_sync.registry.state import Registration, StateFile
 from oauth2_sync.settings import Settings
-from oauth2_sync.urls import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +121,15 @@ class _Retry(Retry):
 
 
 def check_transport(url: str, what: str) -> None:
-    """Refuse a URL that would carry a credential in clear text off this machine."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    """Refuse a URL that would carry a credential in clear text off this machine, or
+    that parsers may read differently (``transport.url_problem``, the HTTP adapter's
+    check too): the host judged is the one urllib3 connects to."""
+    problem = transport.url_problem(url)
+    if problem is None:
         return
-    if parts.scheme == "http" and is_loopback(parts.hostname):
-        return
+    if problem[0] == "ambiguous":
+        # The URL itself is not shown: its user info may hold a password.
+        raise UsageError(f"refusing {what}: {problem[1]}") from None
     raise UsageError(
         f"{what} {url} must use https (plain http only for a loopback host)"
     ) from None
