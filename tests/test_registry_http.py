@@ -347,8 +347,8 @@ def test_an_unreachable_registry() -> None:
     with registry, pytest.raises(RegistryError) as info:
         registry.list_partners()
     assert str(info.value) == (
-        f"POST /oauth/token: cannot reach 127.0.0.1:{port}: connection failed "
-        "(connection refused)"
+        f"POST /oauth/token: cannot reach 127.0.0.1:{port}: connection refused (2 attempts); "
+        "check registry.url and that the registry is running"
     )
     assert info.value.status == 0
 

@@ -257,3 +257,277 @@ def test_an_unknown_route_is_never_already_deleted(
     assert "DELETE /v1/oauth2-clients/%2E%2E HTTP/1.1" in server.lines
     assert "GET /v1/oauth2-clients/%2E HTTP/1.1" in server.lines
     assert not any(line.startswith("DELETE /v1/ ") for line in server.lines)
+
+
+# --- #13.2: the circuit breaker -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_registry_that_dies_opens_the_circuit(
+    start_registry_server: Callable[..., RegistryServer],
+) -> None:
+    server = start_registry_server()
+    registry = adapter(server.base_url, retries=5)
+    with registry:
+        assert len(registry.list_partners()) == 4
+        server.stop()
+        with pytest.raises(RegistryUnavailableError) as first:
+            registry.create_client(Client("acme-after-death", "x", "x@acme.example", "acme"))
+        expected = (
+            f"POST /v1/oauth2-clients: cannot reach 127.0.0.1:{server.port}: connection "
+            "refused (3 attempts); check registry.url and that the registry is running"
+        )
+        assert str(first.value) == expected
+        # Whatever comes next fails at once with the same line: no retry budget is spent
+        # and no connection is tried (a listener on the same port now would see it).
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", server.port))
+        listener.listen(8)
+        listener.settimeout(0.2)
+        for call in (registry.list_clients, lambda: registry.get_client("acme-x"),
+                     lambda: registry.delete_client("acme-x", None)):
+            with pytest.raises(RegistryUnavailableError) as later:
+                call()
+            assert str(later.value) == expected
+        with pytest.raises(TimeoutError):
+            listener.accept()
+        listener.close()
+
+
+def test_read_timeouts_through_the_whole_budget_open_the_circuit(
+    hostile: Callable[[Handler], Hostile],
+) -> None:
+    def silent(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(2)  # accepted, read, never answered in time
+
+    server = hostile(silent)
+    with adapter(server.base_url, read_timeout=0.3, retries=1) as registry:
+        with pytest.raises(RegistryUnavailableError) as info:
+            registry.list_partners()
+        assert str(info.value) == (
+            f"GET /v1/partners: no response from {server.base_url[7:-3]} within 0.3 s"
+        )
+        with pytest.raises(RegistryUnavailableError):
+            registry.list_partners()
+    assert server.lines.count("GET /v1/partners HTTP/1.1") == 2
+
+
+# --- #13.3: deadlines ------------------------------------------------------------------------
+
+
+def trickle(headers_too: bool) -> Handler:
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        try:
+            if headers_too:
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X" * 60:
+                    h.wfile.write(bytes([byte]))
+                    h.wfile.flush()
+                    time.sleep(0.1)
+                return
+            h.send_response(200)
+            h.send_header("Content-Length", "1000")
+            h.end_headers()
+            for _ in range(1000):
+                h.wfile.write(b" ")
+                h.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the adapter hung up, as it should
+
+    return answer
+
+
+@pytest.mark.parametrize("headers_too", [True, False], ids=["headers", "body"])
+def test_a_trickling_response_ends_at_the_request_timeout(
+    hostile: Callable[[Handler], Hostile], headers_too: bool
+) -> None:
+    server = hostile(trickle(headers_too))
+    started = time.monotonic()
+    registry = adapter(server.base_url, read_timeout=1, request_timeout=1.5)
+    with registry, pytest.raises(RegistryUnavailableError) as info:
+        registry.list_partners()
+    elapsed = time.monotonic() - started
+    assert str(info.value) == (
+        f"GET /v1/partners: no response from {server.base_url[7:-3]} within 1.5 s "
+        "(registry.request_timeout)"
+    )
+    # Each byte comes well within the read timeout: only the total deadline ends it.
+    assert elapsed < 1.5 * 4
+
+
+def test_the_command_deadline_stops_the_run(hostile: Callable[[Handler], Hostile]) -> None:
+    server = hostile(trickle(headers_too=False))
+    with adapter(server.base_url, read_timeout=1, request_timeout=30, deadline=1.0) as registry:
+        with pytest.raises(RegistryUnavailableError) as info:
+            registry.list_partners()
+        assert str(info.value) == (
+            "GET /v1/partners: the command's deadline of 1 s passed (registry.deadline)"
+        )
+        with pytest.raises(RegistryUnavailableError):
+            registry.get_client("acme-x")
+
+
+# --- #13.4: paging does not trust the registry ----------------------------------------------
+
+
+def pages(make: Callable[[int], tuple[int, list[str]]]) -> Handler:
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        if h.path == "/v1/partners":
+            send_json(h, 200, PARTNERS)
+            return
+        page = int(h.path.split("page=")[1].split("&")[0])
+        total, ids = make(page)
+        send_json(h, 200, {"total": total, "page": page, "pageSize": 2,
+                           "list": [wire_client(i) for i in ids]})
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "message"),
+    [
+        (lambda page: (10, ["acme-a", "acme-b"]), {},
+         "GET /v1/oauth2-clients?page=1&pageSize=2: the page adds no new client (the registry "
+         "repeats itself); stopped paging after 2 clients"),
+        (lambda page: (4 + 2 * page, [f"acme-{page}-a", f"acme-{page}-b"]), {},
+         "GET /v1/oauth2-clients?page=3&pageSize=2: 8 clients so far, more than the 4 the "
+         "first page announced (total); stopped paging"),
+        (lambda page: (10**12, [f"acme-{page}-a", f"acme-{page}-b"]), {"max_clients": 6},
+         "GET /v1/oauth2-clients?page=3&pageSize=2: more than registry.max_clients (6) "
+         "clients; stopped paging (raise registry.max_clients if the registry holds more)"),
+    ],
+    ids=["same-page", "past-total", "ceiling"],
+)
+def test_paging_stops_a_registry_without_end(
+    hostile: Callable[[Handler], Hostile],
+    make: Callable[[int], tuple[int, list[str]]],
+    options: dict[str, Any],
+    message: str,
+) -> None:
+    server = hostile(pages(make))
+    registry = adapter(server.base_url, page_size=2, **options)
+    with registry, pytest.raises(RegistryError) as info:
+        registry.list_clients()
+    assert str(info.value) == message
+    assert len([line for line in server.lines if "page=" in line]) <= 4
+
+
+# --- #13.5 and #13.8: what the user reads -----------------------------------------------------
+
+
+def write_repo(root: Path, url: str, **registry: Any) -> Path:
+    """One client file declaring acme-edge; settings for ``url``."""
+    (root / "clients").mkdir(parents=True)
+    (root / "clients" / "acme.yaml").write_text(
+        "clients:\n  - client_id: acme-edge\n    name: Edge\n"
+        "    email: edge@acme.example\n    partner: acme\n    restrict_to_partner_users: false\n"
+    )
+    (root / "oauth2-sync.yaml").write_text(yaml.safe_dump({
+        "registry": {"url": url, **registry},
+        "clients": {"paths": ["clients/**/*.yaml"]},
+        "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
+        "secrets": {"directory": ".secrets"},
+    }))
+    return root
+
+
+def run(
+    root: Path, *args: str, credential: tuple[str, str] = CI_CREDENTIAL
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(NO_COLOR="1", OAUTH2_SYNC_CLIENT_ID=credential[0],
+               OAUTH2_SYNC_CLIENT_SECRET=credential[1])
+    return subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", *args], cwd=root, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.parametrize("verbosity", [(), ("-q",)], ids=["default", "quiet"])
+def test_nothing_listening_is_one_line(tmp_path: Path, verbosity: tuple[str, ...]) -> None:
+    port = free_port()
+    root = write_repo(tmp_path, f"http://127.0.0.1:{port}/v1")
+    done = run(root, *verbosity, "plan")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"Error: POST /oauth/token: cannot reach 127.0.0.1:{port}: connection refused "
+        "(3 attempts); check registry.url and that the registry is running\n"
+    )
+
+
+def test_retries_are_told_at_verbose_through_our_logger(tmp_path: Path) -> None:
+    port = free_port()
+    root = write_repo(tmp_path, f"http://127.0.0.1:{port}/v1")
+    done = run(root, "-v", "plan")
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("Error: POST /oauth/token: cannot reach")
+    assert not any("Retrying (Retry(" in line for line in lines)
+    assert "INFO oauth2_sync.registry.transport: POST /oauth/token: connection refused; " \
+        "retrying (attempt 2)" in lines
+
+
+def test_a_read_only_credential_is_refused_before_the_first_write(
+    tmp_path: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    server = start_registry_server()
+    root = write_repo(tmp_path, server.base_url)
+    done = run(root, "apply", "--auto-approve", credential=PLAN_CREDENTIAL)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "Error: the API credential (OAUTH2_SYNC_CLIENT_ID and OAUTH2_SYNC_CLIENT_SECRET, "
+        "named in registry.auth) may only read: its token's scope is 'read'; apply needs a "
+        "credential of scope 'write'\n"
+    )
+    assert "acme-edge: " not in done.stdout  # no result line: nothing was attempted
+    with adapter(server.base_url) as registry:
+        assert registry.get_client("acme-edge") is None
+
+
+def test_a_wrong_base_path(tmp_path: Path, registry_server: RegistryServer) -> None:
+    root = write_repo(tmp_path, registry_server.base_url[: -len("/v1")])
+    done = run(root, "plan")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "Error: GET /partners: 404 Not Found: no such endpoint: /partners; the base path "
+        "looks wrong: registry.url must end in the API's base, e.g. /v1\n"
+    )
+
+
+def test_https_to_a_plain_http_server(tmp_path: Path, registry_server: RegistryServer) -> None:
+    url = registry_server.base_url.replace("http://", "https://")
+    root = write_repo(tmp_path, url)
+    done = run(root, "plan")
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"Error: POST /oauth/token: cannot reach 127.0.0.1:{registry_server.port} over TLS: "
+        "the server speaks plain http at this address; use http:// for loopback or check "
+        "the port\n"
+    )
+
+
+def test_a_401_names_the_variables_of_registry_auth(
+    tmp_path: Path, registry_server: RegistryServer
+) -> None:
+    root = write_repo(
+        tmp_path, registry_server.base_url,
+        auth={"client_id_env": "MY_API_ID", "client_secret_env": "MY_API_SECRET"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(NO_COLOR="1", MY_API_ID="oauth2-sync-ci", MY_API_SECRET="wrong-secret-value")
+    done = subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", "plan"], cwd=root, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "Error: POST /oauth/token: 401 Unauthorized: client authentication failed; check "
+        "MY_API_ID and MY_API_SECRET (named in registry.auth)\n"
+    )
+    assert "wrong-secret-value" not in done.stdout + done.stderr

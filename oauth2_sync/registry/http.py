@@ -435,8 +435,14 @@ class HttpRegistry(Registry):
         cause: Literal["request", "command"] = (
             "request" if self.request_timeout <= left else "command"
         )
-        with Deadline(min(self.request_timeout, left), cause):
-            return self._exchange(method, url, shown, **options)
+        with Deadline(min(self.request_timeout, left), cause) as deadline:
+            response = self._exchange(method, url, shown, **options)
+        if deadline.expired:
+            # The watchdog shut the socket: what was read may look complete (headers cut
+            # at a line end, a body without a length), but it is not.
+            response.close()
+            raise requests.exceptions.ConnectionError(f"{method} {shown}: deadline passed")
+        return response
 
     def _exchange(self, method: str, url: str, shown: str, **options: Any) -> requests.Response:
         response = transport.send_as_built(
@@ -668,36 +674,42 @@ class HttpRegistry(Registry):
     def _transport_error(
         self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
     ) -> RegistryError:
-        """One line: what was sent, to which host, and what happened (status 0)."""
+        """One line: what was sent, to which host, what happened and what to check."""
         shown = path if full else self._shown(path)
-        host = urlsplit(self.url).netloc
-        return RegistryError(
-            f"{method} {shown}: cannot reach {host}: {self._reason(exc)}", status=0
-        )
+        return RegistryError(f"{method} {shown}: {self._reason(exc)}", status=0)
 
     def _reason(self, exc: requests.RequestException) -> str:
+        host = urlsplit(self.url).netloc
         deadline = transport.last_deadline()
-        if deadline is not None and deadline.passed() and deadline.cause == "request":
-            return f"no response within {deadline.seconds:g} s (registry.request_timeout)"
         if deadline is not None and deadline.passed():
+            if deadline.cause == "request":
+                return (
+                    f"no response from {host} within {deadline.seconds:g} s "
+                    "(registry.request_timeout)"
+                )
             return f"the command's deadline of {self.deadline.seconds:g} s passed (registry.deadline)"
         if isinstance(exc, requests.exceptions.SSLError):
             if transport.speaks_plain_http(exc):
                 return (
-                    "the server speaks plain http at this address; use http:// for "
-                    "loopback or check the port"
+                    f"cannot reach {host} over TLS: the server speaks plain http at this "
+                    "address; use http:// for loopback or check the port"
                 )
-            return "TLS verification failed"
+            return f"cannot reach {host}: TLS verification failed"
         what = transport.describe(exc)
-        if what == "connection refused":
-            return f"connection refused ({min(self.retries + 1, transport.REFUSED_ATTEMPTS)} attempts); {UNREACHABLE_HINT}"
-        if what == "no response in time":
-            return f"no response within {self.timeout[1]:g} s"
-        if what == "no connection in time":
-            return f"no connection within {self.timeout[0]:g} s; {UNREACHABLE_HINT}"
-        if what == "host name not found":
-            return f"host name not found; {UNREACHABLE_HINT}"
-        return what
+        attempts = min(self.retries + 1, transport.REFUSED_ATTEMPTS)
+        return {
+            "connection refused":
+                f"cannot reach {host}: connection refused ({attempts} attempts); {UNREACHABLE_HINT}",
+            "no connection in time":
+                f"cannot reach {host}: no connection within {self.timeout[0]:g} s; "
+                f"{UNREACHABLE_HINT}",
+            "host name not found": f"cannot reach {host}: host name not found; check registry.url",
+            "no response in time": f"no response from {host} within {self.timeout[1]:g} s",
+            "connection reset after the request was sent":
+                f"connection to {host} reset after the request was sent",
+            "connection closed after the request was sent":
+                f"connection to {host} closed after the request was sent",
+        }.get(what, f"cannot reach {host}: {what}")
 
     def _unavailable(
         self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
