@@ -29,7 +29,9 @@ from oauth2_sync.errors import RegistryError, RegistryUnavailableError, UsageErr
 from oauth2_sync.model import Client
 from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.http import Credentials, HttpRegistry
+from oauth2_sync.registry.rfc7592 import Rfc7592Registry
 from oauth2_sync.registry.rfc7592 import check_transport as rfc7592_check
+from oauth2_sync.registry.state import StateFile
 from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.registry.transport import segment
 
@@ -316,6 +318,26 @@ def test_read_timeouts_through_the_whole_budget_open_the_circuit(
         with pytest.raises(RegistryUnavailableError):
             registry.list_partners()
     assert server.lines.count("GET /v1/partners HTTP/1.1") == 2
+
+
+
+def test_the_rfc7592_adapter_opens_its_circuit_too(tmp_path: Path) -> None:
+    port = free_port()
+    state = StateFile(tmp_path / "state.json", f"rfc7592+http://127.0.0.1:{port}/reg")
+    registry = Rfc7592Registry(
+        f"rfc7592+http://127.0.0.1:{port}/reg", state=state, managed_partners=["acme"],
+        initial_access_token=None, retries=5,
+    )
+    expected = (
+        "reading the discovery document: cannot reach the registry at "
+        f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server (connection "
+        "refused); check registry.url and that the server is running"
+    )
+    with registry:
+        for _ in range(2):
+            with pytest.raises(RegistryUnavailableError) as info:
+                registry.capabilities()
+            assert str(info.value) == expected
 
 
 # --- #13.3: deadlines ------------------------------------------------------------------------

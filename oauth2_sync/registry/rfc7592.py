@@ -41,14 +41,13 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from oauth2_sync.errors import (
     ConflictError,
     NotFoundError,
     PreconditionFailedError,
     RegistryError,
+    RegistryUnavailableError,
     UsageError,
 )
 from oauth2_sync.model import Client
@@ -106,7 +105,7 @@ class Capabilities:
     """The discovery document's URL."""
 
 
-class _Retry(Retry):
+class _Retry(transport.BudgetRetry):
     """Retries that never repeat a write the server may have carried out.
 
     429 and 503 mean the request was not processed, so every method but POST may be
@@ -254,6 +253,8 @@ class Rfc7592Registry(Registry):
         read_timeout: float = 30.0,
         retries: int = 5,
         ca_bundle: str | None = None,
+        request_timeout: float = 60.0,
+        deadline: float = 3600.0,
     ) -> None:
         if not url.startswith(SCHEME_PREFIX):
             raise UsageError(f"not an rfc7592 registry URL: {url}") from None
@@ -265,6 +266,10 @@ class Rfc7592Registry(Registry):
         self._iat = initial_access_token
         self._iat_env = initial_access_token_env
         self._timeout = (connect_timeout, read_timeout)
+        self._request_timeout = request_timeout
+        self._deadline = transport.Deadline(deadline, "command")
+        self._circuit: RegistryUnavailableError | None = None
+        transport.quiet_urllib3()
         self._capabilities: Capabilities | None = None
         self._capabilities_lock = threading.Lock()
         self._session = requests.Session()
@@ -275,7 +280,7 @@ class Rfc7592Registry(Registry):
             status_forcelist=(429, 502, 503, 504), raise_on_status=False,
             respect_retry_after_header=True,
         )
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        adapter = transport.WatchedAdapter(max_retries=retry, pool_maxsize=16)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["Accept"] = "application/json"
@@ -301,6 +306,8 @@ class Rfc7592Registry(Registry):
                 read_timeout=reg.read_timeout,
                 retries=reg.retries,
                 ca_bundle=str(reg.ca_bundle) if reg.ca_bundle else None,
+                request_timeout=reg.request_timeout,
+                deadline=reg.deadline,
             )
         except BaseException:
             state.close()
@@ -595,20 +602,68 @@ class Rfc7592Registry(Registry):
         self, method: str, url: str, *, what: str,
         body: Any = None, headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
+        """One call within its deadline (``request_timeout`` and what is left of the
+        command's). A registry unreachable for the whole retry budget (a POST: one whose
+        connection never opened) opens the circuit: ``RegistryUnavailableError`` now and
+        for every later call."""
+        if self._circuit is not None:
+            raise RegistryUnavailableError(str(self._circuit), status=0) from None
+        left = self._deadline.remaining()
+        if left <= 0:
+            raise self._open(f"{what}: not sent: the command's deadline of "
+                             f"{self._deadline.seconds:g} s passed (registry.deadline)")
+        cause: Literal["request", "command"] = (
+            "request" if self._request_timeout <= left else "command"
+        )
         try:
-            response = self._session.request(
-                method, url, json=body, headers=dict(headers or {}), timeout=self._timeout,
-                allow_redirects=False,
-            )
+            # Not streamed: the body is read inside the deadline too.
+            with transport.Deadline(min(self._request_timeout, left), cause) as deadline:
+                response = self._session.request(
+                    method, url, json=body, headers=dict(headers or {}),
+                    timeout=self._timeout, allow_redirects=False,
+                )
+            if deadline.expired:
+                raise requests.exceptions.ConnectionError("deadline passed")
         except requests.exceptions.RetryError:
             raise RegistryError(f"{what}: the registry kept failing ({url})") from None
-        except requests.exceptions.Timeout:
-            raise RegistryError(f"{what}: the registry did not answer in time ({url})") from None
         except requests.exceptions.RequestException as exc:
-            reason = type(exc).__name__
-            raise RegistryError(f"{what}: cannot reach the registry at {url} ({reason})") from None
+            # from None: the cause holds the request, whose headers carry a token.
+            raise self._failure(method, url, what, exc) from None
         logger.debug("%s %s -> %d", method, url, response.status_code)
         return response
+
+    def _failure(
+        self, method: str, url: str, what: str, exc: requests.RequestException
+    ) -> RegistryError:
+        """The one-line error for a request that got no response."""
+        deadline = transport.last_deadline()
+        if deadline is not None and deadline.passed():
+            if deadline.cause == "request":
+                return self._open(f"{what}: no response from the registry within "
+                                  f"{deadline.seconds:g} s ({url}; registry.request_timeout)")
+            return self._open(f"{what}: the command's deadline of {self._deadline.seconds:g} s "
+                              f"passed (registry.deadline)")
+        if isinstance(exc, requests.exceptions.SSLError) and transport.speaks_plain_http(exc):
+            reason = ("the server speaks plain http at this address; use http:// for "
+                      "loopback or check the port")
+        elif isinstance(exc, requests.exceptions.SSLError):
+            reason = "TLS verification failed"
+        else:
+            reason = transport.describe(exc)
+        line = f"{what}: cannot reach the registry at {url} ({reason})"
+        sent = not isinstance(exc, (requests.exceptions.ConnectTimeout,
+                                    requests.exceptions.SSLError)) and not transport.is_refused(exc)
+        if method == "POST" and sent:
+            return RegistryError(line)  # one create whose outcome is unknown
+        if reason == "connection refused":
+            line += "; check registry.url and that the server is running"
+        return self._open(line)
+
+    def _open(self, line: str) -> RegistryUnavailableError:
+        error = RegistryUnavailableError(line, status=0)
+        if self._circuit is None:
+            self._circuit = error
+        return error
 
     def _management(
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,
