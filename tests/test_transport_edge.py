@@ -329,9 +329,9 @@ def test_the_rfc7592_adapter_opens_its_circuit_too(tmp_path: Path) -> None:
         initial_access_token=None, retries=5,
     )
     expected = (
-        "reading the discovery document: cannot reach the registry at "
-        f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server (connection "
-        "refused); check registry.url and that the server is running"
+        f"reading the discovery document: cannot reach 127.0.0.1:{port}: connection refused "
+        "(3 attempts); check registry.url and that the server is running "
+        f"(http://127.0.0.1:{port}/.well-known/oauth-authorization-server)"
     )
     with registry:
         for _ in range(2):

@@ -657,7 +657,7 @@ class HttpRegistry(Registry):
     ) -> RegistryError:
         """One line: method, path, status and the registry's message (and fields)."""
         status = response.status_code
-        message, fields = _error_detail(response)
+        message, fields = transport.error_detail(response, _MESSAGE_MAX)
         shown = path if full else self._shown(path)
         line = f"{method} {shown}: {status} {response.reason}: {message}"
         cls: type[RegistryError] = {
@@ -679,37 +679,10 @@ class HttpRegistry(Registry):
         return RegistryError(f"{method} {shown}: {self._reason(exc)}", status=0)
 
     def _reason(self, exc: requests.RequestException) -> str:
-        host = urlsplit(self.url).netloc
-        deadline = transport.last_deadline()
-        if deadline is not None and deadline.passed():
-            if deadline.cause == "request":
-                return (
-                    f"no response from {host} within {deadline.seconds:g} s "
-                    "(registry.request_timeout)"
-                )
-            return f"the command's deadline of {self.deadline.seconds:g} s passed (registry.deadline)"
-        if isinstance(exc, requests.exceptions.SSLError):
-            if transport.speaks_plain_http(exc):
-                return (
-                    f"cannot reach {host} over TLS: the server speaks plain http at this "
-                    "address; use http:// for loopback or check the port"
-                )
-            return f"cannot reach {host}: TLS verification failed"
-        what = transport.describe(exc)
-        attempts = min(self.retries + 1, transport.REFUSED_ATTEMPTS)
-        return {
-            "connection refused":
-                f"cannot reach {host}: connection refused ({attempts} attempts); {UNREACHABLE_HINT}",
-            "no connection in time":
-                f"cannot reach {host}: no connection within {self.timeout[0]:g} s; "
-                f"{UNREACHABLE_HINT}",
-            "host name not found": f"cannot reach {host}: host name not found; check registry.url",
-            "no response in time": f"no response from {host} within {self.timeout[1]:g} s",
-            "connection reset after the request was sent":
-                f"connection to {host} reset after the request was sent",
-            "connection closed after the request was sent":
-                f"connection to {host} closed after the request was sent",
-        }.get(what, f"cannot reach {host}: {what}")
+        return transport.failure_reason(
+            exc, urlsplit(self.url).netloc, timeouts=self.timeout, retries=self.retries,
+            command_deadline=self.deadline.seconds, hint=UNREACHABLE_HINT,
+        )
 
     def _unavailable(
         self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
@@ -778,27 +751,6 @@ def _retry_after(response: requests.Response) -> float | None:
     except Exception:  # urllib3 raises InvalidHeader on junk; then back off normally
         return None
     return min(MAX_RETRY_AFTER, max(0.0, seconds))
-
-
-def _error_detail(response: requests.Response) -> tuple[str, dict[str, str]]:
-    fields: dict[str, str] = {}
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("error_description") or body.get("error")
-        raw_fields = body.get("fields")
-        if isinstance(raw_fields, dict):
-            fields = {str(k): str(v) for k, v in raw_fields.items()}
-    else:
-        message = None
-    text = " ".join(str(message or response.reason or "no message").split())
-    if fields and not all(k in text for k in fields):
-        text += " (" + "; ".join(f"{k}: {v}" for k, v in sorted(fields.items())) + ")"
-    if len(text) > _MESSAGE_MAX:
-        text = text[: _MESSAGE_MAX - 3] + "..."
-    return text, fields
 
 
 def default_token_url(url: str) -> str:

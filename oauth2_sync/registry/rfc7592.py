@@ -267,6 +267,7 @@ class Rfc7592Registry(Registry):
         self._iat_env = initial_access_token_env
         self._timeout = (connect_timeout, read_timeout)
         self._request_timeout = request_timeout
+        self._retries = retries
         self._deadline = transport.Deadline(deadline, "command")
         self._circuit: RegistryUnavailableError | None = None
         transport.quiet_urllib3()
@@ -635,28 +636,19 @@ class Rfc7592Registry(Registry):
     def _failure(
         self, method: str, url: str, what: str, exc: requests.RequestException
     ) -> RegistryError:
-        """The one-line error for a request that got no response."""
-        deadline = transport.last_deadline()
-        if deadline is not None and deadline.passed():
-            if deadline.cause == "request":
-                return self._open(f"{what}: no response from the registry within "
-                                  f"{deadline.seconds:g} s ({url}; registry.request_timeout)")
-            return self._open(f"{what}: the command's deadline of {self._deadline.seconds:g} s "
-                              f"passed (registry.deadline)")
-        if isinstance(exc, requests.exceptions.SSLError) and transport.speaks_plain_http(exc):
-            reason = ("the server speaks plain http at this address; use http:// for "
-                      "loopback or check the port")
-        elif isinstance(exc, requests.exceptions.SSLError):
-            reason = "TLS verification failed"
-        else:
-            reason = transport.describe(exc)
-        line = f"{what}: cannot reach the registry at {url} ({reason})"
+        """The one-line error for a request that got no response (its URL is shown:
+        registration URIs carry no secret)."""
+        reason = transport.failure_reason(
+            exc, urlsplit(url).netloc, timeouts=self._timeout, retries=self._retries,
+            command_deadline=self._deadline.seconds,
+            hint="check registry.url and that the server is running",
+        )
+        line = f"{what}: {reason} ({url})"
         sent = not isinstance(exc, (requests.exceptions.ConnectTimeout,
                                     requests.exceptions.SSLError)) and not transport.is_refused(exc)
-        if method == "POST" and sent:
+        timed_out = (deadline := transport.last_deadline()) is not None and deadline.passed()
+        if method == "POST" and sent and not timed_out:
             return RegistryError(line)  # one create whose outcome is unknown
-        if reason == "connection refused":
-            line += "; check registry.url and that the server is running"
         return self._open(line)
 
     def _open(self, line: str) -> RegistryUnavailableError:

@@ -167,6 +167,9 @@ class Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self.done = True
+        with self._lock:
+            # The watchdog keeps a finished deadline until its time: not its connections.
+            self._connections.clear()
         _local.deadline = self._outer
         _local.last = self
 
@@ -200,13 +203,15 @@ class _Watchdog:
 
     def add(self, deadline: Deadline) -> None:
         with self._cond:
+            earliest = not self._heap or deadline.at < self._heap[0][0]
             heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="oauth2-sync-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if earliest:  # otherwise the watchdog wakes in time already
+                self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:
@@ -350,3 +355,64 @@ def describe(exc: BaseException | None) -> str:
     if any("Remote end closed" in str(e) or "aborted" in str(e).lower() for e in chain):
         return "connection closed after the request was sent"
     return "connection failed"
+
+
+def failure_reason(
+    exc: requests.RequestException,
+    host: str,
+    *,
+    timeouts: tuple[float, float],
+    retries: int,
+    command_deadline: float,
+    hint: str,
+) -> str:
+    """What happened to a request that got no response, and what to check: "no response
+    from HOST within N s" (the connection was made) apart from "cannot reach HOST:
+    connection refused (N attempts); HINT" (it was not)."""
+    deadline = last_deadline()
+    if deadline is not None and deadline.passed():
+        if deadline.cause == "request":
+            return f"no response from {host} within {deadline.seconds:g} s (registry.request_timeout)"
+        return f"the command's deadline of {command_deadline:g} s passed (registry.deadline)"
+    if isinstance(exc, requests.exceptions.SSLError):
+        if speaks_plain_http(exc):
+            return (
+                f"cannot reach {host} over TLS: the server speaks plain http at this "
+                "address; use http:// for loopback or check the port"
+            )
+        return f"cannot reach {host}: TLS verification failed"
+    attempts = min(retries + 1, REFUSED_ATTEMPTS)
+    return {
+        "connection refused": f"cannot reach {host}: connection refused ({attempts} attempts); {hint}",
+        "no connection in time":
+            f"cannot reach {host}: no connection within {timeouts[0]:g} s; {hint}",
+        "host name not found": f"cannot reach {host}: host name not found; check registry.url",
+        "no response in time": f"no response from {host} within {timeouts[1]:g} s",
+        "connection reset after the request was sent":
+            f"connection to {host} reset after the request was sent",
+        "connection closed after the request was sent":
+            f"connection to {host} closed after the request was sent",
+    }.get(describe(exc), f"cannot reach {host}: {describe(exc)}")
+
+
+def error_detail(response: requests.Response, limit: int) -> tuple[str, dict[str, str]]:
+    """The registry's message of an error response on one line (at most ``limit``
+    characters), and its per-field messages."""
+    fields: dict[str, str] = {}
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        body = None
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error_description") or body.get("error")
+        raw_fields = body.get("fields")
+        if isinstance(raw_fields, dict):
+            fields = {str(k): str(v) for k, v in raw_fields.items()}
+    else:
+        message = None
+    text = " ".join(str(message or response.reason or "no message").split())
+    if fields and not all(k in text for k in fields):
+        text += " (" + "; ".join(f"{k}: {v}" for k, v in sorted(fields.items())) + ")"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text, fields
