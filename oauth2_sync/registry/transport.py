@@ -111,7 +111,8 @@ def send_as_built(session: requests.Session, method: str, url: str, **options: A
     send = {k: options.pop(k) for k in send_keys if k in options}
     request = requests.Request(method, url, **options)
     prepared = session.prepare_request(request)
-    if url.isascii():
+    if prepared.url == url.replace("%2E", "."):
+        # The only change requests made was decoding our encoded dots: undo it.
         prepared.url = url
     settings: dict[str, Any] = dict(session.merge_environment_settings(
         prepared.url, {}, send.get("stream"), None, None
