@@ -83,6 +83,24 @@ class _Group(click.Group):
                 logger.exception("error")
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
+        except OSError as exc:
+            # The last resort: the places that touch files name them better, but no
+            # failing disk, folder or device may ever end in a traceback.
+            if ctx.obj is not None and ctx.obj.verbose:
+                logger.exception("error")
+            click.echo(f"Error: {os_error_line(exc)}", err=True)
+            ctx.exit(1)
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: cause; what to check`` for an ``OSError`` nothing else caught."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return f"{cause}; check the files and folders the settings name, and free space"
+    where = os.fsdecode(exc.filename)
+    if exc.filename2 is not None:
+        where += f" -> {os.fsdecode(exc.filename2)}"
+    return f"{where}: {cause}; check that the path exists, is of the right type and is writable"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -240,6 +258,8 @@ def plan(
     from oauth2_sync.settings import load_settings
 
     settings = load_settings(ctx.config)
+    if out_file is not None:
+        planning.check_out_path(out_file)  # before the registry is read: fail fast
     with open_registry(settings) as registry:
         made = planning.make_plan(settings, registry, targets=targets, prune=prune)
     _warn_pending_secrets(settings, made)
@@ -301,6 +321,7 @@ def apply(
     from oauth2_sync import apply as applying
     from oauth2_sync import plan as planning
     from oauth2_sync.errors import UsageError
+    from oauth2_sync.planfile import load_checked as load_checked_plan
     from oauth2_sync.registry import open_registry
     from oauth2_sync.settings import load_settings
     from oauth2_sync.sink import open_sink
@@ -317,7 +338,7 @@ def apply(
     sink = open_sink(settings)
     with open_registry(settings) as registry:
         if planfile is not None:
-            made = planning.load(planfile)
+            made = load_checked_plan(planfile, settings, registry)  # re-checked: planfile.py
             _echo_errors(made)
         else:
             made = planning.make_plan(

@@ -13,6 +13,7 @@ import contextlib
 import gc
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Hashable, Iterator
 from pathlib import Path
@@ -300,7 +301,13 @@ def load_file(path: Path | str, display: str | None = None) -> Document:
     """Read and parse one YAML file strictly; raises ``InputError`` with one diagnostic."""
     shown = display if display is not None else display_path(path)
     try:
-        with open(path, "rb") as stream:
+        # O_NONBLOCK: a FIFO must not block the open waiting for a writer; only a
+        # regular file is read (a FIFO or a device could block or never end).
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise InputError(
+                    [Diagnostic(shown, 1, 1, "error", "file", "not a regular file")]
+                )
             # read(MAX_BYTES + 1) at once would allocate (mmap) a 1 MiB buffer for every
             # file: 40 us each, more than parsing a small file.
             raw = stream.read(_FIRST_READ)
