@@ -108,7 +108,7 @@ def os_error_line(exc: OSError) -> str:
 @click.option(
     "--config",
     "config",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),  # a folder or FIFO is refused in one line, by the loader
     default=Path("oauth2-sync.yaml"),
     show_default=True,
     help="The settings file.",
@@ -148,7 +148,7 @@ def common_options(command: Any) -> Any:
     for decorator in reversed(
         (
             click.option(
-                "--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                "--config", type=click.Path(path_type=Path), default=None,
                 expose_value=False, callback=_set_common, help="The settings file.",
             ),
             click.option(
@@ -232,8 +232,8 @@ def schema(name: str) -> None:
     help="Output format (markdown: a pull-request comment).",
 )
 @click.option(
-    "--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help="Save the plan to FILE, for `apply FILE`.",
+    "--out", "out_file", type=click.Path(path_type=Path), default=None,
+    help="Save the plan to FILE (a regular file), for `apply FILE`.",
 )
 @click.option(
     "--target", "targets", multiple=True, metavar="CLIENT_ID",
@@ -280,7 +280,7 @@ def plan(
 
 @cli.command()
 @click.argument(
-    "planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+    "planfile", required=False, type=click.Path(path_type=Path)  # checked when read
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option(
@@ -583,6 +583,7 @@ def adopt(
     recorded.
     """
     from oauth2_sync.errors import UsageError
+    from oauth2_sync.loader import open_regular
     from oauth2_sync.registry.base import Secret
     from oauth2_sync.registry.rfc7592 import REGISTRATION_ACCESS_TOKEN_ENV
     from oauth2_sync.registry.rfc7592 import adopt as adopt_registration
@@ -590,7 +591,8 @@ def adopt(
 
     if registration_access_token_file is not None:
         try:
-            token = registration_access_token_file.read_text(encoding="utf-8").strip()
+            with open_regular(registration_access_token_file) as stream:  # a FIFO must not hang
+                token = stream.read().decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"{registration_access_token_file}: cannot read the registration access "

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from oauth2_sync.errors import Diagnostic, InputError, Oauth2SyncError
-from oauth2_sync.loader import display_path, load_bytes
+from oauth2_sync.loader import display_path, load_bytes, open_regular
 from oauth2_sync.model import FIELD_NAMES
 
 logger = logging.getLogger(__name__)
@@ -387,7 +387,7 @@ def _cannot(display: str, node: yaml.Node, why: str) -> InputError:
 
 def _read(path: Path, display: str) -> bytes:
     try:
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             return stream.read()
     except OSError as exc:
         raise InputError(

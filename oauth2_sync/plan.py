@@ -30,7 +30,7 @@ from typing import Any, Literal, get_args
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.loader import collector_paused
+from oauth2_sync.loader import collector_paused, file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
 from oauth2_sync.settings import Settings
@@ -487,7 +487,7 @@ def check_out_path(path: Path) -> Path:
         raise _cannot_write(path, exc) from exc
     if mode is not None and not stat.S_ISREG(mode):
         raise UsageError(
-            f"{path}: cannot write the plan file: {_kind(mode)}, and --out writes only "
+            f"{path}: cannot write the plan file: it is {file_kind(mode)}, and --out writes only "
             "regular files; choose a file name"
         )
     if not target.parent.is_dir():
@@ -496,17 +496,6 @@ def check_out_path(path: Path) -> Path:
             "create it first"
         )
     return target
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return f"it is {name}"
-    return "it is not a regular file"
 
 
 def _cannot_write(path: Path, exc: OSError) -> UsageError:
@@ -525,24 +514,13 @@ def read_text(path: Path) -> str:
     """The text of a plan file: a regular file only (a FIFO would block, a device never
     end); ``UsageError`` naming the file otherwise."""
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked next.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open_regular(path) as stream:
+            raw = stream.read()
     except OSError as exc:
         raise UsageError(
-            f"{path}: cannot read the plan file: {exc.strerror}; check the path"
+            f"{path}: cannot read the plan file: {exc.strerror or exc}; pass the file "
+            "that `oauth2-sync plan --out FILE` wrote"
         ) from exc
-    with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UsageError(
-                f"{path}: cannot read the plan file: not a regular file; "
-                "pass the file that `oauth2-sync plan --out FILE` wrote"
-            )
-        try:
-            raw = stream.read()
-        except OSError as exc:
-            raise UsageError(
-                f"{path}: cannot read the plan file: {exc.strerror}; check the path"
-            ) from exc
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
