@@ -96,7 +96,8 @@ def os_error_line(exc: OSError) -> str:
     """``PATH: cause; what to check`` for an ``OSError`` nothing else caught."""
     cause = exc.strerror or str(exc) or type(exc).__name__
     if exc.filename is None:
-        return f"{cause}; check the files and folders the settings name, and free space"
+        # Most often the output itself: stdout on a full disk or a closed pipe.
+        return f"{cause}; check where the output goes, free space, and the folders in use"
     where = os.fsdecode(exc.filename)
     if exc.filename2 is not None:
         where += f" -> {os.fsdecode(exc.filename2)}"

@@ -165,7 +165,10 @@ def write_clients(
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"--out {out}: {exc.strerror or exc}") from None
+            raise UsageError(
+                f"--out {out}: {exc.strerror or exc}; check that it is a folder, or can be "
+                "created, and is writable"
+            ) from exc
     root = out.resolve()
     items: list[ExportItem] = []
     for client in clients:

@@ -99,10 +99,19 @@ def format_paths(paths: Sequence[Path], *, write: bool) -> FmtReport:
         except InputError as exc:
             diagnostics.extend(exc.diagnostics)
             continue
-        results.append(result)
         if write and result.changed:
-            _write_atomically(path, result.after)
+            try:
+                _write_atomically(path, result.after)
+            except OSError as exc:
+                # Named here, not by a temporary file's name; the other files go on.
+                diagnostics.append(Diagnostic(
+                    display, 1, 1, "error", "file",
+                    f"cannot rewrite the file: {exc.strerror or exc}; check that the file "
+                    "and its folder are writable",
+                ))
+                continue
             logger.info("formatted %s", display)
+        results.append(result)
     return FmtReport(tuple(results), tuple(sorted(diagnostics)))
 
 

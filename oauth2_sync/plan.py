@@ -500,8 +500,8 @@ def check_out_path(path: Path) -> Path:
 
 def _cannot_write(path: Path, exc: OSError) -> UsageError:
     return UsageError(
-        f"{path}: cannot write the plan file: {exc.strerror or exc}; "
-        "check that its folder exists and is writable"
+        f"{path}: cannot write the plan file in {path.parent}: {exc.strerror or exc}; "
+        "check that the folder is writable and has free space"
     )
 
 
