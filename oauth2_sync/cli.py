@@ -708,7 +708,7 @@ def drift(ctx: Context, fmt: str) -> None:
     help="Export only this client (repeatable).",
 )
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None,  # checked by export
     help="Write below this folder (default: the folder of the settings).",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
