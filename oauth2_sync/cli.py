@@ -98,10 +98,15 @@ def os_error_line(exc: OSError) -> str:
     if exc.filename is None:
         # Most often the output itself: stdout on a full disk or a closed pipe.
         return f"{cause}; check where the output goes, free space, and the folders in use"
-    where = os.fsdecode(exc.filename)
+    where = _path_text(exc.filename)
     if exc.filename2 is not None:
-        where += f" -> {os.fsdecode(exc.filename2)}"
+        where += f" -> {_path_text(exc.filename2)}"
     return f"{where}: {cause}; check that the path exists, is of the right type and is writable"
+
+
+def _path_text(name: object) -> str:
+    # An OSError's filename is text, bytes, or (for some calls) a file descriptor.
+    return os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
