@@ -116,18 +116,20 @@ def recheck(
 ) -> Plan:
     """``made`` without the changes the current configuration does not allow.
 
-    Each refused change becomes an error (``plan-refused``) at its place in
-    ``plan_file`` (the plan file's text); kept changes take ``file`` and ``line`` from
-    the current files.
+    Reads the registry once. Each refused change becomes an error (``plan-refused``) at
+    its place in ``plan_file`` (the plan file's text); kept changes take ``file`` and
+    ``line`` from the current files; the managed and unmanaged counts are the registry's
+    now.
     """
-    held_by: dict[str, str] = {}
-    if any(c.action != "create" for c in made.changes):
-        state = planning.read_registry(registry)
-        held_by = {rc.client.client_id: rc.client.partner for rc in state.clients}
+    state = planning.read_registry(registry)
+    held_by = {rc.client.client_id: rc.client.partner for rc in state.clients}
     context = _Context(
         settings.managed_partners, {d.client.client_id: d for d in desired}, held_by,
         made.prune,
     )
+    # The safety shares divide by the managed clients: counted now, not taken from a
+    # file that could inflate them.
+    managed = sum(1 for partner in held_by.values() if partner in context.managed)
     kept: list[Change] = []
     refused: list[Diagnostic] = []
     for index, change in enumerate(made.changes):
@@ -142,7 +144,10 @@ def recheck(
         ))
     for diagnostic in refused:
         logger.info("saved plan: %s", diagnostic.message)
-    return replace(made, changes=tuple(kept), errors=tuple(sorted((*made.errors, *refused))))
+    return replace(
+        made, changes=tuple(kept), errors=tuple(sorted((*made.errors, *refused))),
+        managed=managed, unmanaged=len(held_by) - managed,
+    )
 
 
 def _refusal(change: Change, context: _Context) -> str | None:

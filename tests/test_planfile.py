@@ -420,3 +420,24 @@ def test_a_plan_without_the_settings_digest_cannot_be_checked(converged: Repo) -
         "Error: Saved plan cannot be checked: it records no digest of the settings file it "
         f"was made under; {AGAIN}\n"
     )
+
+
+def test_an_inflated_managed_count_does_not_lift_the_safety_shares(fresh: Repo) -> None:
+    repo = fresh
+    repo.create(Client("acme-extra", "Extra", "x@acme.example", "acme", False))
+    planned = repo.run("plan", "--prune", "--out", "plan.json")
+    assert planned.returncode == 2, planned.stderr
+    document = json.loads((repo.root / "plan.json").read_text())
+    assert [(c["action"], c["client_id"]) for c in document["changes"]] == [
+        ("delete", "acme-extra"), ("delete", "acme-ops-cli"),
+    ]
+    document["summary"]["managed"] = 1000
+    name = repo.write(document)
+    result = repo.run("apply", name)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "Error: the plan exceeds the safety limits: deletes as a share of the 14 managed "
+        "clients: 2 (14.3%) exceeds 10% (safety.max_deletes_percent). Raise the limit in "
+        "the settings, or pass --allow-unsafe for this run\n"
+    )
+    assert {"acme-extra", "acme-ops-cli"} <= set(repo.clients())
