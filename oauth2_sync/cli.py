@@ -83,6 +83,30 @@ class _Group(click.Group):
                 logger.exception("error")
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
+        except OSError as exc:
+            # The last resort: the places that touch files name them better, but no
+            # failing disk, folder or device may ever end in a traceback.
+            if ctx.obj is not None and ctx.obj.verbose:
+                logger.exception("error")
+            click.echo(f"Error: {os_error_line(exc)}", err=True)
+            ctx.exit(1)
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: cause; what to check`` for an ``OSError`` nothing else caught."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        # Most often the output itself: stdout on a full disk or a closed pipe.
+        return f"{cause}; check where the output goes, free space, and the folders in use"
+    where = _path_text(exc.filename)
+    if exc.filename2 is not None:
+        where += f" -> {_path_text(exc.filename2)}"
+    return f"{where}: {cause}; check that the path exists, is of the right type and is writable"
+
+
+def _path_text(name: object) -> str:
+    # An OSError's filename is text, bytes, or (for some calls) a file descriptor.
+    return os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,7 +114,7 @@ class _Group(click.Group):
 @click.option(
     "--config",
     "config",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),  # a folder or FIFO is refused in one line, by the loader
     default=Path("oauth2-sync.yaml"),
     show_default=True,
     help="The settings file.",
@@ -130,7 +154,7 @@ def common_options(command: Any) -> Any:
     for decorator in reversed(
         (
             click.option(
-                "--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                "--config", type=click.Path(path_type=Path), default=None,
                 expose_value=False, callback=_set_common, help="The settings file.",
             ),
             click.option(
@@ -214,8 +238,8 @@ def schema(name: str) -> None:
     help="Output format (markdown: a pull-request comment).",
 )
 @click.option(
-    "--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help="Save the plan to FILE, for `apply FILE`.",
+    "--out", "out_file", type=click.Path(path_type=Path), default=None,
+    help="Save the plan to FILE (a regular file), for `apply FILE`.",
 )
 @click.option(
     "--target", "targets", multiple=True, metavar="CLIENT_ID",
@@ -240,6 +264,8 @@ def plan(
     from oauth2_sync.settings import load_settings
 
     settings = load_settings(ctx.config)
+    if out_file is not None:
+        planning.check_out_path(out_file)  # before the registry is read: fail fast
     with open_registry(settings) as registry:
         made = planning.make_plan(settings, registry, targets=targets, prune=prune)
     _warn_pending_secrets(settings, made)
@@ -260,7 +286,7 @@ def plan(
 
 @cli.command()
 @click.argument(
-    "planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+    "planfile", required=False, type=click.Path(path_type=Path)  # checked when read
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option(
@@ -301,6 +327,7 @@ def apply(
     from oauth2_sync import apply as applying
     from oauth2_sync import plan as planning
     from oauth2_sync.errors import UsageError
+    from oauth2_sync.planfile import load_checked as load_checked_plan
     from oauth2_sync.registry import open_registry
     from oauth2_sync.settings import load_settings
     from oauth2_sync.sink import open_sink
@@ -317,7 +344,7 @@ def apply(
     sink = open_sink(settings)
     with open_registry(settings) as registry:
         if planfile is not None:
-            made = planning.load(planfile)
+            made = load_checked_plan(planfile, settings, registry)  # re-checked: planfile.py
             _echo_errors(made)
         else:
             made = planning.make_plan(
@@ -562,6 +589,7 @@ def adopt(
     recorded.
     """
     from oauth2_sync.errors import UsageError
+    from oauth2_sync.loader import open_regular
     from oauth2_sync.registry.base import Secret
     from oauth2_sync.registry.rfc7592 import REGISTRATION_ACCESS_TOKEN_ENV
     from oauth2_sync.registry.rfc7592 import adopt as adopt_registration
@@ -569,7 +597,8 @@ def adopt(
 
     if registration_access_token_file is not None:
         try:
-            token = registration_access_token_file.read_text(encoding="utf-8").strip()
+            with open_regular(registration_access_token_file) as stream:  # a FIFO must not hang
+                token = stream.read().decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"{registration_access_token_file}: cannot read the registration access "
@@ -684,7 +713,7 @@ def drift(ctx: Context, fmt: str) -> None:
     help="Export only this client (repeatable).",
 )
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None,  # checked by export
     help="Write below this folder (default: the folder of the settings).",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing files.")

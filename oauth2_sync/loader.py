@@ -10,13 +10,15 @@ error needs a line and column (``Document.locate``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -300,7 +302,7 @@ def load_file(path: Path | str, display: str | None = None) -> Document:
     """Read and parse one YAML file strictly; raises ``InputError`` with one diagnostic."""
     shown = display if display is not None else display_path(path)
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             # read(MAX_BYTES + 1) at once would allocate (mmap) a 1 MiB buffer for every
             # file: 40 us each, more than parsing a small file.
             raw = stream.read(_FIRST_READ)
@@ -311,6 +313,40 @@ def load_file(path: Path | str, display: str | None = None) -> Document:
             [Diagnostic(shown, 1, 1, "error", "file", exc.strerror or str(exc))]
         ) from None
     return load_bytes(raw, shown)
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a file for reading, refusing anything but a regular file.
+
+    A FIFO would block the open (waiting for a writer) or the read, and a device such
+    as ``/dev/zero`` never ends: the type is checked on the open file (no race), which
+    is opened with ``O_NONBLOCK`` so that opening a FIFO returns at once. The refusal is
+    an ``OSError`` whose ``strerror`` says what the path is, so callers that report
+    ``exc.strerror`` need nothing more.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(mode)})", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def file_kind(mode: int) -> str:
+    """What ``mode`` (``st_mode``) says a path is: ``a directory``, ``a FIFO``..."""
+    for test, name in (
+        (stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def load_bytes(raw: bytes, display: str) -> Document:
