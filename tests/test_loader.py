@@ -190,3 +190,69 @@ def test_small_pauses_in_a_loop_leave_young_garbage_to_young_collections() -> No
     # Handed to the oldest generation, they would wait for a full collection: in a
     # loop of validations, a gigabyte of them.
     assert [m for m in markers if m() is not None] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            b"a: yes\n",
+            "f.yaml:1:4: error: [yaml-1.1] 'yes' is a YAML 1.1 boolean (true): write true, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"a: [On, NO]\n",
+            "f.yaml:1:5: error: [yaml-1.1] 'On' is a YAML 1.1 boolean (true): write true, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"a: Y\n",
+            "f.yaml:1:4: error: [yaml-1.1] 'Y' is a YAML 1.1 boolean (true) to some readers: "
+            "write true, or quote it to mean the text",
+        ),
+        (
+            b"off: 1\n",
+            "f.yaml:1:1: error: [yaml-1.1] 'off' is a YAML 1.1 boolean (false): write false, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"a: 1:30:00\n",
+            "f.yaml:1:4: error: [yaml-1.1] '1:30:00' is a YAML 1.1 base-60 number (5400): "
+            "write 5400, or quote it to mean the text",
+        ),
+        (
+            b"a: -1:30.5\n",
+            "f.yaml:1:4: error: [yaml-1.1] '-1:30.5' is a YAML 1.1 base-60 number (-90.5): "
+            "write -90.5, or quote it to mean the text",
+        ),
+        (
+            b"a: 0b101\n",
+            "f.yaml:1:4: error: [yaml-1.1] '0b101' is a YAML 1.1 binary number (5): write 5, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"a: 1_000\n",
+            "f.yaml:1:4: error: [yaml-1.1] '1_000' is a YAML 1.1 number with '_' separators "
+            "(1000): write 1000, or quote it to mean the text",
+        ),
+    ],
+    ids=["yes", "on-in-flow", "y", "off-as-key", "base-60", "base-60-float", "binary", "underscore"],
+)
+def test_yaml_1_1_only_scalars_are_refused(raw: bytes, expected: str) -> None:
+    assert refusal(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"a: true\nb: FALSE\nc: True\n", {"a": True, "b": False, "c": True}),
+        (b"a: 90\nb: -1\nc: 0\nd: 0x1F\ne: 1.5\n", {"a": 90, "b": -1, "c": 0, "d": 31, "e": 1.5}),
+        (
+            b"a: 'yes'\nb: \"1:30\"\nc: yes please\nd: n1\ne: '0600'\n",
+            {"a": "yes", "b": "1:30", "c": "yes please", "d": "n1", "e": "0600"},
+        ),
+    ],
+    ids=["yaml-1.2-booleans", "yaml-1.2-numbers", "quoted-or-longer-text"],
+)
+def test_what_yaml_1_1_and_1_2_read_alike_is_kept(raw: bytes, expected: object) -> None:
+    assert load_bytes(raw, "f.yaml").data == expected
