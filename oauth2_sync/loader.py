@@ -125,7 +125,7 @@ class _StrictConstructor(yaml.CSafeLoader):
         except Exception as exc:  # a timestamp 2001-13-45 (ValueError), !!bool x (KeyError)...
             raise _Refused("yaml-syntax", _unreadable(node, exc), node.start_mark) from None
 
-    def _yaml11_message(self, node: yaml.ScalarNode) -> str:
+    def _yaml11_message(self, node: yaml.Node) -> str:
         """Why a plain scalar that YAML 1.1 and 1.2 readers disagree on is refused."""
         text: str = node.value
         if text in _YAML11_LETTERS:
