@@ -342,6 +342,10 @@ def _parsed_uri_problem(uri: str) -> str | None:
         return "contains a wildcard; redirect URIs must match exactly"
     if _SPACE_OR_CONTROL.search(uri):
         return "contains whitespace or a control character"
+    if "\\" in uri:
+        # Browsers read "\" as "/" in http(s) URIs, urlsplit and the registry do not: the
+        # host a user is sent to would not be the host validated here.
+        return "contains a backslash, which browsers read as '/'"
     try:
         parts = urlsplit(uri)
         host = parts.hostname
@@ -349,6 +353,11 @@ def _parsed_uri_problem(uri: str) -> str | None:
         return "is not a valid URI"
     if not parts.scheme:
         return "is not absolute (it needs a scheme such as https://)"
+    if "@" in parts.netloc:
+        # https://acme.example@evil.example/cb sends users to evil.example.
+        return f"has user information before '@' (its host is {host!r})"
+    if "%" in parts.netloc:
+        return "has a percent-encoded host, which browsers decode before connecting"
     if "#" in uri:
         return "has a fragment (#...), which RFC 6749 §3.1.2 forbids"
     if parts.scheme == "https":
