@@ -257,14 +257,7 @@ def _glob_files(
                 yield from _glob_files(os.path.join(directory, entry.name), parts, follows)
         return
     if not _WILDCARD.search(part):
-        path = os.path.join(directory, part)
-        if os.path.islink(path) and not follows(path):
-            return
-        if rest:
-            if os.path.isdir(path):
-                yield from _glob_files(path, rest, follows)
-        elif os.path.isfile(path):
-            yield path
+        yield from _glob_literal(os.path.join(directory, part), rest, follows)
         return
     matches = re.compile(fnmatch.translate(part)).match
     for entry in _entries(directory):
@@ -277,6 +270,17 @@ def _glob_files(
                     yield from _glob_files(path, rest, follows)
             elif _is_file(entry):
                 yield path
+
+
+def _glob_literal(path: str, rest: list[str], follows: Callable[[str], bool]) -> Iterator[str]:
+    """``_glob_files`` for a part without wildcards: one name, no folder listing."""
+    if os.path.islink(path) and not follows(path):
+        return
+    if rest:
+        if os.path.isdir(path):
+            yield from _glob_files(path, rest, follows)
+    elif os.path.isfile(path):
+        yield path
 
 
 _WILDCARD = re.compile(r"[*?[]")

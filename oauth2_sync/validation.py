@@ -410,7 +410,8 @@ def redirect_uri_problem(uri: str) -> str | None:
     return _parsed_uri_problem(uri)
 
 
-def _parsed_uri_problem(uri: str) -> str | None:
+def _character_problem(uri: str) -> str | None:
+    """Characters a redirect URI must not hold, wherever they are."""
     if "," in uri:
         return "contains a comma (the registry stores redirect URIs comma-separated)"
     if "*" in uri:
@@ -421,6 +422,13 @@ def _parsed_uri_problem(uri: str) -> str | None:
         # Browsers read "\" as "/" in http(s) URIs, urlsplit and the registry do not: the
         # host a user is sent to would not be the host validated here.
         return "contains a backslash, which browsers read as '/'"
+    return None
+
+
+def _parsed_uri_problem(uri: str) -> str | None:
+    problem = _character_problem(uri)
+    if problem is not None:
+        return problem
     try:
         parts = urlsplit(uri)
         host = parts.hostname
