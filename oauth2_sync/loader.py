@@ -73,8 +73,6 @@ class _StrictConstructor(yaml.CSafeLoader):
                     for tag, regexp in resolvers:
                         if regexp.match(value):
                             return _YAML11 if _yaml11_only(tag, value) else tag
-                    if value in _YAML11_LETTERS:
-                        return _YAML11
             return _STR
         return _MAP if kind is yaml.MappingNode else _SEQ
 
@@ -128,17 +126,11 @@ class _StrictConstructor(yaml.CSafeLoader):
     def _yaml11_message(self, node: yaml.Node) -> str:
         """Why a plain scalar that YAML 1.1 and 1.2 readers disagree on is refused."""
         text: str = node.value
-        if text in _YAML11_LETTERS:
-            what, value = "boolean", text in "yY"
-            to_some = " to some readers"
-        else:
-            to_some = ""
-            tag = next(t for t, r in _IMPLICIT[text[:1]] if r.match(text))
-            value = self.construct_object(yaml.ScalarNode(tag, text), deep=True)
-            what = _yaml11_kind(tag, text)
+        tag = next(t for t, r in _IMPLICIT[text[:1]] if r.match(text))
+        value = self.construct_object(yaml.ScalarNode(tag, text), deep=True)
         shown = str(value).lower() if isinstance(value, bool) else str(value)
         return (
-            f"{text!r} is a YAML 1.1 {what} ({shown}){to_some}: write {shown}, "
+            f"{text!r} is a YAML 1.1 {_yaml11_kind(tag, text)} ({shown}): write {shown}, "
             "or quote it to mean the text"
         )
 
@@ -199,14 +191,14 @@ _YAML11 = "tag:oauth2-sync,2026:yaml-1.1"
 _BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float"))
 _YAML12_BOOLS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
 _YAML12_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)|[-+]?0x[0-9a-fA-F]+")
-_YAML11_LETTERS = frozenset({"y", "Y", "n", "N"})
-"""Booleans in the YAML 1.1 type repository, strings to PyYAML: refused all the same."""
 
 
 def _yaml11_only(tag: str, value: str) -> bool:
     """Whether a plain scalar PyYAML (YAML 1.1) resolves to ``tag`` means something else
     in YAML 1.2 (``yes``, ``on``, ``1:30``, ``0600``, ``1_000``...): editors, linters and
-    other tools reading the file would not see what oauth2-sync sees."""
+    other tools reading the file would not see what oauth2-sync sees. (``y`` and ``n``
+    are text to PyYAML and YAML 1.2 alike; where a boolean is expected the schema
+    refuses them.)"""
     if tag == _BOOL:
         return value not in _YAML12_BOOLS
     if tag == _INT:
