@@ -7,6 +7,9 @@ import weakref
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from oauth2_sync.errors import InputError
 from oauth2_sync.loader import (
@@ -251,3 +254,16 @@ def test_yaml_1_1_only_scalars_are_refused(raw: bytes, expected: str) -> None:
 )
 def test_what_yaml_1_1_and_1_2_read_alike_is_kept(raw: bytes, expected: object) -> None:
     assert load_bytes(raw, "f.yaml").data == expected
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.integers(1, 10**6), st.integers(0, 59), st.sampled_from(["", "-", "+"]))
+def test_every_base_60_number_is_refused_and_every_decimal_kept(
+    hours: int, minutes: int, sign: str
+) -> None:
+    value = (hours * 60 + minutes) * (-1 if sign == "-" else 1)
+    assert refusal(f"a: {sign}{hours}:{minutes:02d}\n".encode()) == (
+        f"f.yaml:1:4: error: [yaml-1.1] '{sign}{hours}:{minutes:02d}' is a YAML 1.1 base-60 "
+        f"number ({value}): write {value}, or quote it to mean the text"
+    )
+    assert load_bytes(f"a: {sign}{abs(value)}\n".encode(), "f.yaml").data == {"a": value}
