@@ -36,9 +36,17 @@ class Context:
         """The settings file: ``--config`` as given, else found as git finds its config
         (this folder or the nearest above it); found when a command first needs it."""
         if self._config is None:
+            from oauth2_sync.errors import UsageError
             from oauth2_sync.settings import find_settings
 
-            self._config = find_settings(Path.cwd())
+            try:
+                here = Path.cwd()
+            except OSError as exc:  # the working folder was deleted under us
+                raise UsageError(
+                    f"cannot read the current folder ({exc.strerror}); run oauth2-sync from "
+                    "an existing folder or pass --config FILE"
+                ) from exc
+            self._config = find_settings(here)
         return self._config
 
     @config.setter

@@ -318,10 +318,11 @@ def find_settings(start: Path) -> Path:
     """
     folder = start
     while True:
+        # os.path's checks answer False on any OSError (an unreadable folder above).
         candidate = folder / DEFAULT_CONFIG
-        if candidate.is_file():
+        if os.path.isfile(candidate):
             return Path(os.path.relpath(candidate, start))
-        if (folder / ".git").exists() or folder.parent == folder:
+        if os.path.lexists(folder / ".git") or folder.parent == folder:
             break
         folder = folder.parent
     raise UsageError(

@@ -152,3 +152,19 @@ def test_config_given_is_used_exactly(repo: Path) -> None:
     assert result.stdout.splitlines()[0] == (
         "oauth2-sync.yaml:1:1: error: [file] No such file or directory"
     )
+
+
+def test_a_deleted_working_folder_is_one_line(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    result = subprocess.run(
+        ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" -m oauth2_sync validate',
+         sys.executable],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "Error: cannot read the current folder (No such file or directory); run oauth2-sync "
+        "from an existing folder or pass --config FILE",
+    ]
