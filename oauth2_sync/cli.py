@@ -25,11 +25,33 @@ FORMATS = ("text", "json", "markdown")
 class Context:
     """Options shared by every command."""
 
-    def __init__(self, config: Path, verbose: int, quiet: bool, color: bool | None) -> None:
-        self.config = config
+    def __init__(self, config: Path | None, verbose: int, quiet: bool, color: bool | None) -> None:
+        self._config = config
         self.verbose = verbose
         self.quiet = quiet
         self.color = color
+
+    @property
+    def config(self) -> Path:
+        """The settings file: ``--config`` as given, else found as git finds its config
+        (this folder or the nearest above it); found when a command first needs it."""
+        if self._config is None:
+            from oauth2_sync.errors import UsageError
+            from oauth2_sync.settings import find_settings
+
+            try:
+                here = Path.cwd()
+            except OSError as exc:  # the working folder was deleted under us
+                raise UsageError(
+                    f"cannot read the current folder ({exc.strerror}); run oauth2-sync from "
+                    "an existing folder or pass --config FILE"
+                ) from exc
+            self._config = find_settings(here)
+        return self._config
+
+    @config.setter
+    def config(self, value: Path) -> None:
+        self._config = value
 
     def use_color(self, stream: Any) -> bool:
         """Colour only on a terminal, never with --no-color or NO_COLOR."""
@@ -115,15 +137,15 @@ def _path_text(name: object) -> str:
     "--config",
     "config",
     type=click.Path(path_type=Path),  # a folder or FIFO is refused in one line, by the loader
-    default=Path("oauth2-sync.yaml"),
-    show_default=True,
-    help="The settings file.",
+    default=None,
+    help="The settings file. Default: oauth2-sync.yaml in this folder or the nearest "
+    "folder above it.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
 @click.option("--no-color", is_flag=True, help="No colours (NO_COLOR is honoured too).")
 @click.pass_context
-def cli(ctx: click.Context, config: Path, verbose: int, quiet: bool, no_color: bool) -> None:
+def cli(ctx: click.Context, config: Path | None, verbose: int, quiet: bool, no_color: bool) -> None:
     """Manage the OAuth2 clients of a client registry as code."""
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
