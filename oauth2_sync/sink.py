@@ -181,7 +181,7 @@ class DirectorySink(Sink):
         if self.root is not None and not _inside(folder, self.root):
             raise SecretSinkError(
                 f"secret folder {folder} resolves to {folder.resolve()}, outside the "
-                f"settings' folder {self.root}; a linked parent folder?"
+                f"settings' folder {self.root.resolve()}; a linked parent folder?"
             ) from None
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o022:
