@@ -442,13 +442,20 @@ def stand_in(handle: Handler) -> Iterator[str]:
 
 
 class Vault:
-    """Vault's KV v2 write (``POST /v1/secret/data/PATH``), nothing else."""
+    """Vault's KV v2 write and read (``POST``/``GET /v1/secret/data/PATH``), nothing else.
+
+    With ``hold_after`` set, writes beyond that many secrets hang (``held`` is set) until
+    ``release``: a store that is slow just when a job is cancelled.
+    """
 
     token = "vault-token-for-tests"
 
     def __init__(self) -> None:
         self.data: dict[str, dict[str, str]] = {}
         self.refuse = False
+        self.hold_after: int | None = None
+        self.held = threading.Event()
+        self.release = threading.Event()
 
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
@@ -456,8 +463,14 @@ class Vault:
         if headers.get("X-Vault-Token") != self.token or self.refuse:
             return 403, {}, b'{"errors": ["permission denied"]}'
         match = re.fullmatch(r"/v1/secret/data/(.+)", path)
+        if method == "GET" and match and match.group(1) in self.data:
+            return 200, {}, json.dumps({"data": {"data": self.data[match.group(1)]}}).encode()
         if method != "POST" or not match:
             return 404, {}, b'{"errors": []}'
+        if self.hold_after is not None and len(self.data) >= self.hold_after:
+            self.held.set()
+            self.release.wait(TIMEOUT)
+            return 503, {}, b'{"errors": ["sealed"]}'
         self.data[match.group(1)] = json.loads(body)["data"]
         return 200, {}, b'{"data": {"version": 1}}'
 
@@ -605,6 +618,8 @@ class GitHubRunner:
         self.event: dict[str, Any] = {}
         self.inputs: dict[str, str] = {}
         self.used: list[dict[str, Any]] = []
+        self.cancel: tuple[str, threading.Event] | None = None
+        """(step name, event): cancel the run once the event is set during that step."""
 
     def api_state(self) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(self.api.read_text())
@@ -634,7 +649,8 @@ class GitHubRunner:
             name = step.get("name") or step.get("uses") or f"step {index}"
             context = self.context(steps)
             failed = any(r.outcome == "failure" for r in results)
-            if not self.condition(step.get("if"), context, failed):
+            cancelled = any(r.outcome == "cancelled" for r in results)
+            if not self.condition(step.get("if"), context, failed, cancelled):
                 result = StepResult(name, "skipped", {}, "")
             elif name == INSTALL_STEP:
                 assert PLACEHOLDER in step["run"] and "pip install" in step["run"]
@@ -681,12 +697,40 @@ class GitHubRunner:
         output.write_text("")
         env.update(GITHUB_OUTPUT=str(output),
                    GITHUB_STEP_SUMMARY=str(self.state_dir / "github-step-summary"))
+        if self.cancel is not None and self.cancel[0] == name:
+            return self.run_cancelled(name, step["run"], env, self.cancel[1])
         done = bash(step["run"], self.workspace, env)
         outputs = dict(
             line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
         )
         return StepResult(name, "success" if done.returncode == 0 else "failure", outputs,
                           done.stdout)
+
+    def run_cancelled(
+        self, name: str, script: str, env: Mapping[str, str], when: threading.Event
+    ) -> StepResult:
+        """The step as GitHub cancels it: once ``when`` is set, SIGINT to the step's
+        processes, SIGTERM after a grace period, then SIGKILL (the runner's sequence,
+        with shorter pauses)."""
+        process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=self.workspace, env=dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )
+        reader = threading.Thread(target=lambda: setattr(process, "log", process.stdout.read()))
+        reader.start()  # type: ignore[union-attr]
+        assert when.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
+        for signum, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.5), (signal.SIGKILL, 0)):
+            if process.poll() is not None:
+                break
+            os.killpg(process.pid, signum)
+            try:
+                process.wait(grace or TIMEOUT)
+            except subprocess.TimeoutExpired:
+                continue
+        reader.join(TIMEOUT)
+        return StepResult(name, "cancelled", {}, getattr(process, "log", ""))
 
     def resolve(self, values: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str]:
         return {k: EXPRESSION.sub(lambda m: str(self.value(m.group(1), context)), str(v))
@@ -706,16 +750,20 @@ class GitHubRunner:
             value = value.get(part, "") if isinstance(value, Mapping) else ""
         return value
 
-    def condition(self, text: str | None, context: Mapping[str, Any], failed: bool) -> bool:
+    def condition(
+        self, text: str | None, context: Mapping[str, Any], failed: bool, cancelled: bool = False
+    ) -> bool:
         text = (text or "success()").strip()
         inner = EXPRESSION.fullmatch(text)
         text = inner.group(1) if inner else text
         result = True
         for term in (t.strip() for t in text.split("&&")):
-            if term in ("always()", "!cancelled()"):
+            if term == "always()":
                 continue
-            if term == "success()":
-                result = result and not failed
+            if term == "!cancelled()":
+                result = result and not cancelled
+            elif term == "success()":
+                result = result and not failed and not cancelled
             elif term == "failure()":
                 result = result and failed
             else:
@@ -725,7 +773,7 @@ class GitHubRunner:
                 equal = str(self.value(left, context)) == str(self.value(right, context))
                 result = result and equal == (operator == "==")
         if not re.search(r"always\(\)|cancelled\(\)|success\(\)|failure\(\)", text):
-            result = result and not failed
+            result = result and not failed and not cancelled
         return result
 
 
@@ -833,7 +881,7 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
         runner.vars["VAULT_ADDR"] = vault_url
         restored = runner.run("oauth2-sync-apply.yml", "apply")
     assert restored.ok and "acme-web-portal: updated (name)" in restored.log, restored.log
-    assert "no new secrets in .secrets" in restored.log
+    assert "the store holds a secret for each of the 12 client(s)" in restored.log
     closed = runner.run("oauth2-sync-drift.yml", "drift")
     assert closed.ok, closed.log
     issue = runner.api_state()["issues"][0]
@@ -873,7 +921,7 @@ def test_the_apply_workflow_refuses_to_start_without_a_secret_store(
     result = runner.run("oauth2-sync-apply.yml", "apply")
     assert result.step("Check the secret store").outcome == "failure"
     assert result.step("Apply").outcome == "skipped"
-    assert result.step("Remove secrets from the runner").outcome == "success"
+    assert result.step("Check that the store holds every client's secret").outcome == "skipped"
     assert (
         "store-secret: OAUTH2_SYNC_SECRET_STORE is not set (or is 'directory') on a CI runner"
         in result.log
@@ -1058,12 +1106,14 @@ def test_ci_files_call_only_commands_and_options_that_exist(
         "oauth2-sync-apply.yml": [
             "validate --format github", "apply --auto-approve",
             "rotate-secret -- ${client_ids[@]}",
+            "export --quiet --include-declared --out $listing",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
         ".gitlab-ci.yml": [
             "validate", "plan --format markdown", "validate", "apply --auto-approve",
-            "rotate-secret -- $OAUTH2_SYNC_ROTATE", "drift --format junit", "drift",
+            "rotate-secret -- $OAUTH2_SYNC_ROTATE",
+            "export --quiet --include-declared --out $listing", "drift --format junit", "drift",
         ],
     }
 
@@ -1191,10 +1241,9 @@ def store_secret(
 
 def test_store_secret_is_the_command_sink_of_the_settings(tmp_path: Path, bin_dir: Path) -> None:
     repo = copy_examples(tmp_path / "repo")
-    settings = repo / "oauth2-sync.yaml"
-    settings.write_text(settings.read_text().replace(
-        "secrets:\n  directory: .secrets", "secrets:\n  command: [./ci/store-secret]"
-    ))
+    assert load_settings(repo / "oauth2-sync.yaml").secrets.command == (
+        str(repo / "ci" / "store-secret"),
+    )
     store = tmp_path / "store"
     env = clean_env(bin_dir) | {"OAUTH2_SYNC_SECRET_DIR": str(store)}
     done = subprocess.run(["oauth2-sync", "apply", "--auto-approve"], cwd=repo, env=env,
