@@ -718,8 +718,11 @@ class GitHubRunner:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )
-        reader = threading.Thread(target=lambda: setattr(process, "log", process.stdout.read()))
-        reader.start()  # type: ignore[union-attr]
+        stdout = process.stdout
+        assert stdout is not None
+        log: list[str] = []
+        reader = threading.Thread(target=lambda: log.append(stdout.read()))
+        reader.start()
         assert when.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
         for signum, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.5), (signal.SIGKILL, 0)):
             if process.poll() is not None:
@@ -730,7 +733,7 @@ class GitHubRunner:
             except subprocess.TimeoutExpired:
                 continue
         reader.join(TIMEOUT)
-        return StepResult(name, "cancelled", {}, getattr(process, "log", ""))
+        return StepResult(name, "cancelled", {}, "".join(log))
 
     def resolve(self, values: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str]:
         return {k: EXPRESSION.sub(lambda m: str(self.value(m.group(1), context)), str(v))
