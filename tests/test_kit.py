@@ -47,6 +47,7 @@ from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 
 from oauth2_sync.cli import cli
 from oauth2_sync.registry.local import LocalRegistry
+from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -418,8 +419,11 @@ class _StandInHandler(BaseHTTPRequestHandler):
         for name, value in {"Content-Type": "application/json", **headers}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a client killed while it waited (a cancelled job)
 
     do_GET = do_POST = do_PUT = _answer
 
@@ -930,6 +934,79 @@ def test_the_apply_workflow_refuses_to_start_without_a_secret_store(
         in result.log
     )
     assert not (workspace / ".oauth2-sync").exists()  # the registry was never opened
+
+
+def test_a_cancelled_apply_job_loses_no_secret_unnamed(
+    tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    """Issue #12, 1: the apply job cancelled mid-apply (real signals to the real
+    processes, as GitHub's runner sends them) while the store hangs. Every client it
+    created has its secret in the store, or is named by the next run, on a fresh runner
+    without the old workspace or journal; a rotation by hand then completes the store."""
+    server = start_registry_server()
+    vault = Vault()
+
+    def fresh_runner(name: str, vault_url: str) -> GitHubRunner:
+        workspace = copy_examples(tmp_path / name / "repo")
+        settings = workspace / "oauth2-sync.yaml"
+        settings.write_text(settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+        ))
+        (tmp_path / name / "state").mkdir()
+        runner = GitHubRunner(workspace, clean_env(bin_dir), tmp_path / name / "state")
+        runner.vars = {"OAUTH2_SYNC_APPLY_CLIENT_ID": server.ci[0],
+                       "OAUTH2_SYNC_SECRET_STORE": "vault", "VAULT_ADDR": vault_url}
+        runner.secrets = {"OAUTH2_SYNC_APPLY_CLIENT_SECRET": server.ci[1],
+                          "VAULT_TOKEN": vault.token}
+        return runner
+
+    def in_registry() -> list[str]:
+        store = RegistryStore(server.db)
+        try:
+            return sorted({c["clientId"] for c in store.list_clients()} & set(EXAMPLE_IDS))
+        finally:
+            store.close()
+
+    with stand_in(vault.handle) as vault_url:
+        vault.hold_after = 3
+        first = fresh_runner("first", vault_url)
+        first.cancel = ("Apply", vault.held)
+        cancelled = first.run("oauth2-sync-apply.yml", "apply")
+        vault.hold_after = None
+        vault.release.set()
+        assert cancelled.step("Apply").outcome == "cancelled", cancelled.log
+        assert cancelled.step("Check that the store holds every client's secret").outcome == (
+            "skipped"
+        )
+        assert not (first.workspace / ".secrets").exists()  # nothing waited on the runner
+        created = in_registry()
+        stored = sorted(k.removeprefix("oauth2-clients/") for k in vault.data)
+        lost = sorted(set(created) - set(stored))
+        assert lost, (created, stored)  # the cancellation caught secrets on their way
+        assert len(stored) == 3
+
+        # The next run, on a fresh runner: the rest is created, and the lost are named.
+        second = fresh_runner("second", vault_url)
+        after = second.run("oauth2-sync-apply.yml", "apply")
+        assert after.step("Apply").outcome == "success", after.log
+        audit = after.step("Check that the store holds every client's secret")
+        assert audit.outcome == "failure"
+        assert audit.log.splitlines() == [
+            *(f"store-secret: {cid}: no secret in vault secret/oauth2-clients/{cid} (a run "
+              "that stopped between creating it and storing its secret?)" for cid in lost),
+            f"store-secret: {len(lost)} of 12 client(s) have no secret in the store. Unless "
+            "their secrets are kept elsewhere, issue new ones: oauth2-sync rotate-secret "
+            + " ".join(lost),
+        ]
+        assert in_registry() == sorted(EXAMPLE_IDS)
+
+        # The remedy the message names: a run by hand with `rotate`.
+        second.inputs = {"rotate": " ".join(lost)}
+        rotated = second.run("oauth2-sync-apply.yml", "apply")
+        assert rotated.ok, rotated.log
+        assert "the store holds a secret for each of the 12 client(s)" in rotated.log
+    assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
+    no_secret_in(vault.secrets, cancelled.log, after.log, rotated.log)
 
 
 # --- GitLab CI, run locally ----------------------------------------------------
