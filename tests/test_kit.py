@@ -1370,6 +1370,33 @@ def test_store_secret_forwards_a_folder_and_keeps_what_it_could_not_store(
     }
 
 
+def test_store_secret_audit_names_the_clients_whose_secret_the_store_lacks(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    store = tmp_path / "store"
+    env = clean_env(bin_dir) | {"OAUTH2_SYNC_SECRET_DIR": str(store)}
+    sent = {"client_id": "acme-a", "client_secret": "secret-of-acme-a"}
+    assert store_secret([], env | {"CI": "true"}, json.dumps(sent)).returncode == 0
+    done = store_secret(["--audit"], env, "acme-a\n\nacme-c\nacme-b\n")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        f"store-secret: acme-b: no secret in {store}/acme-b.json (a run that stopped between "
+        "creating it and storing its secret?)",
+        f"store-secret: acme-c: no secret in {store}/acme-c.json (a run that stopped between "
+        "creating it and storing its secret?)",
+        "store-secret: 2 of 3 client(s) have no secret in the store. Unless their secrets "
+        "are kept elsewhere, issue new ones: oauth2-sync rotate-secret acme-b acme-c",
+    ]
+    done = store_secret(["--audit"], env, "acme-a\n")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, "the store holds a secret for each of the 1 client(s)\n", ""
+    )
+    done = store_secret(["--audit"], env, "../etc/passwd\n")
+    assert (done.returncode, done.stderr) == (
+        1, "store-secret: --audit: not a client ID: '../etc/passwd'\n"
+    )
+
+
 def test_store_secret_keeps_the_client_id_the_registry_issued(
     tmp_path: Path, bin_dir: Path
 ) -> None:
