@@ -1019,9 +1019,13 @@ class GitLabJob:
     log: str
 
 
-def run_gitlab_job(workspace: Path, name: str, env: Mapping[str, str]) -> GitLabJob:
+def run_gitlab_job(
+    workspace: Path, name: str, env: Mapping[str, str], cancel: threading.Event | None = None
+) -> GitLabJob:
     """A job's before_script (the install, skipped), script and after_script, as GitLab's
-    shell runner runs them: one bash session for the script, another for after_script."""
+    shell runner runs them: one bash session for the script, another for after_script.
+    With ``cancel``: once it is set, the script's processes get SIGTERM, then SIGKILL, and
+    after_script runs (what GitLab does to a cancelled or timed-out job)."""
     document = yaml.safe_load(GITLAB_CI.read_text())
     job = document[name]
     before = job.get("before_script", document["default"]["before_script"])
@@ -1031,10 +1035,26 @@ def run_gitlab_job(workspace: Path, name: str, env: Mapping[str, str]) -> GitLab
         return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), value)
 
     job_env = {**env, **{k: expand(str(v)) for k, v in job.get("variables", {}).items()}}
-    done = bash("\n".join(job["script"]), workspace, job_env)
+    if cancel is None:
+        done = bash("\n".join(job["script"]), workspace, job_env)
+        status, log = done.returncode, done.stdout
+    else:
+        process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join(job["script"])],
+            cwd=workspace, env=job_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        assert cancel.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            log = process.communicate(timeout=2.5)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            log = process.communicate(timeout=TIMEOUT)[0]
+        status = process.returncode
     after = bash("\n".join(job.get("after_script", [])), workspace, job_env)
-    allowed = done.returncode in job.get("allow_failure", {}).get("exit_codes", [])
-    return GitLabJob(done.returncode, allowed, done.stdout + after.stdout)
+    allowed = status in job.get("allow_failure", {}).get("exit_codes", [])
+    return GitLabJob(status, allowed, log + after.stdout)
 
 
 def test_gitlab_jobs_note_apply_and_report_drift(
@@ -1111,6 +1131,61 @@ def test_gitlab_jobs_note_apply_and_report_drift(
         assert "**No plan: the files do not validate.**" in gitlab.plan_notes()[0]
     no_secret_in(issued, first.log, second.log, applied.log, rotated.log, quiet.log,
                  drifted.log, json.dumps(gitlab.notes))
+
+
+def test_a_cancelled_gitlab_apply_job_loses_no_secret_unnamed(
+    tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    """Issue #12, 1, on GitLab: the job cancelled (SIGTERM, then SIGKILL, then
+    after_script) while the store hangs; the next pipeline, in a fresh workspace, names
+    every client whose secret the store lacks."""
+    server = start_registry_server()
+    vault = Vault()
+
+    def fresh_workspace(name: str) -> Path:
+        workspace = copy_examples(tmp_path / name)
+        settings = workspace / "oauth2-sync.yaml"
+        settings.write_text(settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+        ))
+        return workspace
+
+    with stand_in(vault.handle) as vault_url:
+        env = clean_env(bin_dir) | {
+            "CI": "true", "GITLAB_CI": "true",
+            "OAUTH2_SYNC_APPLY_CLIENT_ID": server.ci[0],
+            "OAUTH2_SYNC_APPLY_CLIENT_SECRET": server.ci[1],
+            "OAUTH2_SYNC_SECRET_STORE": "vault", "VAULT_ADDR": vault_url,
+            "VAULT_TOKEN": vault.token,
+        }
+        vault.hold_after = 5
+        first = fresh_workspace("first")
+        cancelled = run_gitlab_job(first, "oauth2-sync-apply", env, cancel=vault.held)
+        vault.hold_after = None
+        vault.release.set()
+        assert cancelled.status != 0
+        assert not (first / ".secrets").exists()
+        store = RegistryStore(server.db)
+        created = {c["clientId"] for c in store.list_clients()} & set(EXAMPLE_IDS)
+        store.close()
+        stored = {k.removeprefix("oauth2-clients/") for k in vault.data}
+        lost = sorted(created - stored)
+        assert lost and len(stored) == 5
+
+        after = run_gitlab_job(fresh_workspace("second"), "oauth2-sync-apply", env)
+        assert after.status == 1, after.log
+        assert "Apply complete: " in after.log
+        named = [
+            line for line in after.log.splitlines() if line.startswith("store-secret: ")
+        ]
+        assert named == [
+            *(f"store-secret: {cid}: no secret in vault secret/oauth2-clients/{cid} (a run "
+              "that stopped between creating it and storing its secret?)" for cid in lost),
+            f"store-secret: {len(lost)} of 12 client(s) have no secret in the store. Unless "
+            "their secrets are kept elsewhere, issue new ones: oauth2-sync rotate-secret "
+            + " ".join(lost),
+        ]
+    no_secret_in(vault.secrets, cancelled.log, after.log)
 
 
 def test_plan_jobs_post_a_plan_that_leaves_out_what_the_registry_cannot_hold(
