@@ -278,6 +278,7 @@ def test_a_rotate_secret_killed_mid_rotation_leaves_the_client_pending(tmp_path:
     assert (planned.returncode, planned.stderr) == (0, warning)
     applied = run(root, "apply", "--auto-approve", env=env)
     assert (applied.returncode, applied.stderr) == (0, warning)
+    assert journal.pending() == (pending,)  # compaction keeps what kind of stop it was
     rotated = run(root, "rotate-secret", "acme-reporting", env=env)
     assert rotated.returncode == 0, rotated.stdout + rotated.stderr
     assert journal.pending() == ()
