@@ -291,6 +291,7 @@ def plan(
     with open_registry(settings) as registry:
         made = planning.make_plan(settings, registry, targets=targets, prune=prune)
     _warn_pending_secrets(settings, made)
+    _warn_no_sink(settings, made)
     if out_file is not None:
         planning.save(made, out_file)
     out = sys.stdout
@@ -441,6 +442,7 @@ def rotate_secret(ctx: Context, client_ids: tuple[str, ...], parallelism: int) -
             "no secret sink is configured (settings: secrets.directory or secrets.command); "
             "refusing to rotate secrets that would be lost"
         )
+    applying.check_sink(sink, ())
     with open_registry(settings) as registry:
         report = _run_with_progress(
             len(set(client_ids)), "Rotating",
@@ -462,6 +464,18 @@ def _warn_pending_secrets(settings: Any, made: Any) -> Any:
     for pending in journal.reconcile({client_id for client_id, _ in made.versions}):
         click.echo(f"Warning: {pending.warning()}", err=True)
     return journal
+
+
+def _warn_no_sink(settings: Any, made: Any) -> None:
+    """Say at plan time what apply would refuse: creates with no secret sink."""
+    creates = made.summary.create
+    if creates and not settings.secrets.configured:
+        click.echo(
+            f"Warning: the plan creates {creates} client{'' if creates == 1 else 's'} but "
+            "no secret sink is configured (settings: secrets.directory or "
+            "secrets.command); apply will refuse to create them",
+            err=True,
+        )
 
 
 def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
