@@ -11,8 +11,10 @@ have reached the sink (``rotate-secret`` recovers it). A rerun converges either 
 
 Two applies racing each other: the second create of a client meets 409 and the second
 update meets 412; both read the client back and say what the other writer did (who,
-when). With a ``Journal``, every create is noted before it is sent and crossed off once
-its secret is in the sink, so a process killed in between leaves a trace.
+when). With a ``Journal``, every create (and every rotation) is noted before it is sent
+and crossed off once its secret is in the sink, so a process killed in between leaves a
+trace; a create the registry answers with 409 is crossed off too, since this run created
+nothing and the other writer got the secret (the result line says so).
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from oauth2_sync.errors import (
     PreconditionFailedError,
     RegistryError,
     SafetyLimitError,
+    SecretSinkError,
     UsageError,
 )
 from oauth2_sync.journal import Journal
 from oauth2_sync.plan import Change, Plan
-from oauth2_sync.registry.base import Registry, RemoteClient
+from oauth2_sync.registry.base import Registry, RemoteClient, Secret
 from oauth2_sync.render import escape, printable
 from oauth2_sync.settings import Safety
 from oauth2_sync.sink import Sink
@@ -174,7 +177,8 @@ def check_safety(plan: Plan, safety: Safety, *, allow_unsafe: bool = False) -> N
 
 def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> None:
     """Refuse, before any write, a plan for another registry, creates without a sink, or
-    a credential that cannot write (``Registry.check_can_write``)."""
+    creates for a sink that cannot work (``Sink.preflight``, ``Sink.check_id``), or a
+    credential that cannot write (``Registry.check_can_write``)."""
     if plan.registry != registry.url:
         raise UsageError(
             f"the plan was made against {plan.registry}, but the settings point at "
@@ -187,10 +191,23 @@ def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> No
             "sink is configured (settings: secrets.directory or secrets.command); "
             "refusing to create clients whose secrets would be lost"
         ) from None
+    if creates and sink is not None:
+        check_sink(sink, [c.client_id for c in plan.changes if c.action == "create"])
     summary = plan.summary
     if summary.create or summary.update or summary.delete:
         # A read-only credential fails here, once, rather than per client with 403.
         registry.check_can_write()
+
+
+def check_sink(sink: Sink, client_ids: Collection[str]) -> None:
+    """Refuse, before any write, a sink that cannot work or cannot take the secret of
+    one of ``client_ids``: a secret is shown once, and must have somewhere to go."""
+    try:
+        sink.preflight()
+        for client_id in client_ids:
+            sink.check_id(client_id)
+    except SecretSinkError as exc:
+        raise UsageError(f"{exc}; nothing was changed") from exc
 
 
 def apply_plan(
@@ -226,8 +243,12 @@ def rotate_secrets(
     on_result: Callable[[Result], None] | None = None,
     journal: Journal | None = None,
 ) -> Report:
-    """Issue new secrets for ``client_ids`` (managed clients only) and deliver them;
-    each one delivered is crossed off ``journal``."""
+    """Issue new secrets for ``client_ids`` (managed clients only) and deliver them.
+
+    With a ``journal``, each rotation is noted (fsync) before it is asked for and
+    crossed off once the new secret is in the sink: a process killed in between leaves
+    the client pending, named by the next plan and apply.
+    """
     executor = _Executor(registry, sink, journal)
     jobs = [
         partial(executor.rotate, client_id, managed_partners)
@@ -320,7 +341,10 @@ class _Executor:
         if current is not None and current.client == desired:
             if type(error) is ConflictError:
                 # 409: the client existed when our create arrived, so another writer
-                # (another apply, say) made it since the plan, and got its secret.
+                # (another apply, say) made it since the plan, and got its secret. This
+                # run lost none: crossed off, so that no plan blames a stopped apply
+                # (and nobody revokes the secret the other writer delivered).
+                self._cross_off(change.client_id)
                 return Result(
                     change.client_id, "create", "created-response-lost",
                     f"already created {_by(current)}, since the plan (the registry "
@@ -387,10 +411,15 @@ class _Executor:
                     f"refused: partner {escape(current.client.partner)} is outside the "
                     "managed scope",
                 )
-            secret = self.registry.rotate_secret(client_id)
+            assert self.sink is not None
+            # Before the old secret is revoked: a sink that cannot take this client's
+            # secret must not cost it a working one.
+            self.sink.check_id(client_id)
+            if self.journal is not None:
+                self.journal.record([client_id], "rotate")
+            secret = self._rotate(client_id)
         except Oauth2SyncError as exc:
             return self._failed(client_id, "rotate-secret", exc)
-        assert self.sink is not None
         try:
             self.sink.deliver(client_id, secret, current.registry_client_id)
         except Oauth2SyncError as exc:
@@ -404,6 +433,14 @@ class _Executor:
             client_id, "rotate-secret", "rotated",
             f"new secret delivered to {self.sink.description}",
         )
+
+    def _rotate(self, client_id: str) -> Secret:
+        try:
+            return self.registry.rotate_secret(client_id)
+        except RegistryError as exc:
+            if 400 <= exc.status < 500:
+                self._cross_off(client_id)  # refused: the old secret still works
+            raise
 
     def _cross_off(self, client_id: str) -> None:
         if self.journal is not None:

@@ -25,11 +25,33 @@ FORMATS = ("text", "json", "markdown")
 class Context:
     """Options shared by every command."""
 
-    def __init__(self, config: Path, verbose: int, quiet: bool, color: bool | None) -> None:
-        self.config = config
+    def __init__(self, config: Path | None, verbose: int, quiet: bool, color: bool | None) -> None:
+        self._config = config
         self.verbose = verbose
         self.quiet = quiet
         self.color = color
+
+    @property
+    def config(self) -> Path:
+        """The settings file: ``--config`` as given, else found as git finds its config
+        (this folder or the nearest above it); found when a command first needs it."""
+        if self._config is None:
+            from oauth2_sync.errors import UsageError
+            from oauth2_sync.settings import find_settings
+
+            try:
+                here = Path.cwd()
+            except OSError as exc:  # the working folder was deleted under us
+                raise UsageError(
+                    f"cannot read the current folder ({exc.strerror}); run oauth2-sync from "
+                    "an existing folder or pass --config FILE"
+                ) from exc
+            self._config = find_settings(here)
+        return self._config
+
+    @config.setter
+    def config(self, value: Path) -> None:
+        self._config = value
 
     def use_color(self, stream: Any) -> bool:
         """Colour only on a terminal, never with --no-color or NO_COLOR."""
@@ -83,6 +105,30 @@ class _Group(click.Group):
                 logger.exception("error")
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
+        except OSError as exc:
+            # The last resort: the places that touch files name them better, but no
+            # failing disk, folder or device may ever end in a traceback.
+            if ctx.obj is not None and ctx.obj.verbose:
+                logger.exception("error")
+            click.echo(f"Error: {os_error_line(exc)}", err=True)
+            ctx.exit(1)
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: cause; what to check`` for an ``OSError`` nothing else caught."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        # Most often the output itself: stdout on a full disk or a closed pipe.
+        return f"{cause}; check where the output goes, free space, and the folders in use"
+    where = _path_text(exc.filename)
+    if exc.filename2 is not None:
+        where += f" -> {_path_text(exc.filename2)}"
+    return f"{where}: {cause}; check that the path exists, is of the right type and is writable"
+
+
+def _path_text(name: object) -> str:
+    # An OSError's filename is text, bytes, or (for some calls) a file descriptor.
+    return os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,16 +136,16 @@ class _Group(click.Group):
 @click.option(
     "--config",
     "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("oauth2-sync.yaml"),
-    show_default=True,
-    help="The settings file.",
+    type=click.Path(path_type=Path),  # a folder or FIFO is refused in one line, by the loader
+    default=None,
+    help="The settings file. Default: oauth2-sync.yaml in this folder or the nearest "
+    "folder above it.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail; tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and results.")
 @click.option("--no-color", is_flag=True, help="No colours (NO_COLOR is honoured too).")
 @click.pass_context
-def cli(ctx: click.Context, config: Path, verbose: int, quiet: bool, no_color: bool) -> None:
+def cli(ctx: click.Context, config: Path | None, verbose: int, quiet: bool, no_color: bool) -> None:
     """Manage the OAuth2 clients of a client registry as code."""
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
@@ -130,7 +176,7 @@ def common_options(command: Any) -> Any:
     for decorator in reversed(
         (
             click.option(
-                "--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                "--config", type=click.Path(path_type=Path), default=None,
                 expose_value=False, callback=_set_common, help="The settings file.",
             ),
             click.option(
@@ -214,8 +260,8 @@ def schema(name: str) -> None:
     help="Output format (markdown: a pull-request comment).",
 )
 @click.option(
-    "--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help="Save the plan to FILE, for `apply FILE`.",
+    "--out", "out_file", type=click.Path(path_type=Path), default=None,
+    help="Save the plan to FILE (a regular file), for `apply FILE`.",
 )
 @click.option(
     "--target", "targets", multiple=True, metavar="CLIENT_ID",
@@ -240,9 +286,12 @@ def plan(
     from oauth2_sync.settings import load_settings
 
     settings = load_settings(ctx.config)
+    if out_file is not None:
+        planning.check_out_path(out_file)  # before the registry is read: fail fast
     with open_registry(settings) as registry:
         made = planning.make_plan(settings, registry, targets=targets, prune=prune)
     _warn_pending_secrets(settings, made)
+    _warn_no_sink(settings, made)
     if out_file is not None:
         planning.save(made, out_file)
     out = sys.stdout
@@ -260,7 +309,7 @@ def plan(
 
 @cli.command()
 @click.argument(
-    "planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+    "planfile", required=False, type=click.Path(path_type=Path)  # checked when read
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option(
@@ -301,6 +350,7 @@ def apply(
     from oauth2_sync import apply as applying
     from oauth2_sync import plan as planning
     from oauth2_sync.errors import UsageError
+    from oauth2_sync.planfile import load_checked as load_checked_plan
     from oauth2_sync.registry import open_registry
     from oauth2_sync.settings import load_settings
     from oauth2_sync.sink import open_sink
@@ -317,7 +367,7 @@ def apply(
     sink = open_sink(settings)
     with open_registry(settings) as registry:
         if planfile is not None:
-            made = planning.load(planfile)
+            made = load_checked_plan(planfile, settings, registry)  # re-checked: planfile.py
             _echo_errors(made)
         else:
             made = planning.make_plan(
@@ -392,6 +442,7 @@ def rotate_secret(ctx: Context, client_ids: tuple[str, ...], parallelism: int) -
             "no secret sink is configured (settings: secrets.directory or secrets.command); "
             "refusing to rotate secrets that would be lost"
         )
+    applying.check_sink(sink, ())
     with open_registry(settings) as registry:
         report = _run_with_progress(
             len(set(client_ids)), "Rotating",
@@ -413,6 +464,18 @@ def _warn_pending_secrets(settings: Any, made: Any) -> Any:
     for pending in journal.reconcile({client_id for client_id, _ in made.versions}):
         click.echo(f"Warning: {pending.warning()}", err=True)
     return journal
+
+
+def _warn_no_sink(settings: Any, made: Any) -> None:
+    """Say at plan time what apply would refuse: creates with no secret sink."""
+    creates = made.summary.create
+    if creates and not settings.secrets.configured:
+        click.echo(
+            f"Warning: the plan creates {creates} client{'' if creates == 1 else 's'} but "
+            "no secret sink is configured (settings: secrets.directory or "
+            "secrets.command); apply will refuse to create them",
+            err=True,
+        )
 
 
 def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
@@ -562,6 +625,7 @@ def adopt(
     recorded.
     """
     from oauth2_sync.errors import UsageError
+    from oauth2_sync.loader import open_regular
     from oauth2_sync.registry.base import Secret
     from oauth2_sync.registry.rfc7592 import REGISTRATION_ACCESS_TOKEN_ENV
     from oauth2_sync.registry.rfc7592 import adopt as adopt_registration
@@ -569,7 +633,8 @@ def adopt(
 
     if registration_access_token_file is not None:
         try:
-            token = registration_access_token_file.read_text(encoding="utf-8").strip()
+            with open_regular(registration_access_token_file) as stream:  # a FIFO must not hang
+                token = stream.read().decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"{registration_access_token_file}: cannot read the registration access "
@@ -684,7 +749,7 @@ def drift(ctx: Context, fmt: str) -> None:
     help="Export only this client (repeatable).",
 )
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None,  # checked by export
     help="Write below this folder (default: the folder of the settings).",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing files.")

@@ -164,8 +164,15 @@ def write_clients(
     if clients:
         try:
             out.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as exc:  # something that is not a folder has the name
+            raise UsageError(
+                f"--out {out}: {exc.strerror} and is not a folder; choose a folder"
+            ) from exc
         except OSError as exc:
-            raise UsageError(f"--out {out}: {exc.strerror or exc}") from None
+            raise UsageError(
+                f"--out {out}: {exc.strerror or exc}; check that it is a folder, or can be "
+                "created, and is writable"
+            ) from exc
     root = out.resolve()
     items: list[ExportItem] = []
     for client in clients:

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from oauth2_sync.errors import Diagnostic, InputError, Oauth2SyncError
-from oauth2_sync.loader import display_path, load_bytes
+from oauth2_sync.loader import display_path, load_bytes, open_regular
 from oauth2_sync.model import FIELD_NAMES
 
 logger = logging.getLogger(__name__)
@@ -99,10 +99,19 @@ def format_paths(paths: Sequence[Path], *, write: bool) -> FmtReport:
         except InputError as exc:
             diagnostics.extend(exc.diagnostics)
             continue
-        results.append(result)
         if write and result.changed:
-            _write_atomically(path, result.after)
+            try:
+                _write_atomically(path, result.after)
+            except OSError as exc:
+                # Named here, not by a temporary file's name; the other files go on.
+                diagnostics.append(Diagnostic(
+                    display, 1, 1, "error", "file",
+                    f"cannot rewrite the file: {exc.strerror or exc}; check that the file "
+                    "and its folder are writable",
+                ))
+                continue
             logger.info("formatted %s", display)
+        results.append(result)
     return FmtReport(tuple(results), tuple(sorted(diagnostics)))
 
 
@@ -387,7 +396,7 @@ def _cannot(display: str, node: yaml.Node, why: str) -> InputError:
 
 def _read(path: Path, display: str) -> bytes:
     try:
-        with path.open("rb") as stream:
+        with open_regular(path) as stream:
             return stream.read()
     except OSError as exc:
         raise InputError(

@@ -4,10 +4,17 @@ A new client's secret exists only in the registry's create response, on its way 
 sink. A process killed between the two (SIGKILL, a lost CI runner, a power cut) leaves
 a client whose secret nobody has. So ``apply`` notes every client it is about to create
 here before it sends a single create (one ``fsync``), and crosses each off once its
-secret is in the sink, or once it is certain that no client was created. What stays
+secret is in the sink, or once it is certain that this apply created no client (refused,
+or the registry answered 409: another writer made it, and got its secret). What stays
 is reported by the next ``plan`` and ``apply`` with the command that recovers it
 (``oauth2-sync rotate-secret ID``), and ``rotate-secret`` crosses it off when it has
-delivered a new secret.
+delivered a new secret. ``rotate-secret`` notes each client the same way before it asks
+for a new secret (which revokes the old one), as a rotation.
+
+The journal, its lock and their folder are a boundary: they are opened with
+``O_NOFOLLOW``, and a folder that is a symbolic link or resolves outside the settings'
+folder is refused, so that a link committed to the repository cannot make a run write
+elsewhere.
 
 The file, ``.oauth2-sync/pending-secrets.jsonl`` next to ``oauth2-sync.yaml`` (mode
 0600, folder 0700; a ``.lock`` file beside it), holds client IDs and times, never a
@@ -30,7 +37,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 from oauth2_sync.errors import UsageError
 from oauth2_sync.render import escape
@@ -40,6 +47,8 @@ logger = logging.getLogger(__name__)
 JOURNAL_PATH = Path(".oauth2-sync") / "pending-secrets.jsonl"
 """Where the journal lives, relative to the folder of ``oauth2-sync.yaml``."""
 
+PendingOperation = Literal["create", "rotate"]
+
 
 @dataclass(frozen=True, slots=True)
 class Pending:
@@ -47,11 +56,19 @@ class Pending:
 
     client_id: str
     since: str
-    """When the create was about to be sent (UTC, ISO 8601)."""
+    """When the create (or rotation) was about to be sent (UTC, ISO 8601)."""
+    operation: PendingOperation = "create"
 
     def warning(self) -> str:
         """The one line ``plan`` and ``apply`` show for it."""
         client_id, since = escape(self.client_id), escape(self.since)
+        if self.operation == "rotate":
+            return (
+                f"the secret of {client_id} was being rotated by a rotate-secret that "
+                f"stopped before the new one reached the sink ({since}); the old one may "
+                f"no longer work: run `oauth2-sync rotate-secret {client_id}` to issue a "
+                "new one"
+            )
         return (
             f"{client_id} was created by an apply that stopped before its secret "
             f"reached the sink ({since}); run `oauth2-sync rotate-secret {client_id}` "
@@ -62,19 +79,26 @@ class Pending:
 class Journal:
     """The pending-secrets file of one configuration. Thread-safe."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path | None = None) -> None:
         self.path = path
+        self.root = root
+        """The settings' folder, which the journal's folder must not leave."""
         self._lock = threading.Lock()
 
     @classmethod
     def beside(cls, settings_root: Path) -> Journal:
         """The journal of the configuration whose settings are in ``settings_root``."""
-        return cls(settings_root / JOURNAL_PATH)
+        return cls(settings_root / JOURNAL_PATH, settings_root)
 
-    def record(self, client_ids: Iterable[str]) -> None:
-        """Note clients about to be created; on disk (fsync) before this returns."""
+    def record(
+        self, client_ids: Iterable[str], operation: PendingOperation = "create"
+    ) -> None:
+        """Note clients about to be created (or rotated); on disk (fsync) before this
+        returns."""
         now = _now()
         lines = [{"pending": client_id, "since": now} for client_id in client_ids]
+        if operation != "create":
+            lines = [line | {"operation": operation} for line in lines]
         if lines:
             self._append(lines, durable=True)
 
@@ -85,7 +109,7 @@ class Journal:
         rotation that was not needed, never hide one that is.
         """
         lines = [{"done": client_id} for client_id in client_ids]
-        if lines and self.path.exists():
+        if lines and os.path.lexists(self.path):
             self._append(lines, durable=False)
 
     def pending(self) -> tuple[Pending, ...]:
@@ -115,7 +139,10 @@ class Journal:
             tmp = self.path.with_name(f".{self.path.name}.tmp")
             with _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as stream:
                 for item in pending.values():
-                    stream.write(_line({"pending": item.client_id, "since": item.since}))
+                    entry = {"pending": item.client_id, "since": item.since}
+                    if item.operation != "create":
+                        entry["operation"] = item.operation
+                    stream.write(_line(entry))
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(tmp, self.path)
@@ -135,10 +162,11 @@ class Journal:
     def _replay(self) -> dict[str, Pending]:
         pending: dict[str, Pending] = {}
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with os.fdopen(_open(self.path, os.O_RDONLY), encoding="utf-8") as stream:
+                text = stream.read()
         except FileNotFoundError:
             return pending
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise UsageError(
                 f"{self.path}: cannot read the pending-secrets journal: {exc}"
             ) from None
@@ -152,7 +180,12 @@ class Journal:
             if isinstance(entry.get("pending"), str):
                 client_id = entry["pending"]
                 since = entry.get("since")
-                pending[client_id] = Pending(client_id, since if isinstance(since, str) else "")
+                operation: PendingOperation = (
+                    "rotate" if entry.get("operation") == "rotate" else "create"
+                )
+                pending[client_id] = Pending(
+                    client_id, since if isinstance(since, str) else "", operation
+                )
             elif isinstance(entry.get("done"), str):
                 pending.pop(entry["done"], None)
         return pending
@@ -162,7 +195,9 @@ class Journal:
         """Hold the thread lock and an exclusive ``flock`` on the journal's lock file;
         yields whether the journal exists. With ``create``, make its folder (0700)."""
         with self._lock:
-            if not create and not self.path.exists():
+            if os.path.lexists(self.path.parent):
+                self._check_folder()  # before reading through it, too
+            if not create and not os.path.lexists(self.path):
                 yield False
                 return
             # A lock file of its own: compaction replaces the journal, and a lock on a
@@ -170,21 +205,55 @@ class Journal:
             lock = self.path.with_name(self.path.name + ".lock")
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
                 raise UsageError(
                     f"{self.path}: cannot open the pending-secrets journal: "
                     f"{exc.strerror or exc}"
-                ) from None
+                ) from exc
+            self._check_folder()
+            fd = _open(lock, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                yield self.path.exists()
+                yield os.path.lexists(self.path)
             finally:
                 os.close(fd)
 
+    def _check_folder(self) -> None:
+        """Refuse a journal folder that is a link, or leads out of the settings' folder."""
+        folder = self.path.parent
+        if folder.is_symlink():
+            raise UsageError(
+                f"{folder} is a symbolic link; refusing to keep the pending-secrets "
+                "journal where it points: remove the link (a real folder is created)"
+            ) from None
+        if self.root is not None:
+            try:
+                folder.resolve().relative_to(self.root.resolve())
+            except ValueError:
+                raise UsageError(
+                    f"{folder} resolves to {folder.resolve()}, outside the settings' folder "
+                    f"{self.root}; refusing to keep the pending-secrets journal there"
+                ) from None
+
+
+def _open(path: Path, flags: int) -> int:
+    """``os.open`` that never follows a link (a link in its place is an error line)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UsageError(
+                f"{path} is a symbolic link; refusing to follow it: remove it"
+            ) from None
+        raise UsageError(
+            f"{path}: cannot open the pending-secrets journal: {exc.strerror or exc}"
+        ) from exc
+
 
 def _open_private(path: Path, flags: int) -> TextIO:
-    return os.fdopen(os.open(path, flags, 0o600), "w", encoding="utf-8")
+    return os.fdopen(_open(path, flags), "w", encoding="utf-8")
 
 
 def _line(entry: dict[str, str]) -> str:

@@ -13,9 +13,12 @@ normal form, and versions are opaque tokens.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -27,7 +30,7 @@ from typing import Any, Literal, get_args
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.loader import collector_paused
+from oauth2_sync.loader import collector_paused, file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
 from oauth2_sync.settings import Settings
@@ -42,10 +45,12 @@ __all__ = [
     "RegistryState",
     "Summary",
     "build_plan",
+    "config_digests",
     "from_dict",
     "git_commit",
     "load",
     "make_plan",
+    "parse",
     "read_registry",
     "save",
     "to_dict",
@@ -53,8 +58,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Version of the JSON plan document; bumped on any incompatible change."""
+FORMAT_VERSION = 2
+"""Version of the JSON plan document; bumped on any incompatible change.
+
+2 added ``settings_sha256`` and ``files``, without which ``apply PLANFILE`` cannot tell
+whether the plan still matches the configuration: plan files of version 1 are refused."""
 
 Action = Literal["create", "update", "delete"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
@@ -126,6 +134,11 @@ class Plan:
     created_at: str = ""
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
+    settings_sha256: str | None = None
+    """SHA-256 (hex) of the settings file the plan was made under."""
+    files: tuple[tuple[str, str], ...] = ()
+    """``(path, sha256)`` of every client file that declared a client, the path relative
+    to the settings' folder, sorted: with ``commit``, what tells a stale saved plan."""
 
     @property
     def summary(self) -> Summary:
@@ -318,10 +331,36 @@ def make_plan(
     """Load the desired clients, read the registry and build the plan (what ``plan`` runs)."""
     desired = load_desired(settings)
     state = read_registry(registry)
-    return build_plan(
+    made = build_plan(
         desired, state, settings, targets=targets, prune=prune,
         commit=git_commit(settings.root), unsupported=registry.unsupported,
     )
+    settings_sha256, files = config_digests(settings, desired)
+    return dataclasses.replace(made, settings_sha256=settings_sha256, files=files)
+
+
+def config_digests(
+    settings: Settings, desired: Iterable[DesiredClient]
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """SHA-256 of the settings file, and of each client file declaring ``desired``.
+
+    The client files are hashed from the text already loaded (no second read, and
+    exactly what was validated); the settings file is read again, it is one small file.
+    """
+    try:
+        settings_sha256 = hashlib.sha256(settings.path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UsageError(
+            f"{settings.path}: cannot read the settings file again: {exc.strerror}; "
+            "check that it was not moved while oauth2-sync ran"
+        ) from exc
+    seen: dict[int, tuple[str, str]] = {}
+    for item in desired:
+        doc = item.document
+        if id(doc) not in seen:
+            name = settings.relative(doc.display) or doc.display
+            seen[id(doc)] = (name, hashlib.sha256(doc.text.encode("utf-8")).hexdigest())
+    return settings_sha256, tuple(sorted(seen.values()))
 
 
 def git_commit(root: Path) -> str | None:
@@ -353,6 +392,8 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "created_at": plan.created_at,
         "registry": plan.registry,
         "commit": plan.commit,
+        "settings_sha256": plan.settings_sha256,
+        "files": dict(plan.files),
         "prune": plan.prune,
         "targets": list(plan.targets),
         "summary": {
@@ -399,28 +440,98 @@ def _change_dict(change: Change) -> dict[str, Any]:
 
 
 def save(plan: Plan, path: Path) -> None:
-    """Write the plan file atomically (a reader never sees half a plan)."""
+    """Write the plan file atomically (a reader never sees half a plan).
+
+    Only a regular file is written or replaced (``check_out_path``); ``UsageError``
+    naming the path when it cannot be.
+    """
     text = json.dumps(to_dict(plan), indent=2, ensure_ascii=True) + "\n"
-    path = path.resolve()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = check_out_path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _cannot_write(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def check_out_path(path: Path) -> Path:
+    """Where ``plan --out PATH`` may write: the path itself, or what its links lead to.
+
+    Refused (``UsageError``, one line): a missing folder, and anything at the path but a
+    regular file -- a directory, FIFO, device or socket, directly or through a link --
+    which replacing would destroy or (a FIFO, ``/dev/full``) never finish writing.
+    Called before the registry is read, so that a bad path costs nothing.
+    """
+    try:
+        target = path.resolve()
+    except RuntimeError as exc:  # Python 3.11 reports a link loop so, not as OSError
+        raise UsageError(
+            f"{path}: cannot write the plan file: its links lead in a loop; choose a file name"
+        ) from exc
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(
+            f"{path}: cannot write the plan file: it is {file_kind(mode)}, and --out writes only "
+            "regular files; choose a file name"
+        )
+    if not target.parent.is_dir():
+        raise UsageError(
+            f"{path}: cannot write the plan file: the folder {path.parent} does not exist; "
+            "create it first"
+        )
+    return target
+
+
+def _cannot_write(path: Path, exc: OSError) -> UsageError:
+    return UsageError(
+        f"{path}: cannot write the plan file in {path.parent}: {exc.strerror or exc}; "
+        "check that the folder is writable and has free space"
+    )
+
+
 def load(path: Path) -> Plan:
     """Read a plan file; ``UsageError`` naming the file when it is not a valid plan."""
+    return parse(read_text(path), path)
+
+
+def read_text(path: Path) -> str:
+    """The text of a plan file: a regular file only (a FIFO would block, a device never
+    end); ``UsageError`` naming the file otherwise."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path) as stream:
+            raw = stream.read()
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read the plan file: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UsageError(
+            f"{path}: cannot read the plan file: {exc.strerror or exc}; pass the file "
+            "that `oauth2-sync plan --out FILE` wrote"
+        ) from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not an oauth2-sync plan file (not JSON)") from exc
+
+
+def parse(text: str, path: Path) -> Plan:
+    """A plan from the text of a plan file; ``UsageError`` naming ``path`` when invalid."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
         raise UsageError(f"{path}: not an oauth2-sync plan file (not JSON)") from None
     try:
         return from_dict(data)
@@ -436,10 +547,16 @@ def from_dict(data: Any) -> Plan:
     """Rebuild a plan from ``to_dict``'s document; raises ``_BadPlan`` on any malformation."""
     obj = _mapping(data, "plan")
     version = obj.get("format_version")
+    if version == 1:
+        raise _BadPlan(
+            "format_version 1 records no digests of the configuration, so it cannot be "
+            "re-checked before apply; make the plan again with this oauth2-sync"
+        )
     if version != FORMAT_VERSION:
         raise _BadPlan(
             f"format_version {version!r} is not supported (this oauth2-sync reads {FORMAT_VERSION})"
         )
+    files = _mapping(obj.get("files"), "files")
     summary = _mapping(obj.get("summary"), "summary")
     versions = _mapping(obj.get("versions"), "versions")
     changes = tuple(_change(c, i) for i, c in enumerate(_list(obj.get("changes"), "changes")))
@@ -462,6 +579,10 @@ def from_dict(data: Any) -> Plan:
         ),
         created_at=_str(obj.get("created_at"), "created_at"),
         tool_version=_str(obj.get("tool_version"), "tool_version"),
+        settings_sha256=_opt_str(obj.get("settings_sha256"), "settings_sha256"),
+        files=tuple(sorted(
+            (_str(k, "files"), _str(v, f"files.{k}")) for k, v in files.items()
+        )),
     )
 
 

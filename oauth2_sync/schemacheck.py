@@ -19,6 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
+from oauth2_sync import durations
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.loader import DataPath, Document
 
@@ -57,12 +58,37 @@ def _ecma_pattern(
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
+def _maximum_seconds(
+    validator: Any, maximum: int, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    # "maximum" holds for numbers only: a duration such as 1000000w is checked here,
+    # once converted to seconds, or it would pass validate and plan and fail at apply.
+    seconds = _duration_seconds(instance)
+    if seconds is not None and seconds > maximum:
+        yield ValidationError(
+            f"{instance!r} is {seconds} s, more than the maximum of "
+            f"{durations.format_seconds(maximum)}"
+        )
+
+
+def _duration_seconds(value: Any) -> int | None:
+    """The seconds of a duration string (``12h``), or ``None`` for anything else."""
+    if type(value) is not str or value == "never":
+        return None
+    try:
+        return durations.parse(value)
+    except ValueError:
+        return None
+
+
 @functools.cache
 def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-_Validator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})  # type: ignore[no-untyped-call]
+_Validator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _ecma_pattern, "x-maximum-seconds": _maximum_seconds}
+)
 
 
 @functools.cache
@@ -129,7 +155,10 @@ def _lifetime_valid_fast(value: Any) -> bool:
     if value is None:
         return True
     if type(value) is str:
-        return _matches(_LIFETIME["pattern"], value)
+        seconds = _duration_seconds(value)
+        return _matches(_LIFETIME["pattern"], value) and (
+            seconds is None or seconds <= _LIFETIME["x-maximum-seconds"]
+        )
     if type(value) is float and value.is_integer():
         value = int(value)
     if type(value) is int:

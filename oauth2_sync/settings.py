@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import itertools
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from oauth2_sync import durations, schemacheck
-from oauth2_sync.errors import Diagnostic, InputError
+from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.loader import DataPath, Document, load_file
 
 DEFAULT_CONFIG = "oauth2-sync.yaml"
@@ -152,11 +153,75 @@ class Settings:
     def client_file_names(self) -> list[str]:
         """``client_files`` as text, as ``str(Path)`` writes it (validate's hot path makes
         no ``Path`` per file: building, sorting and printing them was 5% of a plan)."""
+        return self.discover().files
+
+    def discover(self) -> Discovery:
+        """The client files ``clients.paths`` finds, and the links it refused to follow.
+
+        The configuration's folder is a boundary: a link (to a file or a folder) whose
+        target resolves outside it is not followed, so no file outside the repository
+        is read, planned or applied. Only links are resolved (``os.scandir`` knows which
+        entries are links without a system call).
+        """
         found: set[str] = set()
-        for pattern in self.client_paths:
-            found.update(_glob_files(_base(self.root), pattern.split("/")))
+        boundary = _Boundary(self.root)
+        for index, pattern in enumerate(self.client_paths):
+            boundary.pattern = index
+            found.update(_glob_files(_base(self.root), pattern.split("/"), boundary.follows))
         # Path order (part by part): "/" sorts before every character a name may hold.
-        return sorted(found, key=lambda name: name.replace("/", "\0"))
+        return Discovery(
+            sorted(found, key=lambda name: name.replace("/", "\0")), boundary.refused
+        )
+
+    def team_folders(self) -> list[str]:
+        """The folders the teams' path patterns start with (``clients/acme`` for
+        ``clients/acme/**``), outermost only, as ``str(Path)`` writes them."""
+        folders: set[str] = set()
+        for team in self.teams:
+            for pattern in team.paths:
+                fixed = [
+                    part
+                    for part in itertools.takewhile(
+                        lambda part: not _WILDCARD.search(part), pattern.split("/")[:-1]
+                    )
+                    if part not in ("", ".")
+                ]
+                folders.add(os.path.join(_base(self.root), *fixed))
+        return [
+            f for f in sorted(folders)
+            if not any(f.startswith(os.path.join(o, "")) for o in folders if o != f)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What ``clients.paths`` finds."""
+
+    files: list[str]
+    """The client files, sorted, as ``str(Path)`` writes them."""
+    outside: dict[str, tuple[int, str]]
+    """Each link not followed: its name, the index of the pattern that reached it and
+    where it resolves (outside the configuration's folder)."""
+
+
+class _Boundary:
+    """Decides whether discovery follows a link: only to inside the configuration's folder."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = str(root)
+        self._inside: str | None = None
+        self.pattern = 0
+        self.refused: dict[str, tuple[int, str]] = {}
+
+    def follows(self, link: str) -> bool:
+        """Whether to follow ``link``; if not, it is noted with its target."""
+        if self._inside is None:  # resolved once, and only when there is a link
+            self._inside = os.path.join(os.path.realpath(self._root), "")
+        target = os.path.realpath(link)
+        if os.path.join(target, "").startswith(self._inside):
+            return True
+        self.refused.setdefault(link, (self.pattern, target))
+        return False
 
 
 def _base(root: Path) -> str:
@@ -165,7 +230,9 @@ def _base(root: Path) -> str:
     return "" if text == "." else text
 
 
-def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
+def _glob_files(
+    directory: str, parts: list[str], follows: Callable[[str], bool] = lambda link: True
+) -> Iterator[str]:
     """The files under ``directory`` matching the pattern ``parts``, as ``Path.glob`` finds them.
 
     ``directory`` is ``""`` for the working directory; the names found are written as
@@ -175,38 +242,48 @@ def _glob_files(directory: str, parts: list[str]) -> Iterator[str]:
     made a ``stat`` call per file, a tenth of a 10,000-file plan; ``os.scandir`` knows
     from the directory itself which entries are files. Same semantics: ``**`` is any
     number of folders (none included) but never enters a linked folder, other parts
-    follow links, and wildcards match hidden names too.
+    follow links, and wildcards match hidden names too. A link is followed only if
+    ``follows`` says so (the repository boundary).
     """
     if not parts:
         return
     part, rest = parts[0], parts[1:]
     if part in ("", "."):
-        yield from _glob_files(directory, rest)
+        yield from _glob_files(directory, rest, follows)
         return
     if part == "**":
         if rest:
-            yield from _glob_files(directory, rest)
+            yield from _glob_files(directory, rest, follows)
         for entry in _entries(directory):
             # As Path.glob: ``**`` does not descend into linked folders (no link loops).
             if _is_dir(entry) and not entry.is_symlink():
-                yield from _glob_files(os.path.join(directory, entry.name), parts)
+                yield from _glob_files(os.path.join(directory, entry.name), parts, follows)
         return
     if not _WILDCARD.search(part):
-        path = os.path.join(directory, part)
-        if rest:
-            if os.path.isdir(path):
-                yield from _glob_files(path, rest)
-        elif os.path.isfile(path):
-            yield path
+        yield from _glob_literal(os.path.join(directory, part), rest, follows)
         return
     matches = re.compile(fnmatch.translate(part)).match
     for entry in _entries(directory):
         if matches(entry.name):
+            path = os.path.join(directory, entry.name)
+            if entry.is_symlink() and not follows(path):
+                continue
             if rest:
                 if _is_dir(entry):
-                    yield from _glob_files(os.path.join(directory, entry.name), rest)
+                    yield from _glob_files(path, rest, follows)
             elif _is_file(entry):
-                yield os.path.join(directory, entry.name)
+                yield path
+
+
+def _glob_literal(path: str, rest: list[str], follows: Callable[[str], bool]) -> Iterator[str]:
+    """``_glob_files`` for a part without wildcards: one name, no folder listing."""
+    if os.path.islink(path) and not follows(path):
+        return
+    if rest:
+        if os.path.isdir(path):
+            yield from _glob_files(path, rest, follows)
+    elif os.path.isfile(path):
+        yield path
 
 
 _WILDCARD = re.compile(r"[*?[]")
@@ -234,29 +311,80 @@ def _entries(directory: str) -> list[os.DirEntry[str]]:
         return []  # as Path.glob: a folder that cannot be read holds nothing
 
 
+def find_settings(start: Path) -> Path:
+    """``oauth2-sync.yaml`` in ``start`` or the nearest folder above it, as git, ruff and
+    pre-commit find their configuration; the search stops at the top of a git
+    repository (a folder holding ``.git``), so a file above the repository is not used.
+
+    The path is relative to ``start`` (``oauth2-sync.yaml``, ``../oauth2-sync.yaml``),
+    so file names in messages read from where the command runs.
+    """
+    folder = start
+    while True:
+        # os.path's checks answer False on any OSError (an unreadable folder above).
+        candidate = folder / DEFAULT_CONFIG
+        if os.path.isfile(candidate):
+            return Path(os.path.relpath(candidate, start))
+        if os.path.lexists(folder / ".git") or folder.parent == folder:
+            break
+        folder = folder.parent
+    raise UsageError(
+        f"no {DEFAULT_CONFIG} in {start} or the folders above it (up to {folder}); "
+        "run oauth2-sync inside the configuration repository or pass --config FILE"
+    )
+
+
 def load_settings(path: Path) -> Settings:
     """Load and check ``oauth2-sync.yaml``; raises ``InputError`` with every finding."""
     doc = load_file(path)
-    problems = schemacheck.check("settings", doc) or _absolute_patterns(doc)
+    problems = schemacheck.check("settings", doc) or _path_problems(doc)
     if problems:
         raise InputError(problems)
     return _build(path, doc.data)
 
 
-def _absolute_patterns(doc: Document) -> list[Diagnostic]:
-    """Path patterns are relative to the settings file; an absolute one would match nothing."""
+_BOUNDED_PATHS: tuple[tuple[str, str], ...] = (
+    ("secrets", "directory"), ("registry", "state_file"),
+)
+"""Single paths that oauth2-sync writes, kept inside the configuration's folder."""
+
+
+def _path_problems(doc: Document) -> list[Diagnostic]:
+    """Path patterns, the secrets folder and the state file stay inside the settings
+    file's folder (the repository boundary): no absolute path, no ``..`` segment."""
     data = doc.data
     places: list[tuple[DataPath, Any]] = [(("clients", "paths"), data["clients"]["paths"])]
     places += [(("teams", name, "paths"), team["paths"]) for name, team in data["teams"].items()]
-    return [
-        doc.diagnostic(
-            (*where, index), "settings",
-            f"path pattern {pattern!r} is absolute: patterns are relative to this file",
-        )
+    found = [
+        _path_problem(doc, (*where, index), f"path pattern {pattern!r}", pattern, pattern=True)
         for where, patterns in places
         for index, pattern in enumerate(patterns)
-        if pattern.startswith("/")
     ]
+    found += [
+        _path_problem(doc, (section, key), f"{section}.{key} {value!r}", value, pattern=False)
+        for section, key in _BOUNDED_PATHS
+        if isinstance(value := data.get(section, {}).get(key), str)
+    ]
+    return [problem for problem in found if problem is not None]
+
+
+def _path_problem(
+    doc: Document, where: DataPath, what: str, value: str, *, pattern: bool
+) -> Diagnostic | None:
+    if value.startswith("/"):
+        if pattern:  # the message of earlier releases, kept
+            return doc.diagnostic(
+                where, "settings", f"{what} is absolute: patterns are relative to this file"
+            )
+        return doc.diagnostic(
+            where, "outside-root",
+            f"{what} is absolute: paths are relative to this file and stay in its folder",
+        )
+    if ".." in value.split("/"):
+        return doc.diagnostic(
+            where, "outside-root", f"{what} has a '..' segment: paths stay in this file's folder"
+        )
+    return None
 
 
 def _build(path: Path, data: dict[str, Any]) -> Settings:

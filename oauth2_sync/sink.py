@@ -10,7 +10,15 @@ files or exception messages.
 - ``CommandSink``: runs an argument list (no shell) per secret; the same JSON arrives
   on stdin, the client ID also in ``OAUTH2_SYNC_CLIENT_ID`` and the registry's in
   ``OAUTH2_SYNC_REGISTRY_CLIENT_ID``. Its output is captured, never shown; a failure
-  is reported with the exit status and the last line of its stderr, the secret masked.
+  is reported with the exit status and a bounded excerpt of its stderr (the last line,
+  at most 200 characters) in which the secret in any usual encoding and every long
+  high-entropy token are masked (``redact``).
+
+Both are checked before the first write (``preflight``): a secret folder that is a
+symbolic link, lies outside the settings' folder, or is group- or world-writable is
+refused (as ssh refuses a loose key file), as is a command that does not exist or is
+not executable. ``check_id`` says, before a secret is issued, whether the sink can
+store a client's secret at all.
 
 ``client_id`` is ours (the name in the files); ``registry_client_id`` is the one an
 application authenticates with. They differ on a standard OAuth server, which picks
@@ -20,13 +28,17 @@ application reads one key whatever the registry.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import math
 import os
 import re
+import shutil
 import stat
 import subprocess
 import tempfile
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -40,6 +52,11 @@ logger = logging.getLogger(__name__)
 COMMAND_TIMEOUT = 60.0
 """Seconds a sink command may take for one secret."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_.~%:-]{16,}")
+"""A run of characters a secret or an encoding of one (base64, base64url, hex, URL
+encoding) is made of, long enough to be one."""
+EXCERPT = 200
+"""The most characters of a failing command's output a message shows."""
 
 
 class Sink(ABC):
@@ -60,6 +77,17 @@ class Sink(ABC):
         ``client_id`` (``RemoteClient.registry_client_id``).
         """
 
+    def check_id(self, client_id: str) -> None:
+        """``SecretSinkError`` when the sink could never store this client's secret;
+        asked before a secret is issued, so that none is issued in vain."""
+        # Every sink hands the ID on in text (a file name, JSON, an environment variable).
+        if not client_id or "\x00" in client_id:
+            raise SecretSinkError(f"client ID {client_id!r} cannot be handed to a sink") from None
+
+    def preflight(self) -> None:  # noqa: B027 -- a sink with nothing to check
+        """``SecretSinkError`` when the sink cannot work at all; checked before the
+        first write of a run."""
+
 
 def payload(client_id: str, secret: Secret, registry_client_id: str | None = None) -> str:
     """The JSON both sinks hand over: ``{"client_id", "registry_client_id",
@@ -72,10 +100,14 @@ def payload(client_id: str, secret: Secret, registry_client_id: str | None = Non
 
 
 class DirectorySink(Sink):
-    """One ``<client_id>.json`` file per client, mode 0600, in a directory of mode 0700."""
+    """One ``<client_id>.json`` file per client, mode 0600, in a directory of mode 0700.
 
-    def __init__(self, directory: Path) -> None:
+    ``root`` is the settings' folder: the directory must stay inside it.
+    """
+
+    def __init__(self, directory: Path, root: Path | None = None) -> None:
         self.directory = directory
+        self.root = root
 
     @property
     def description(self) -> str:
@@ -85,13 +117,25 @@ class DirectorySink(Sink):
         """The file that holds a client's secret."""
         return self.directory / f"{_checked_id(client_id)}.json"
 
+    def check_id(self, client_id: str) -> None:
+        _checked_id(client_id)
+
+    def preflight(self) -> None:
+        self._ensure_directory(None)
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise SecretSinkError(
+                f"secret folder {self.directory} is not writable by this user; "
+                "check its owner and mode"
+            ) from None
+
     def deliver(
         self, client_id: str, secret: Secret, registry_client_id: str | None = None
     ) -> None:
         target = self.file_for(client_id)
+        self._ensure_directory(client_id)
         try:
-            self._ensure_directory()
-            # mkstemp creates the file 0600 before a byte of the secret is written.
+            # mkstemp creates the file 0600 (O_EXCL: never through a link) before a
+            # byte of the secret is written.
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{client_id}.", suffix=".tmp")
         except OSError as exc:
             raise SecretSinkError(
@@ -102,6 +146,7 @@ class DirectorySink(Sink):
                 stream.write(payload(client_id, secret, registry_client_id) + "\n")
                 stream.flush()
                 os.fsync(stream.fileno())
+            # A link planted at the target is replaced, not followed.
             os.replace(tmp, target)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
@@ -110,15 +155,44 @@ class DirectorySink(Sink):
             ) from None
         logger.debug("secret of %s written to %s", client_id, target)
 
-    def _ensure_directory(self) -> None:
-        if not self.directory.is_dir():
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return
-        mode = stat.S_IMODE(self.directory.stat().st_mode)
+    def _ensure_directory(self, client_id: str | None) -> None:
+        """Create the folder (0700), or refuse one that others could reach secrets in."""
+        folder = self.directory
+        try:
+            if not folder.is_symlink() and not folder.exists():
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = folder.lstat()
+        except OSError as exc:
+            if client_id is not None:
+                raise SecretSinkError(
+                    f"cannot write the secret of {client_id} to {folder}: {exc.strerror}"
+                ) from None
+            raise SecretSinkError(
+                f"cannot create the secret folder {folder}: {exc.strerror}; check that "
+                "its parent is a writable folder"
+            ) from None
+        if stat.S_ISLNK(info.st_mode):
+            raise SecretSinkError(
+                f"secret folder {folder} is a symbolic link; refusing to write secrets "
+                "where it points: make it a real folder (mkdir -m 700)"
+            ) from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise SecretSinkError(f"secret folder {folder} is not a folder") from None
+        if self.root is not None and not _inside(folder, self.root):
+            raise SecretSinkError(
+                f"secret folder {folder} resolves to {folder.resolve()}, outside the "
+                f"settings' folder {self.root.resolve()}; a linked parent folder?"
+            ) from None
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o022:
+            raise SecretSinkError(
+                f"secret folder {folder} is writable by other users (mode {mode:04o}); "
+                f"run `chmod 700 {folder}`"
+            ) from None
         if mode & 0o077:
             logger.warning(
                 "secret directory %s is accessible to other users (mode %03o); "
-                "0700 is recommended", self.directory, mode,
+                "0700 is recommended", folder, mode,
             )
 
 
@@ -165,18 +239,37 @@ class CommandSink(Sink):
                 f"(secret of {client_id})"
             ) from None
         if done.returncode != 0:
-            detail = _last_line(done.stderr, secret)
+            detail = excerpt(done.stderr, secret)
             raise SecretSinkError(
                 f"secret command {self.argv[0]} exited with status {done.returncode} "
                 f"(secret of {client_id})" + (f": {detail}" if detail else "")
             ) from None
         logger.debug("secret of %s handed to %s", client_id, self.argv[0])
 
+    def preflight(self) -> None:
+        program = self.argv[0]
+        if "/" not in program:
+            if shutil.which(program) is None:
+                raise SecretSinkError(
+                    f"secret command {program} not found on PATH; check secrets.command "
+                    "in the settings"
+                ) from None
+            return
+        path = Path(program)
+        if not path.is_file():
+            raise SecretSinkError(
+                f"secret command {program} not found; check secrets.command in the settings"
+            ) from None
+        if not os.access(path, os.X_OK):
+            raise SecretSinkError(
+                f"secret command {program} is not executable; run `chmod +x {program}`"
+            ) from None
+
 
 def open_sink(settings: Settings) -> Sink | None:
     """The sink the settings configure, or ``None`` when there is none."""
     if settings.secrets.directory is not None:
-        return DirectorySink(settings.secrets.directory)
+        return DirectorySink(settings.secrets.directory, settings.root)
     if settings.secrets.command is not None:
         auth = settings.registry.auth
         withheld = {
@@ -197,10 +290,55 @@ def _checked_id(client_id: str) -> str:
     return client_id
 
 
-def _last_line(text: str, secret: Secret) -> str:
+def _inside(folder: Path, root: Path) -> bool:
+    try:
+        folder.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def encodings(value: str) -> set[str]:
+    """The spellings of ``value`` a program is likely to print: as is, reversed, JSON-
+    escaped, URL-encoded, base64 and base64url (with and without padding), hex."""
+    raw = value.encode("utf-8")
+    b64 = base64.b64encode(raw).decode("ascii")
+    url64 = base64.urlsafe_b64encode(raw).decode("ascii")
+    found = {
+        value, value[::-1], json.dumps(value)[1:-1], urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value), b64, b64.rstrip("="), url64, url64.rstrip("="),
+        raw.hex(), raw.hex().upper(),
+    }
+    return {f for f in found if f}
+
+
+def _high_entropy(token: str) -> bool:
+    # Letters and digits mixed, or many distinct symbols: what secrets, keys and their
+    # encodings look like, and words seldom do.
+    if re.search(r"[0-9]", token) and re.search(r"[A-Za-z]", token):
+        return True
+    counts = {c: token.count(c) for c in set(token)}
+    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts.values())
+    return entropy >= 4.0
+
+
+def redact(text: str, secret: Secret) -> str:
+    """``text`` with ``secret`` masked in every spelling ``encodings`` knows, and every
+    long high-entropy token masked, whatever it encodes."""
+    value = secret.reveal()
+    if value:
+        for spelling in sorted(encodings(value), key=len, reverse=True):
+            text = text.replace(spelling, "***")
+    return _TOKEN.sub(lambda m: "***" if _high_entropy(m.group()) else m.group(), text)
+
+
+def excerpt(text: str, secret: Secret) -> str:
+    """The last non-blank line of a command's output, redacted, printable, at most
+    ``EXCERPT`` characters; empty when there is none."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
-    last = lines[-1].replace(secret.reveal(), "***") if secret.reveal() else lines[-1]
+    # Redacted before it is cut, so that no cut leaves a tail of a secret unmasked.
+    last = redact(lines[-1], secret)
     last = "".join(c if c.isprintable() else "?" for c in last)
-    return last[:200]
+    return last[:EXCERPT]

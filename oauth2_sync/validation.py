@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,11 +74,25 @@ class ValidationResult:
         return tuple(d for d in self.diagnostics if d.severity == "warning")
 
 
-def validate(settings: Settings, paths: Sequence[Path] | None = None) -> ValidationResult:
-    """Check the client files (default: those the settings name) offline."""
-    files = [str(p) for p in expand_paths(paths)] if paths else settings.client_file_names()
-    shown: list[str] = []
+def validate(
+    settings: Settings, paths: Sequence[Path] | None = None, *, unmatched: bool = True
+) -> ValidationResult:
+    """Check the client files (default: those the settings name) offline.
+
+    With the settings' files, links that lead outside the configuration's folder are
+    errors, and with ``unmatched`` the YAML files under the teams' folders that
+    ``clients.paths`` leaves out are warnings.
+    """
     diagnostics: list[Diagnostic] = []
+    if paths:
+        files = [str(p) for p in expand_paths(paths)]
+    else:
+        discovery = settings.discover()
+        files = discovery.files
+        diagnostics += _outside_links(settings, discovery.outside)
+        if unmatched:
+            diagnostics += _unmatched_files(settings, [*files, *discovery.outside])
+    shown: list[str] = []
     candidates: list[DesiredClient] = []
     rejected: set[tuple[int, int]] = set()
     cwd = os.getcwd()
@@ -118,9 +132,70 @@ def validate(settings: Settings, paths: Sequence[Path] | None = None) -> Validat
     )
 
 
+def _outside_links(
+    settings: Settings, outside: Mapping[str, tuple[int, str]]
+) -> list[Diagnostic]:
+    """An error at the ``clients.paths`` pattern that reached each link not followed."""
+    if not outside:
+        return []
+    doc = load_file(settings.path)
+    cwd = os.getcwd()
+    return [
+        doc.diagnostic(
+            ("clients", "paths", index),
+            "outside-root",
+            f"{display_path(link, cwd)!r} is a link to {target!r}, outside this file's "
+            "folder: not followed",
+        )
+        for link, (index, target) in outside.items()
+    ]
+
+
+def _unmatched_files(settings: Settings, found: Sequence[str]) -> list[Diagnostic]:
+    """A warning for each ``*.yaml``/``*.yml`` file under a team's folder that
+    ``clients.paths`` does not reach (``found``): it would be left out without a word."""
+    matched = set(found)
+    patterns = ", ".join(settings.client_paths)
+    cwd = os.getcwd()
+    return [
+        Diagnostic(
+            display_path(name, cwd), 1, 1, "warning", "unmatched-file",
+            f"this YAML file under a team's folder is not matched by clients.paths "
+            f"({patterns}): it is not read",
+        )
+        for folder in settings.team_folders()
+        for name in _yaml_files(folder)
+        if name not in matched and name != str(settings.path)
+    ]
+
+
+def _yaml_files(directory: str) -> Iterator[str]:
+    """The ``*.yaml``/``*.yml`` files under ``directory``, named as discovery names them;
+    hidden folders (``.git``, ``.github``, ``.oauth2-sync``) and linked folders skipped."""
+    try:
+        with os.scandir(directory or ".") as scan:
+            entries = list(scan)
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(directory, entry.name)
+        if entry.name.endswith((".yaml", ".yml")) and not _is_dir_entry(entry):
+            yield path
+        elif not entry.name.startswith(".") and not entry.is_symlink() and _is_dir_entry(entry):
+            yield from _yaml_files(path)
+
+
+def _is_dir_entry(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def load_desired(settings: Settings) -> tuple[DesiredClient, ...]:
     """The desired clients, sorted by client ID; ``InputError`` if any file has an error."""
-    result = validate(settings)
+    # Warnings are not shown by plan: the walk for unmatched files is left to validate.
+    result = validate(settings, unmatched=False)
     if result.errors:
         raise InputError(result.errors)
     return tuple(sorted(result.clients, key=lambda d: d.client.client_id))
@@ -335,13 +410,25 @@ def redirect_uri_problem(uri: str) -> str | None:
     return _parsed_uri_problem(uri)
 
 
-def _parsed_uri_problem(uri: str) -> str | None:
+def _character_problem(uri: str) -> str | None:
+    """Characters a redirect URI must not hold, wherever they are."""
     if "," in uri:
         return "contains a comma (the registry stores redirect URIs comma-separated)"
     if "*" in uri:
         return "contains a wildcard; redirect URIs must match exactly"
     if _SPACE_OR_CONTROL.search(uri):
         return "contains whitespace or a control character"
+    if "\\" in uri:
+        # Browsers read "\" as "/" in http(s) URIs, urlsplit and the registry do not: the
+        # host a user is sent to would not be the host validated here.
+        return "contains a backslash, which browsers read as '/'"
+    return None
+
+
+def _parsed_uri_problem(uri: str) -> str | None:
+    problem = _character_problem(uri)
+    if problem is not None:
+        return problem
     try:
         parts = urlsplit(uri)
         host = parts.hostname
@@ -349,6 +436,11 @@ def _parsed_uri_problem(uri: str) -> str | None:
         return "is not a valid URI"
     if not parts.scheme:
         return "is not absolute (it needs a scheme such as https://)"
+    if "@" in parts.netloc:
+        # https://acme.example@evil.example/cb sends users to evil.example.
+        return f"has user information before '@' (its host is {host!r})"
+    if "%" in parts.netloc:
+        return "has a percent-encoded host, which browsers decode before connecting"
     if "#" in uri:
         return "has a fragment (#...), which RFC 6749 §3.1.2 forbids"
     if parts.scheme == "https":

@@ -133,3 +133,31 @@ def test_a_usage_error_exits_1_not_2(repo: Path, args: list[str]) -> None:
     code, _, err = run(*args)
     assert code == 1
     assert err.splitlines()[-1].startswith("Error: ")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github"])
+def test_control_characters_of_file_names_and_data_are_escaped(repo: Path, fmt: str) -> None:
+    # A file name with ESC and BEL and a value with a right-to-left override: no format
+    # writes them raw (they would recolour a terminal or a CI log, or disguise a name).
+    name = "clients/payments/\x1b[31mred\x07\x9b.yaml"
+    (repo / name).write_text(
+        "clients:\n  - client_id: acme-x\n    name: X\n    email: x@acme.example\n"
+        "    partner: acme\n    scopes: [r\u202eead]\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run("validate", "-q", "--format", fmt)
+    assert code == 1
+    assert not any(not c.isprintable() for c in out.replace("\n", ""))
+    shown = "clients/payments/\\x1b[31mred\\x07\\x9b.yaml"
+    message = (
+        "clients[0].scopes[0]: 'r\\u202eead' is not one of read, write; did you mean 'read'?"
+    )
+    expected = {
+        "text": f"{shown}:6:14: error: [schema] {message}",
+        "github": f"::error file={shown},line=6,col=14,title=oauth2-sync schema::{message}",
+        "json": '      "file": "clients/payments/\\u001b[31mred\\u0007\\u009b.yaml",',
+    }[fmt]
+    assert expected in out.splitlines()
+    if fmt == "json":
+        errors = [d for d in json.loads(out)["diagnostics"] if d["severity"] == "error"]
+        assert [d["file"] for d in errors] == [name]

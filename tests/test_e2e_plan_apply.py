@@ -302,7 +302,7 @@ def test_rotate_secret(repo: Repo) -> None:
     result = repo.run("rotate-secret", "globex-etl")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "globex-etl: new secret delivered to directory .secrets\nRotated 1 secret.\n"
+        "globex-etl: new secret delivered to command ci/store-secret\nRotated 1 secret.\n"
     )
     assert (repo.root / ".secrets" / "globex-etl.json").read_text() != before
     missing = repo.run("rotate-secret", "globex-nope")

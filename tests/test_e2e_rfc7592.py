@@ -222,6 +222,22 @@ def test_the_secret_sink_names_the_client_id_the_server_issued(repo: Repo) -> No
             assert (answer.status_code, answer.json()["error"]) == (status, error), client_id
 
 
+def test_a_rotation_the_server_cannot_make_leaves_nothing_pending(repo: Repo) -> None:
+    applied(repo)
+    client_id = SUPPORTED[0]
+    done = repo.run("rotate-secret", client_id)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == (
+        f"{client_id}: failed: cannot rotate the secret of {client_id}: a standard (RFC 7592) "
+        "registry has no secret rotation; rotate it on the server, or delete the client and "
+        "let apply create it again (it gets a new registry client_id)"
+    )
+    # Nothing was rotated: no plan may say a rotation stopped half-way.
+    planned = repo.run("plan")
+    assert (planned.returncode, planned.stderr) == (0, "")
+    assert not (repo.root / ".oauth2-sync" / "pending-secrets.jsonl").exists()
+
+
 def test_export_into_an_empty_folder_then_plan_shows_no_changes(repo: Repo) -> None:
     applied(repo)
     declared = {

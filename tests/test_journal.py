@@ -10,9 +10,11 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from configrepo import client, write_repo
+from conftest import RegistryServer
 
 from oauth2_sync.apply import apply_plan, check_preconditions
 from oauth2_sync.errors import RegistryError
@@ -226,3 +228,187 @@ def test_a_process_killed_between_create_and_sink_is_recovered(tmp_path: Path) -
         secret = json.loads((root / ".secrets" / f"{item.client_id}.json").read_text())
         assert store.check_client_secret(item.client_id, secret["client_secret"])
     store.close()
+
+
+# --- rotate-secret is journaled like a create (issue #12, 4) -----------------------------
+
+
+def test_a_rotate_secret_killed_mid_rotation_leaves_the_client_pending(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    wanted = [client("acme-reporting"), client("globex-etl")]
+    registry = {"url": "local:.oauth2-sync/registry.db", "seed": str(SEED)}
+    write_repo(root, wanted, extra={"registry": registry})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(NO_COLOR="1", STALL_MARKER=str(tmp_path / "stalled"))
+    created = run(root, "apply", "--auto-approve", env=env)
+    assert created.returncode == 0, created.stdout + created.stderr
+    old = json.loads((root / ".secrets" / "acme-reporting.json").read_text())["client_secret"]
+
+    sink_command = [sys.executable, "-c", STALLING_SINK]
+    write_repo(root, wanted, extra={"registry": registry, "secrets": {"command": sink_command}})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oauth2_sync", "rotate-secret", "acme-reporting", "globex-etl",
+         "--parallelism", "1"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    marker = tmp_path / "stalled"
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None, "rotate-secret ended before the sink was reached"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # rotate-secret and its sink, mid-delivery
+    process.wait()
+    assert marker.read_text() == "acme-reporting"
+    store = RegistryStore(root / ".oauth2-sync" / "registry.db")
+    assert not store.check_client_secret("acme-reporting", old)  # revoked, new one nowhere
+    store.close()
+    journal = Journal(root / JOURNAL_PATH)
+    (pending,) = journal.pending()
+    assert (pending.client_id, pending.operation) == ("acme-reporting", "rotate")
+
+    write_repo(root, wanted, extra={"registry": registry})  # secrets: directory .secrets
+    warning = (
+        f"Warning: the secret of acme-reporting was being rotated by a rotate-secret that "
+        f"stopped before the new one reached the sink ({pending.since}); the old one may no "
+        "longer work: run `oauth2-sync rotate-secret acme-reporting` to issue a new one\n"
+    )
+    planned = run(root, "plan", env=env)
+    assert (planned.returncode, planned.stderr) == (0, warning)
+    applied = run(root, "apply", "--auto-approve", env=env)
+    assert (applied.returncode, applied.stderr) == (0, warning)
+    assert journal.pending() == (pending,)  # compaction keeps what kind of stop it was
+    rotated = run(root, "rotate-secret", "acme-reporting", env=env)
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert journal.pending() == ()
+    assert run(root, "plan", env=env).stderr == ""
+    store = RegistryStore(root / ".oauth2-sync" / "registry.db")
+    new = json.loads((root / ".secrets" / "acme-reporting.json").read_text())["client_secret"]
+    assert store.check_client_secret("acme-reporting", new)
+    store.close()
+
+
+class NoNamesSink(DirectorySink):
+    """A sink that cannot name ``globex-`` clients (a store with narrower names)."""
+
+    def check_id(self, client_id: str) -> None:
+        from oauth2_sync.errors import SecretSinkError
+
+        if client_id.startswith("globex-"):
+            raise SecretSinkError(f"client ID {client_id!r} cannot name a secret here")
+
+
+def test_rotation_asks_the_sink_about_the_id_before_it_revokes_the_secret(
+    tmp_path: Path,
+) -> None:
+    from oauth2_sync.apply import rotate_secrets
+
+    settings = load_settings(write_repo(tmp_path, [client("globex-etl")]))
+    registry = LocalRegistry(tmp_path / "registry.db", SEED)
+    journal = Journal.beside(tmp_path)
+    sink = DirectorySink(tmp_path / ".secrets")
+    assert apply_plan(make_plan(settings, registry), registry, sink, journal=journal).ok
+    old = json.loads((tmp_path / ".secrets" / "globex-etl.json").read_text())["client_secret"]
+    report = rotate_secrets(
+        registry, NoNamesSink(tmp_path / ".secrets"), ["globex-etl"],
+        settings.managed_partners, journal=journal,
+    )
+    assert [r.line() for r in report.results] == [
+        "globex-etl: failed: client ID 'globex-etl' cannot name a secret here"
+    ]
+    assert registry.store.check_client_secret("globex-etl", old)  # never rotated
+    assert journal.pending() == ()
+    registry.close()
+
+
+# --- the journal is a boundary (issue #12, 6) ------------------------------------------------
+
+
+def test_a_linked_journal_lock_or_folder_is_refused_before_any_write(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    registry = {"url": "local:registry.db", "seed": str(SEED)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env["NO_COLOR"] = "1"
+    cases = {
+        "pending-secrets.jsonl": "pending-secrets.jsonl is a symbolic link; refusing to "
+        "follow it: remove it",
+        "pending-secrets.jsonl.lock": "pending-secrets.jsonl.lock is a symbolic link; "
+        "refusing to follow it: remove it",
+    }
+    for index, (name, message) in enumerate(cases.items()):
+        root = tmp_path / f"repo{index}"
+        write_repo(root, [client("acme-reporting")], extra={"registry": registry})
+        (root / ".oauth2-sync").mkdir(mode=0o700)
+        target = outside / f"{name}.{index}"
+        target.write_text("")
+        (root / ".oauth2-sync" / name).symlink_to(target)
+        done = run(root, "apply", "--auto-approve", env=env)
+        assert done.returncode == 1
+        assert done.stderr == f"Error: .oauth2-sync/{message}\n"
+        assert target.read_text() == ""
+        store = RegistryStore(root / "registry.db")
+        assert store.list_clients() == []  # nothing created
+        store.close()
+
+    root = tmp_path / "repo-folder"
+    write_repo(root, [client("acme-reporting")], extra={"registry": registry})
+    (root / ".oauth2-sync").symlink_to(outside)
+    done = run(root, "apply", "--auto-approve", env=env)
+    assert (done.returncode, done.stderr) == (
+        1,
+        "Error: .oauth2-sync is a symbolic link; refusing to keep the "
+        "pending-secrets journal where it points: remove the link (a real folder is "
+        "created)\n",
+    )
+    assert sorted(p.name for p in outside.iterdir()) == [
+        "pending-secrets.jsonl.0", "pending-secrets.jsonl.lock.1"
+    ]
+
+
+# --- two applies at once: what the other writer created is not "an apply that stopped" ------
+
+
+def test_creates_met_by_another_apply_are_not_blamed_on_a_stopped_apply(
+    tmp_path: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    server = start_registry_server()
+    wanted = [client(f"acme-race-{i:02}", restrict_to_partner_users=False) for i in range(8)]
+    roots = [tmp_path / "first", tmp_path / "second"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(NO_COLOR="1", **server.env())
+    for root in roots:
+        write_repo(root, wanted, url=server.base_url)
+        planned = run(root, "plan", "--out", "plan.json", env=env)
+        assert planned.returncode == 2, planned.stderr
+    # Both plans made before either apply: every create meets the other apply.
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "oauth2_sync", "apply", "plan.json", "--parallelism", "4"],
+            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for root in roots
+    ]
+    outputs = [process.communicate(timeout=120) for process in runs]
+    met = [
+        line for stdout, _ in outputs for line in stdout.splitlines()
+        if "(the registry answered 409)" in line
+    ]
+    created = [
+        line for stdout, _ in outputs for line in stdout.splitlines()
+        if line.endswith(": created (secret delivered to directory .secrets)")
+    ]
+    assert len(met) + len(created) == len(wanted) * 2 and len(created) == len(wanted), outputs
+    for line in met:
+        client_id = line.split(":", 1)[0]
+        assert line.startswith(f"{client_id}: already created by oauth2-sync-ci at ")
+        assert line.endswith(
+            ", since the plan (the registry answered 409); it matches the file, and its "
+            "secret went to whoever created it: unless that was an apply delivering to "
+            f"this sink, run `oauth2-sync rotate-secret {client_id}`"
+        )
+    for root in roots:
+        again = run(root, "plan", env=env)
+        assert (again.returncode, again.stderr) == (0, ""), again.stdout
+        assert Journal.beside(root).pending() == ()

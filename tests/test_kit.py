@@ -47,6 +47,7 @@ from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 
 from oauth2_sync.cli import cli
 from oauth2_sync.registry.local import LocalRegistry
+from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -418,8 +419,11 @@ class _StandInHandler(BaseHTTPRequestHandler):
         for name, value in {"Content-Type": "application/json", **headers}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a client killed while it waited (a cancelled job)
 
     do_GET = do_POST = do_PUT = _answer
 
@@ -442,13 +446,20 @@ def stand_in(handle: Handler) -> Iterator[str]:
 
 
 class Vault:
-    """Vault's KV v2 write (``POST /v1/secret/data/PATH``), nothing else."""
+    """Vault's KV v2 write and read (``POST``/``GET /v1/secret/data/PATH``), nothing else.
+
+    With ``hold_after`` set, writes beyond that many secrets hang (``held`` is set) until
+    ``release``: a store that is slow just when a job is cancelled.
+    """
 
     token = "vault-token-for-tests"
 
     def __init__(self) -> None:
         self.data: dict[str, dict[str, str]] = {}
         self.refuse = False
+        self.hold_after: int | None = None
+        self.held = threading.Event()
+        self.release = threading.Event()
 
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
@@ -456,8 +467,14 @@ class Vault:
         if headers.get("X-Vault-Token") != self.token or self.refuse:
             return 403, {}, b'{"errors": ["permission denied"]}'
         match = re.fullmatch(r"/v1/secret/data/(.+)", path)
+        if method == "GET" and match and match.group(1) in self.data:
+            return 200, {}, json.dumps({"data": {"data": self.data[match.group(1)]}}).encode()
         if method != "POST" or not match:
             return 404, {}, b'{"errors": []}'
+        if self.hold_after is not None and len(self.data) >= self.hold_after:
+            self.held.set()
+            self.release.wait(TIMEOUT)
+            return 503, {}, b'{"errors": ["sealed"]}'
         self.data[match.group(1)] = json.loads(body)["data"]
         return 200, {}, b'{"data": {"version": 1}}'
 
@@ -605,6 +622,8 @@ class GitHubRunner:
         self.event: dict[str, Any] = {}
         self.inputs: dict[str, str] = {}
         self.used: list[dict[str, Any]] = []
+        self.cancel: tuple[str, threading.Event] | None = None
+        """(step name, event): cancel the run once the event is set during that step."""
 
     def api_state(self) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(self.api.read_text())
@@ -634,7 +653,8 @@ class GitHubRunner:
             name = step.get("name") or step.get("uses") or f"step {index}"
             context = self.context(steps)
             failed = any(r.outcome == "failure" for r in results)
-            if not self.condition(step.get("if"), context, failed):
+            cancelled = any(r.outcome == "cancelled" for r in results)
+            if not self.condition(step.get("if"), context, failed, cancelled):
                 result = StepResult(name, "skipped", {}, "")
             elif name == INSTALL_STEP:
                 assert PLACEHOLDER in step["run"] and "pip install" in step["run"]
@@ -681,12 +701,43 @@ class GitHubRunner:
         output.write_text("")
         env.update(GITHUB_OUTPUT=str(output),
                    GITHUB_STEP_SUMMARY=str(self.state_dir / "github-step-summary"))
+        if self.cancel is not None and self.cancel[0] == name:
+            return self.run_cancelled(name, step["run"], env, self.cancel[1])
         done = bash(step["run"], self.workspace, env)
         outputs = dict(
             line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
         )
         return StepResult(name, "success" if done.returncode == 0 else "failure", outputs,
                           done.stdout)
+
+    def run_cancelled(
+        self, name: str, script: str, env: Mapping[str, str], when: threading.Event
+    ) -> StepResult:
+        """The step as GitHub cancels it: once ``when`` is set, SIGINT to the step's
+        processes, SIGTERM after a grace period, then SIGKILL (the runner's sequence,
+        with shorter pauses)."""
+        process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=self.workspace, env=dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )
+        stdout = process.stdout
+        assert stdout is not None
+        log: list[str] = []
+        reader = threading.Thread(target=lambda: log.append(stdout.read()))
+        reader.start()
+        assert when.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
+        for signum, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.5), (signal.SIGKILL, 0)):
+            if process.poll() is not None:
+                break
+            os.killpg(process.pid, signum)
+            try:
+                process.wait(grace or TIMEOUT)
+            except subprocess.TimeoutExpired:
+                continue
+        reader.join(TIMEOUT)
+        return StepResult(name, "cancelled", {}, "".join(log))
 
     def resolve(self, values: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str]:
         return {k: EXPRESSION.sub(lambda m: str(self.value(m.group(1), context)), str(v))
@@ -706,16 +757,20 @@ class GitHubRunner:
             value = value.get(part, "") if isinstance(value, Mapping) else ""
         return value
 
-    def condition(self, text: str | None, context: Mapping[str, Any], failed: bool) -> bool:
+    def condition(
+        self, text: str | None, context: Mapping[str, Any], failed: bool, cancelled: bool = False
+    ) -> bool:
         text = (text or "success()").strip()
         inner = EXPRESSION.fullmatch(text)
         text = inner.group(1) if inner else text
         result = True
         for term in (t.strip() for t in text.split("&&")):
-            if term in ("always()", "!cancelled()"):
+            if term == "always()":
                 continue
-            if term == "success()":
-                result = result and not failed
+            if term == "!cancelled()":
+                result = result and not cancelled
+            elif term == "success()":
+                result = result and not failed and not cancelled
             elif term == "failure()":
                 result = result and failed
             else:
@@ -725,7 +780,7 @@ class GitHubRunner:
                 equal = str(self.value(left, context)) == str(self.value(right, context))
                 result = result and equal == (operator == "==")
         if not re.search(r"always\(\)|cancelled\(\)|success\(\)|failure\(\)", text):
-            result = result and not failed
+            result = result and not failed and not cancelled
         return result
 
 
@@ -833,7 +888,7 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
         runner.vars["VAULT_ADDR"] = vault_url
         restored = runner.run("oauth2-sync-apply.yml", "apply")
     assert restored.ok and "acme-web-portal: updated (name)" in restored.log, restored.log
-    assert "no new secrets in .secrets" in restored.log
+    assert "the store holds a secret for each of the 12 client(s)" in restored.log
     closed = runner.run("oauth2-sync-drift.yml", "drift")
     assert closed.ok, closed.log
     issue = runner.api_state()["issues"][0]
@@ -873,12 +928,85 @@ def test_the_apply_workflow_refuses_to_start_without_a_secret_store(
     result = runner.run("oauth2-sync-apply.yml", "apply")
     assert result.step("Check the secret store").outcome == "failure"
     assert result.step("Apply").outcome == "skipped"
-    assert result.step("Remove secrets from the runner").outcome == "success"
+    assert result.step("Check that the store holds every client's secret").outcome == "skipped"
     assert (
         "store-secret: OAUTH2_SYNC_SECRET_STORE is not set (or is 'directory') on a CI runner"
         in result.log
     )
     assert not (workspace / ".oauth2-sync").exists()  # the registry was never opened
+
+
+def test_a_cancelled_apply_job_loses_no_secret_unnamed(
+    tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    """Issue #12, 1: the apply job cancelled mid-apply (real signals to the real
+    processes, as GitHub's runner sends them) while the store hangs. Every client it
+    created has its secret in the store, or is named by the next run, on a fresh runner
+    without the old workspace or journal; a rotation by hand then completes the store."""
+    server = start_registry_server()
+    vault = Vault()
+
+    def fresh_runner(name: str, vault_url: str) -> GitHubRunner:
+        workspace = copy_examples(tmp_path / name / "repo")
+        settings = workspace / "oauth2-sync.yaml"
+        settings.write_text(settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+        ))
+        (tmp_path / name / "state").mkdir()
+        runner = GitHubRunner(workspace, clean_env(bin_dir), tmp_path / name / "state")
+        runner.vars = {"OAUTH2_SYNC_APPLY_CLIENT_ID": server.ci[0],
+                       "OAUTH2_SYNC_SECRET_STORE": "vault", "VAULT_ADDR": vault_url}
+        runner.secrets = {"OAUTH2_SYNC_APPLY_CLIENT_SECRET": server.ci[1],
+                          "VAULT_TOKEN": vault.token}
+        return runner
+
+    def in_registry() -> list[str]:
+        store = RegistryStore(server.db)
+        try:
+            return sorted({c["clientId"] for c in store.list_clients()} & set(EXAMPLE_IDS))
+        finally:
+            store.close()
+
+    with stand_in(vault.handle) as vault_url:
+        vault.hold_after = 3
+        first = fresh_runner("first", vault_url)
+        first.cancel = ("Apply", vault.held)
+        cancelled = first.run("oauth2-sync-apply.yml", "apply")
+        vault.hold_after = None
+        vault.release.set()
+        assert cancelled.step("Apply").outcome == "cancelled", cancelled.log
+        assert cancelled.step("Check that the store holds every client's secret").outcome == (
+            "skipped"
+        )
+        assert not (first.workspace / ".secrets").exists()  # nothing waited on the runner
+        created = in_registry()
+        stored = sorted(k.removeprefix("oauth2-clients/") for k in vault.data)
+        lost = sorted(set(created) - set(stored))
+        assert lost, (created, stored)  # the cancellation caught secrets on their way
+        assert len(stored) == 3
+
+        # The next run, on a fresh runner: the rest is created, and the lost are named.
+        second = fresh_runner("second", vault_url)
+        after = second.run("oauth2-sync-apply.yml", "apply")
+        assert after.step("Apply").outcome == "success", after.log
+        audit = after.step("Check that the store holds every client's secret")
+        assert audit.outcome == "failure"
+        assert audit.log.splitlines() == [
+            *(f"store-secret: {cid}: no secret in vault secret/oauth2-clients/{cid} (a run "
+              "that stopped between creating it and storing its secret?)" for cid in lost),
+            f"store-secret: {len(lost)} of 12 client(s) have no secret in the store. Unless "
+            "their secrets are kept elsewhere, issue new ones: oauth2-sync rotate-secret "
+            + " ".join(lost),
+        ]
+        assert in_registry() == sorted(EXAMPLE_IDS)
+
+        # The remedy the message names: a run by hand with `rotate`.
+        second.inputs = {"rotate": " ".join(lost)}
+        rotated = second.run("oauth2-sync-apply.yml", "apply")
+        assert rotated.ok, rotated.log
+        assert "the store holds a secret for each of the 12 client(s)" in rotated.log
+    assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
+    no_secret_in(vault.secrets, cancelled.log, after.log, rotated.log)
 
 
 # --- GitLab CI, run locally ----------------------------------------------------
@@ -891,9 +1019,13 @@ class GitLabJob:
     log: str
 
 
-def run_gitlab_job(workspace: Path, name: str, env: Mapping[str, str]) -> GitLabJob:
+def run_gitlab_job(
+    workspace: Path, name: str, env: Mapping[str, str], cancel: threading.Event | None = None
+) -> GitLabJob:
     """A job's before_script (the install, skipped), script and after_script, as GitLab's
-    shell runner runs them: one bash session for the script, another for after_script."""
+    shell runner runs them: one bash session for the script, another for after_script.
+    With ``cancel``: once it is set, the script's processes get SIGTERM, then SIGKILL, and
+    after_script runs (what GitLab does to a cancelled or timed-out job)."""
     document = yaml.safe_load(GITLAB_CI.read_text())
     job = document[name]
     before = job.get("before_script", document["default"]["before_script"])
@@ -903,10 +1035,26 @@ def run_gitlab_job(workspace: Path, name: str, env: Mapping[str, str]) -> GitLab
         return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), value)
 
     job_env = {**env, **{k: expand(str(v)) for k, v in job.get("variables", {}).items()}}
-    done = bash("\n".join(job["script"]), workspace, job_env)
+    if cancel is None:
+        done = bash("\n".join(job["script"]), workspace, job_env)
+        status, log = done.returncode, done.stdout
+    else:
+        process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join(job["script"])],
+            cwd=workspace, env=job_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        assert cancel.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            log = process.communicate(timeout=2.5)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            log = process.communicate(timeout=TIMEOUT)[0]
+        status = process.returncode
     after = bash("\n".join(job.get("after_script", [])), workspace, job_env)
-    allowed = done.returncode in job.get("allow_failure", {}).get("exit_codes", [])
-    return GitLabJob(done.returncode, allowed, done.stdout + after.stdout)
+    allowed = status in job.get("allow_failure", {}).get("exit_codes", [])
+    return GitLabJob(status, allowed, log + after.stdout)
 
 
 def test_gitlab_jobs_note_apply_and_report_drift(
@@ -985,6 +1133,61 @@ def test_gitlab_jobs_note_apply_and_report_drift(
                  drifted.log, json.dumps(gitlab.notes))
 
 
+def test_a_cancelled_gitlab_apply_job_loses_no_secret_unnamed(
+    tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    """Issue #12, 1, on GitLab: the job cancelled (SIGTERM, then SIGKILL, then
+    after_script) while the store hangs; the next pipeline, in a fresh workspace, names
+    every client whose secret the store lacks."""
+    server = start_registry_server()
+    vault = Vault()
+
+    def fresh_workspace(name: str) -> Path:
+        workspace = copy_examples(tmp_path / name)
+        settings = workspace / "oauth2-sync.yaml"
+        settings.write_text(settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+        ))
+        return workspace
+
+    with stand_in(vault.handle) as vault_url:
+        env = clean_env(bin_dir) | {
+            "CI": "true", "GITLAB_CI": "true",
+            "OAUTH2_SYNC_APPLY_CLIENT_ID": server.ci[0],
+            "OAUTH2_SYNC_APPLY_CLIENT_SECRET": server.ci[1],
+            "OAUTH2_SYNC_SECRET_STORE": "vault", "VAULT_ADDR": vault_url,
+            "VAULT_TOKEN": vault.token,
+        }
+        vault.hold_after = 5
+        first = fresh_workspace("first")
+        cancelled = run_gitlab_job(first, "oauth2-sync-apply", env, cancel=vault.held)
+        vault.hold_after = None
+        vault.release.set()
+        assert cancelled.status != 0
+        assert not (first / ".secrets").exists()
+        store = RegistryStore(server.db)
+        created = {c["clientId"] for c in store.list_clients()} & set(EXAMPLE_IDS)
+        store.close()
+        stored = {k.removeprefix("oauth2-clients/") for k in vault.data}
+        lost = sorted(created - stored)
+        assert lost and len(stored) == 5
+
+        after = run_gitlab_job(fresh_workspace("second"), "oauth2-sync-apply", env)
+        assert after.status == 1, after.log
+        assert "Apply complete: " in after.log
+        named = [
+            line for line in after.log.splitlines() if line.startswith("store-secret: ")
+        ]
+        assert named == [
+            *(f"store-secret: {cid}: no secret in vault secret/oauth2-clients/{cid} (a run "
+              "that stopped between creating it and storing its secret?)" for cid in lost),
+            f"store-secret: {len(lost)} of 12 client(s) have no secret in the store. Unless "
+            "their secrets are kept elsewhere, issue new ones: oauth2-sync rotate-secret "
+            + " ".join(lost),
+        ]
+    no_secret_in(vault.secrets, cancelled.log, after.log)
+
+
 def test_plan_jobs_post_a_plan_that_leaves_out_what_the_registry_cannot_hold(
     tmp_path: Path, bin_dir: Path
 ) -> None:
@@ -1058,12 +1261,14 @@ def test_ci_files_call_only_commands_and_options_that_exist(
         "oauth2-sync-apply.yml": [
             "validate --format github", "apply --auto-approve",
             "rotate-secret -- ${client_ids[@]}",
+            "export --quiet --include-declared --out $listing",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
         ".gitlab-ci.yml": [
             "validate", "plan --format markdown", "validate", "apply --auto-approve",
-            "rotate-secret -- $OAUTH2_SYNC_ROTATE", "drift --format junit", "drift",
+            "rotate-secret -- $OAUTH2_SYNC_ROTATE",
+            "export --quiet --include-declared --out $listing", "drift --format junit", "drift",
         ],
     }
 
@@ -1191,10 +1396,9 @@ def store_secret(
 
 def test_store_secret_is_the_command_sink_of_the_settings(tmp_path: Path, bin_dir: Path) -> None:
     repo = copy_examples(tmp_path / "repo")
-    settings = repo / "oauth2-sync.yaml"
-    settings.write_text(settings.read_text().replace(
-        "secrets:\n  directory: .secrets", "secrets:\n  command: [./ci/store-secret]"
-    ))
+    assert load_settings(repo / "oauth2-sync.yaml").secrets.command == (
+        str(repo / "ci" / "store-secret"),
+    )
     store = tmp_path / "store"
     env = clean_env(bin_dir) | {"OAUTH2_SYNC_SECRET_DIR": str(store)}
     done = subprocess.run(["oauth2-sync", "apply", "--auto-approve"], cwd=repo, env=env,
@@ -1239,6 +1443,33 @@ def test_store_secret_forwards_a_folder_and_keeps_what_it_could_not_store(
     assert json.loads((store / "acme-b.json").read_text()) == {
         "client_id": "acme-b", "registry_client_id": "acme-b", "client_secret": "secret-of-acme-b",
     }
+
+
+def test_store_secret_audit_names_the_clients_whose_secret_the_store_lacks(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    store = tmp_path / "store"
+    env = clean_env(bin_dir) | {"OAUTH2_SYNC_SECRET_DIR": str(store)}
+    sent = {"client_id": "acme-a", "client_secret": "secret-of-acme-a"}
+    assert store_secret([], env | {"CI": "true"}, json.dumps(sent)).returncode == 0
+    done = store_secret(["--audit"], env, "acme-a\n\nacme-c\nacme-b\n")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        f"store-secret: acme-b: no secret in {store}/acme-b.json (a run that stopped between "
+        "creating it and storing its secret?)",
+        f"store-secret: acme-c: no secret in {store}/acme-c.json (a run that stopped between "
+        "creating it and storing its secret?)",
+        "store-secret: 2 of 3 client(s) have no secret in the store. Unless their secrets "
+        "are kept elsewhere, issue new ones: oauth2-sync rotate-secret acme-b acme-c",
+    ]
+    done = store_secret(["--audit"], env, "acme-a\n")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, "the store holds a secret for each of the 1 client(s)\n", ""
+    )
+    done = store_secret(["--audit"], env, "../etc/passwd\n")
+    assert (done.returncode, done.stderr) == (
+        1, "store-secret: --audit: not a client ID: '../etc/passwd'\n"
+    )
 
 
 def test_store_secret_keeps_the_client_id_the_registry_issued(

@@ -7,6 +7,9 @@ import weakref
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from oauth2_sync.errors import InputError
 from oauth2_sync.loader import (
@@ -190,3 +193,77 @@ def test_small_pauses_in_a_loop_leave_young_garbage_to_young_collections() -> No
     # Handed to the oldest generation, they would wait for a full collection: in a
     # loop of validations, a gigabyte of them.
     assert [m for m in markers if m() is not None] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            b"a: yes\n",
+            "f.yaml:1:4: error: [yaml-1.1] 'yes' is a YAML 1.1 boolean (true): write true, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"a: [On, NO]\n",
+            "f.yaml:1:5: error: [yaml-1.1] 'On' is a YAML 1.1 boolean (true): write true, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"off: 1\n",
+            "f.yaml:1:1: error: [yaml-1.1] 'off' is a YAML 1.1 boolean (false): write false, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"a: 1:30:00\n",
+            "f.yaml:1:4: error: [yaml-1.1] '1:30:00' is a YAML 1.1 base-60 number (5400): "
+            "write 5400, or quote it to mean the text",
+        ),
+        (
+            b"a: -1:30.5\n",
+            "f.yaml:1:4: error: [yaml-1.1] '-1:30.5' is a YAML 1.1 base-60 number (-90.5): "
+            "write -90.5, or quote it to mean the text",
+        ),
+        (
+            b"a: 0b101\n",
+            "f.yaml:1:4: error: [yaml-1.1] '0b101' is a YAML 1.1 binary number (5): write 5, "
+            "or quote it to mean the text",
+        ),
+        (
+            b"a: 1_000\n",
+            "f.yaml:1:4: error: [yaml-1.1] '1_000' is a YAML 1.1 number with '_' separators "
+            "(1000): write 1000, or quote it to mean the text",
+        ),
+    ],
+    ids=["yes", "on-in-flow", "off-as-key", "base-60", "base-60-float", "binary", "underscore"],
+)
+def test_yaml_1_1_only_scalars_are_refused(raw: bytes, expected: str) -> None:
+    assert refusal(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"a: true\nb: FALSE\nc: True\n", {"a": True, "b": False, "c": True}),
+        (b"a: 90\nb: -1\nc: 0\nd: 0x1F\ne: 1.5\n", {"a": 90, "b": -1, "c": 0, "d": 31, "e": 1.5}),
+        (
+            b"a: 'yes'\nb: \"1:30\"\nc: yes please\nd: n1\ne: '0600'\nf: N\n",
+            {"a": "yes", "b": "1:30", "c": "yes please", "d": "n1", "e": "0600", "f": "N"},
+        ),
+    ],
+    ids=["yaml-1.2-booleans", "yaml-1.2-numbers", "quoted-or-longer-text"],
+)
+def test_what_yaml_1_1_and_1_2_read_alike_is_kept(raw: bytes, expected: object) -> None:
+    assert load_bytes(raw, "f.yaml").data == expected
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.integers(1, 10**6), st.integers(0, 59), st.sampled_from(["", "-", "+"]))
+def test_every_base_60_number_is_refused_and_every_decimal_kept(
+    hours: int, minutes: int, sign: str
+) -> None:
+    value = (hours * 60 + minutes) * (-1 if sign == "-" else 1)
+    assert refusal(f"a: {sign}{hours}:{minutes:02d}\n".encode()) == (
+        f"f.yaml:1:4: error: [yaml-1.1] '{sign}{hours}:{minutes:02d}' is a YAML 1.1 base-60 "
+        f"number ({value}): write {value}, or quote it to mean the text"
+    )
+    assert load_bytes(f"a: {sign}{abs(value)}\n".encode(), "f.yaml").data == {"a": value}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -263,7 +264,11 @@ def test_a_saved_plan_loads_back_equal(tmp_path: Path) -> None:
     ("mutate", "message"),
     [
         (lambda d: d.update(format_version=99),
-         "format_version 99 is not supported (this oauth2-sync reads 1)"),
+         "format_version 99 is not supported (this oauth2-sync reads 2)"),
+        (lambda d: d.update(format_version=1),
+         "format_version 1 records no digests of the configuration, so it cannot be "
+         "re-checked before apply; make the plan again with this oauth2-sync"),
+        (lambda d: d.update(files=None), "files must be an object"),
         (lambda d: d["changes"][0].update(action="recreate"),
          "changes[0].action must be one of create, update, delete"),
         (lambda d: d["changes"][0].update(after=None),
@@ -328,3 +333,26 @@ def test_git_commit_is_read_from_the_config_repository(tmp_path: Path) -> None:
     ).stdout.strip()
     assert planning.git_commit(tmp_path) == head
     assert len(head) == 40
+
+
+def test_a_plan_saved_through_a_link_replaces_the_file_it_leads_to(tmp_path: Path) -> None:
+    plan = sample_plan(tmp_path / "repo")
+    (tmp_path / "saved.json").write_text("old\n")
+    (tmp_path / "plan.json").symlink_to("saved.json")
+    planning.save(plan, tmp_path / "plan.json")
+    assert (tmp_path / "plan.json").is_symlink()
+    assert planning.load(tmp_path / "saved.json") == plan
+
+
+def test_a_plan_is_never_saved_over_a_fifo_or_a_device(tmp_path: Path) -> None:
+    fifo = tmp_path / "plan.fifo"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), (Path("/dev/null"), "a character device")):
+        with pytest.raises(UsageError) as caught:
+            planning.save(sample_plan(tmp_path / "repo"), path)
+        assert str(caught.value) == (
+            f"{path}: cannot write the plan file: it is {kind}, and --out writes only "
+            "regular files; choose a file name"
+        )
+    assert fifo.is_fifo()
+    assert Path("/dev/null").is_char_device()

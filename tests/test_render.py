@@ -59,6 +59,8 @@ def make_plan(
         prune=True,
         errors=errors,
         created_at="2024-05-01T12:00:00Z",
+        settings_sha256="5d41402abc4b2a76b9719d911017c592" * 2,
+        files=(("clients/acme.yaml", "7d793037a0760186574b0282f2f435e7" * 2),),
     )
 
 

@@ -125,8 +125,8 @@ def test_no_secret_or_token_leaks_from_any_command(
     settings = root / "oauth2-sync.yaml"
     settings.write_text(
         settings.read_text().replace(
-            "secrets:\n  directory: .secrets",
-            f"secrets:\n  command: [{json.dumps(sys.executable)}, -c, {json.dumps(LOUD_SINK)}]",
+            "  command: [./ci/store-secret]",
+            f"  command: [{json.dumps(sys.executable)}, -c, {json.dumps(LOUD_SINK)}]",
         )
     )
     path.write_text(path.read_text().replace("- client_id: acme-billing-sync", (

@@ -104,3 +104,25 @@ def test_an_absolute_path_pattern_is_an_error_at_its_place(tmp_path: Path) -> No
         "7:25: error: [settings] path pattern '/srv/acme/**' is absolute: "
         "patterns are relative to this file",
     ]
+
+
+def test_paths_leaving_the_folder_are_errors_at_their_place(tmp_path: Path) -> None:
+    settings = tmp_path / "oauth2-sync.yaml"
+    settings.write_text(
+        "registry:\n  url: local:registry.db\n  state_file: ../state.json\n"
+        "clients:\n  paths: [clients/**/*.yaml, clients/../../etc/*.yaml]\n"
+        "teams:\n  acme:\n    paths: [clients/**, ../acme/**]\n    partners: [acme]\n"
+        "secrets:\n  directory: /srv/secrets\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_settings(settings)
+    assert [str(d).split(":", 1)[1] for d in caught.value.diagnostics] == [
+        "3:15: error: [outside-root] registry.state_file '../state.json' has a '..' segment: "
+        "paths stay in this file's folder",
+        "5:30: error: [outside-root] path pattern 'clients/../../etc/*.yaml' has a '..' "
+        "segment: paths stay in this file's folder",
+        "8:25: error: [outside-root] path pattern '../acme/**' has a '..' segment: "
+        "paths stay in this file's folder",
+        "11:14: error: [outside-root] secrets.directory '/srv/secrets' is absolute: "
+        "paths are relative to this file and stay in its folder",
+    ]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-from configrepo import write_repo
+from configrepo import client, write_repo
 
 from oauth2_sync.errors import SecretSinkError
 from oauth2_sync.registry.base import Secret
 from oauth2_sync.settings import load_settings
-from oauth2_sync.sink import CommandSink, DirectorySink, open_sink, payload
+from oauth2_sync.sink import CommandSink, DirectorySink, encodings, open_sink, payload
 
 SECRET = Secret("s3cr3t-value-0123456789")
 
@@ -192,3 +193,184 @@ def test_a_relative_command_path_is_next_to_the_settings(tmp_path: Path) -> None
     sink = open_sink(settings)
     assert isinstance(sink, CommandSink)
     assert sink.argv == (str(tmp_path / "repo" / "ci" / "store"), "--x")
+
+
+# --- a failing command's output: redacted whatever the encoding (issue #12, 5) ----------
+
+LEAKY_SINK = r"""
+import base64, codecs, json, os, pathlib, sys, urllib.parse
+data = sys.stdin.read()
+secret = json.loads(data)["client_secret"]
+pathlib.Path(os.environ["LEAK_SEEN"]).write_text(secret)
+raw = secret.encode()
+spellings = [
+    base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    raw.hex(), raw.hex().upper(), urllib.parse.quote(data), data[::-1],
+    base64.b64encode(data.encode()).decode(), codecs.encode(data, "rot13"),
+    json.dumps({"blob": base64.b32encode(raw).decode()}),
+]
+for spelling in spellings:
+    print("stored?", spelling)
+    print("vault said:", spelling, file=sys.stderr)
+print("cannot store", json.dumps(data), "as", base64.b64encode(raw).decode(), file=sys.stderr)
+sys.exit(4)
+"""
+
+
+def test_a_failing_command_output_is_masked_in_every_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEAK_SEEN", str(tmp_path / "seen"))
+    sink = CommandSink([sys.executable, "-c", LEAKY_SINK])
+    with pytest.raises(SecretSinkError) as caught:
+        sink.deliver("acme-x", SECRET)
+    assert str(caught.value) == (
+        f"secret command {sys.executable} exited with status 4 (secret of acme-x): "
+        'cannot store "{\\"client_id\\": \\"acme-x\\", \\"registry_client_id\\": '
+        '\\"acme-x\\", \\"client_secret\\": \\"***\\"}" as ***'
+    )
+
+
+def test_apply_shows_no_secret_a_failing_command_printed(tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    root = tmp_path / "repo"
+    seed = Path(__file__).parents[1] / "examples" / "registry-seed.yaml"
+    write_repo(root, [client("acme-reporting")], extra={
+        "registry": {"url": "local:.oauth2-sync/registry.db", "seed": str(seed)},
+        "secrets": {"command": [sys.executable, "-c", LEAKY_SINK]},
+    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(NO_COLOR="1", LEAK_SEEN=str(seen))
+    done = subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", "-vv", "apply", "--auto-approve"], cwd=root,
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1
+    secret = seen.read_text()
+    assert len(secret) >= 16
+    for spelling in encodings(secret):
+        assert spelling not in done.stdout + done.stderr, spelling
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("acme-reporting:")]
+    assert line == (
+        f"acme-reporting: created, but its secret was not delivered (secret command "
+        f"{sys.executable} exited with status 4 (secret of acme-reporting): cannot store "
+        '"{\\"client_id\\": \\"acme-reporting\\", \\"registry_client_id\\": '
+        '\\"acme-reporting\\", \\"client_secret\\": \\"***\\"}" as ***); run '
+        "`oauth2-sync rotate-secret acme-reporting` to issue a new one"
+    )
+
+
+# --- the sink is checked before the first write (issue #12, 6; issue #13, 8) -----------------
+
+SEED = Path(__file__).parents[1] / "examples" / "registry-seed.yaml"
+
+
+def cli_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env["NO_COLOR"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", *args], cwd=root, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def sink_repo(root: Path, secrets: dict[str, object]) -> Path:
+    registry = {"url": "local:.oauth2-sync/registry.db", "seed": str(SEED)}
+    write_repo(root, [client("acme-reporting")], extra={"registry": registry, "secrets": secrets})
+    return root
+
+
+def nothing_created(root: Path) -> bool:
+    from oauth2_sync.registry.store import RegistryStore
+
+    store = RegistryStore(root / ".oauth2-sync" / "registry.db")
+    try:
+        return store.list_clients() == []
+    finally:
+        store.close()
+
+
+def test_a_world_writable_secret_folder_is_refused_before_any_create(tmp_path: Path) -> None:
+    root = sink_repo(tmp_path / "repo", {"directory": ".secrets"})
+    (root / ".secrets").mkdir()
+    (root / ".secrets").chmod(0o777)
+    done = cli_in(root, "apply", "--auto-approve")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "Error: secret folder .secrets is writable by other users (mode 0777); run "
+        "`chmod 700 .secrets`; nothing was changed\n",
+    )
+    assert nothing_created(root)
+    (root / ".secrets").chmod(0o700)
+    assert cli_in(root, "apply", "--auto-approve").returncode == 0
+
+
+def test_a_linked_secret_folder_is_refused_before_any_create(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    root = sink_repo(tmp_path / "repo", {"directory": ".secrets"})
+    (root / ".secrets").symlink_to(outside)
+    done = cli_in(root, "apply", "--auto-approve")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "Error: secret folder .secrets is a symbolic link; refusing to write secrets where "
+        "it points: make it a real folder (mkdir -m 700); nothing was changed\n",
+    )
+    assert list(outside.iterdir()) == []
+    assert nothing_created(root)
+    # A real folder whose parent is a link out of the repository: refused too.
+    (root / ".secrets").unlink()
+    (root / "vault").symlink_to(outside)
+    sink_repo(root, {"directory": "vault/.secrets"})
+    done = cli_in(root, "apply", "--auto-approve")
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"Error: secret folder vault/.secrets resolves to {outside.resolve()}/.secrets, "
+        f"outside the settings' folder {root.resolve()}; a linked parent folder?; nothing "
+        "was changed\n",
+    )
+    assert nothing_created(root)
+
+
+def test_a_sink_command_that_cannot_run_is_refused_before_any_create(tmp_path: Path) -> None:
+    root = sink_repo(tmp_path / "repo", {"command": ["./ci/store-secret"]})
+    done = cli_in(root, "apply", "--auto-approve")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "Error: secret command ci/store-secret not found; check secrets.command in the "
+        "settings; nothing was changed\n",
+    )
+    (root / "ci").mkdir()
+    (root / "ci" / "store-secret").write_text("#!/bin/sh\ncat > /dev/null\n")
+    done = cli_in(root, "apply", "--auto-approve")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "Error: secret command ci/store-secret is not executable; run "
+        "`chmod +x ci/store-secret`; nothing was changed\n",
+    )
+    sink_repo(root, {"command": ["no-such-secret-store-on-path"]})
+    done = cli_in(root, "apply", "--auto-approve")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "Error: secret command no-such-secret-store-on-path not found on PATH; check "
+        "secrets.command in the settings; nothing was changed\n",
+    )
+    assert nothing_created(root)
+    done = cli_in(root, "rotate-secret", "acme-reporting")
+    assert (done.returncode, done.stderr) == (
+        1,
+        "Error: secret command no-such-secret-store-on-path not found on PATH; check "
+        "secrets.command in the settings; nothing was changed\n",
+    )
+
+
+def test_plan_warns_when_it_creates_clients_and_no_sink_is_configured(tmp_path: Path) -> None:
+    root = sink_repo(tmp_path / "repo", {})
+    done = cli_in(root, "plan")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "Warning: the plan creates 1 client but no secret sink is configured (settings: "
+        "secrets.directory or secrets.command); apply will refuse to create them\n"
+    )
+    sink_repo(root, {"directory": ".secrets"})
+    assert cli_in(root, "plan").stderr == ""

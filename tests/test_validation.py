@@ -207,3 +207,21 @@ def test_redirect_uri_fast_path_accepts_only_what_parsing_accepts(
 ) -> None:
     uri = "https://" + host + port + start + rest
     assert redirect_uri_problem(uri) == _parsed_uri_problem(uri)
+
+
+@hypothesis_settings(max_examples=500)
+@given(
+    st.text(alphabet="aZ09.-:", max_size=8),
+    st.text(alphabet="aZ09.-", min_size=1, max_size=8),
+    st.sampled_from(["", "/", "/cb", "?x=1"]),
+    st.sampled_from(["@", "\\", "\\@", "@\\"]),
+    st.sampled_from(["https", "http", "com.example.app"]),
+)
+def test_userinfo_or_backslash_is_refused_on_both_paths(
+    user: str, host: str, path: str, sign: str, scheme: str
+) -> None:
+    # The host a browser goes to is after the '@' (and a backslash is a '/' to it):
+    # a URI that hides it is refused whichever path checks it.
+    uri = f"{scheme}://{user}{sign}{host}{path}"
+    assert redirect_uri_problem(uri) is not None
+    assert redirect_uri_problem(uri) == _parsed_uri_problem(uri)

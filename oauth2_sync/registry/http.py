@@ -52,6 +52,7 @@ from oauth2_sync.errors import (
     RegistryUnavailableError,
     UsageError,
 )
+from oauth2_sync.loader import open_regular
 from oauth2_sync.model import Client
 from oauth2_sync.registry import transport, wire
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
@@ -797,7 +798,8 @@ def credentials_from_settings(settings: Settings) -> Credentials:
     secret = os.environ.get(auth.client_secret_env)
     if not secret and auth.client_secret_file is not None:
         try:
-            secret = auth.client_secret_file.read_text(encoding="utf-8").strip()
+            with open_regular(auth.client_secret_file) as stream:  # a FIFO must not hang
+                secret = stream.read().decode("utf-8", "replace").strip()
         except OSError as exc:
             raise UsageError(
                 f"registry credentials: cannot read {auth.client_secret_file}: "

@@ -472,7 +472,8 @@ class Rfc7592Registry(Registry):
         raise RegistryError(
             f"cannot rotate the secret of {client_id}: a standard (RFC 7592) registry has no "
             "secret rotation; rotate it on the server, or delete the client and let apply "
-            "create it again (it gets a new registry client_id)"
+            "create it again (it gets a new registry client_id)",
+            status=405,  # a definite refusal: nothing was rotated (the journal forgets it)
         ) from None
 
     def unsupported(self, client: Client) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -68,8 +69,23 @@ def render_json(
             for d in diagnostics
         ],
     }
-    json.dump(document, stream, indent=2, ensure_ascii=False)
+    stream.write(_json_printable(json.dumps(document, indent=2, ensure_ascii=False)))
     stream.write("\n")
+
+
+_NOT_PLAIN = re.compile(r"[^\n\x20-\x7e]")
+
+
+def _json_printable(text: str) -> str:
+    """JSON text with every invisible or control character of its strings escaped.
+
+    ``json`` escapes C0 controls only; DEL, C1 controls (ESC's 8-bit form) and
+    bidirectional overrides from file names would reach a terminal raw. Readable
+    non-ASCII (accents, CJK) stays as it is, and the data parsed back is the same.
+    """
+    return _NOT_PLAIN.sub(
+        lambda found: found[0] if found[0].isprintable() else json.dumps(found[0])[1:-1], text
+    )
 
 
 def render_github(
@@ -81,8 +97,10 @@ def render_github(
     ``quiet`` leaves out the warnings' commands (the summary still counts them).
     """
     for d in _shown(diagnostics, quiet):
+        # Control characters of file names and messages would reach the log raw: the
+        # runner unescapes only %25, %0D, %0A (and %3A, %2C in properties).
         props = ",".join(
-            f"{k}={_gh_property(v)}"
+            f"{k}={_gh_property(printable(v))}"
             for k, v in (
                 ("file", d.file),
                 ("line", str(d.line)),
@@ -90,7 +108,7 @@ def render_github(
                 ("title", f"oauth2-sync {d.rule}"),
             )
         )
-        stream.write(f"::{d.severity} {props}::{_gh_data(d.message)}\n")
+        stream.write(f"::{d.severity} {props}::{_gh_data(printable(d.message))}\n")
     stream.write(summary(diagnostics, files, clients) + "\n")
 
 

@@ -15,6 +15,7 @@ from oauth2_sync import durations
 from oauth2_sync.diff import COMPARED_FIELDS, TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.model import effective_ttl
 from oauth2_sync.plan import Action, Change, Plan
+from oauth2_sync.planfile import REFUSED_RULE
 from oauth2_sync.render import escape, quote
 
 SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
@@ -60,12 +61,23 @@ def matches_line(plan: Plan) -> str:
 
 
 def errors_line(plan: Plan) -> str:
-    """What the plan's errors mean: ``2 clients are left out of this plan: ...``."""
-    n = len({(d.file, d.line, d.column) for d in plan.errors})
-    return (
-        f"{n} {_plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
-        f"the registry cannot hold {'it' if n == 1 else 'them'}."
-    )
+    """What the plan's errors mean: ``2 clients are left out of this plan: ...``, and
+    the changes of a saved plan that apply refused (``planfile.py``)."""
+    refused = sum(1 for d in plan.errors if d.rule == REFUSED_RULE)
+    n = len({(d.file, d.line, d.column) for d in plan.errors if d.rule != REFUSED_RULE})
+    parts = []
+    if n or not refused:
+        parts.append(
+            f"{n} {_plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
+            f"the registry cannot hold {'it' if n == 1 else 'them'}."
+        )
+    if refused:
+        parts.append(
+            f"{refused} {_plural(refused, 'change')} of the saved plan "
+            f"{'was' if refused == 1 else 'were'} refused: not what the current files and "
+            "settings allow."
+        )
+    return " ".join(parts)
 
 
 def _errors(plan: Plan, stream: TextIO, style: _Styler) -> None:
