@@ -1,0 +1,301 @@
+"""Stopping an apply as Terraform does: real `oauth2-sync apply` and `rotate-secret`
+processes against a real `registry serve --latency-ms`, real signals, real files.
+
+- the first SIGINT or SIGTERM: no new write starts, the ones in flight finish, every
+  finished client's line, a line naming the clients not attempted, exit 130 or 143;
+  the registry holds exactly the clients reported created, and the next plan creates
+  exactly the others, with no pending-secret warning;
+- a second SIGINT: exit 130 at once, the journal naming exactly the creates in flight;
+- the circuit breaker: the registry killed (SIGKILL) mid-apply, with no retry budget:
+  apply stops starting writes, reports the rest as not attempted and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from configrepo import client, write_repo
+from conftest import SEED, RegistryServer, launch_registry_server
+
+from oauth2_sync.journal import JOURNAL_PATH, Journal
+from oauth2_sync.registry.store import RegistryStore
+
+PARALLELISM = 4
+CREATED = "created (secret delivered to directory .secrets)"
+STOPPING = re.compile(r"Interrupt received, stopping: no new writes; waiting for (\d) in flight")
+
+
+def client_ids(count: int) -> list[str]:
+    """``acme-u0000``... (no seed users needed: the clients do not restrict to them)."""
+    return [f"acme-u{i:04d}" for i in range(count)]
+
+
+def write_config(root: Path, server: RegistryServer, ids: list[str]) -> None:
+    """A config repository for ``server`` with no retry budget and short timeouts, and
+    no safety limit in the way."""
+    write_repo(
+        root, [client(i, restrict_to_partner_users=False) for i in ids],
+        extra={
+            "registry": {
+                "url": server.base_url, "retries": 0, "connect_timeout": 1, "read_timeout": 10,
+            },
+            "safety": {"max_changes": 100_000, "max_changes_percent": 100},
+        },
+    )
+
+
+def environment(server: RegistryServer) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(server.env(), NO_COLOR="1")
+    return env
+
+
+@dataclass
+class Running:
+    """An `oauth2-sync` process whose stdout and stderr lines are read as they come."""
+
+    process: subprocess.Popen[str]
+    stdout: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    stderr: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    out: list[str] = field(default_factory=list)
+    err: list[str] = field(default_factory=list)
+
+    def wait_for(self, stream: str, count: int, *, timeout: float = 60) -> list[str]:
+        """Block until ``count`` lines have arrived on ``stream``; returns them all."""
+        lines, source = (self.out, self.stdout) if stream == "out" else (self.err, self.stderr)
+        deadline = time.monotonic() + timeout
+        while len(lines) < count:
+            line = source.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, f"ended early: {self.out} {self.err}"
+            lines.append(line)
+        return lines
+
+    def finish(self, *, timeout: float) -> int:
+        """Wait for the exit (within ``timeout``) and collect every remaining line."""
+        code = self.process.wait(timeout=timeout)
+        for lines, source in ((self.out, self.stdout), (self.err, self.stderr)):
+            while (line := source.get(timeout=10)) is not None:
+                lines.append(line)
+        return code
+
+
+def start(root: Path, env: dict[str, str], *args: str) -> Running:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oauth2_sync", *args], cwd=root, env=env, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    running = Running(process)
+
+    def pump(stream: Any, into: queue.Queue[str | None]) -> None:
+        for line in stream:
+            into.put(line.rstrip("\n"))
+        into.put(None)
+
+    for stream, into in ((process.stdout, running.stdout), (process.stderr, running.stderr)):
+        threading.Thread(target=pump, args=(stream, into), daemon=True).start()
+    return running
+
+
+def start_apply(root: Path, env: dict[str, str]) -> Running:
+    """Save a plan, then start ``apply`` of it (which prints only result lines)."""
+    subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", "plan", "-q", "--out", "plan.json"], cwd=root,
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    return start(root, env, "apply", "plan.json", "--parallelism", str(PARALLELISM))
+
+
+def held(server: RegistryServer) -> set[str]:
+    """The clients the registry's store holds (read from its database)."""
+    store = RegistryStore(server.db)
+    try:
+        return {c["clientId"] for c in store.list_clients() if c["clientId"].startswith("acme-u")}
+    finally:
+        store.close()
+
+
+def planned_creates(root: Path, env: dict[str, str]) -> tuple[list[str], str]:
+    """The clients a fresh ``plan`` creates, and its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", "plan", "--format", "json"], cwd=root, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode in (0, 2), done.stderr
+    plan = json.loads(done.stdout)
+    return [c["client_id"] for c in plan["changes"] if c["action"] == "create"], done.stderr
+
+
+def not_attempted_line(ids: list[str]) -> str:
+    """The line naming them: at most 50, then how many more."""
+    more = f", and {len(ids) - 50} more (run plan to see them)" if len(ids) > 50 else ""
+    return f"{len(ids)} not attempted: {', '.join(ids[:50])}{more}"
+
+
+def interrupted_apply(
+    tmp_path: Path, start_server: Callable[..., RegistryServer], signum: signal.Signals
+) -> None:
+    server = start_server(latency_ms=150)
+    root = tmp_path / "repo"
+    ids = client_ids(60)
+    write_config(root, server, ids)
+    env = environment(server)
+    running = start_apply(root, env)
+    running.wait_for("out", PARALLELISM)  # writes are under way
+    running.process.send_signal(signum)
+    signalled = time.monotonic()
+    code = running.finish(timeout=30)
+    # Generous: the writes in flight take one latency (0.15 s) to finish.
+    assert time.monotonic() - signalled < 10
+
+    assert code == 128 + signum
+    assert len(running.err) == 1, running.err
+    stopping = STOPPING.fullmatch(running.err[0])
+    assert stopping is not None, running.err
+    assert int(stopping.group(1)) <= PARALLELISM
+    *results, skipped_line, summary = running.out
+    created = [line.split(":", 1)[0] for line in results]
+    assert results == [f"{c}: {CREATED}" for c in created]
+    skipped = sorted(set(ids) - set(created))
+    assert skipped, "the signal came after the last write"
+    assert skipped_line == not_attempted_line(skipped)
+    assert summary == (
+        f"Apply interrupted: {len(created)} created, 0 updated, 0 deleted; "
+        f"{len(skipped)} not attempted."
+    )
+    # No write started after the signal: the registry holds exactly what was reported.
+    assert held(server) == set(created)
+    assert Journal(root / JOURNAL_PATH).pending() == ()
+    creates, stderr = planned_creates(root, env)
+    assert creates == skipped
+    assert stderr == ""  # no pending-secret warning
+
+
+def test_sigint_stops_apply_after_the_writes_in_flight(
+    tmp_path: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    interrupted_apply(tmp_path, start_registry_server, signal.SIGINT)
+
+
+def test_sigterm_stops_apply_after_the_writes_in_flight(
+    tmp_path: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    interrupted_apply(tmp_path, start_registry_server, signal.SIGTERM)
+
+
+def test_a_second_sigint_exits_at_once_leaving_the_journal_true(
+    tmp_path: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    server = start_registry_server(latency_ms=1000)
+    root = tmp_path / "repo"
+    ids = client_ids(40)
+    write_config(root, server, ids)
+    env = environment(server)
+    running = start_apply(root, env)
+    running.wait_for("out", PARALLELISM)  # the first wave done, the second one sent
+    running.process.send_signal(signal.SIGINT)
+    stopping = STOPPING.fullmatch(running.wait_for("err", 1)[0])
+    assert stopping is not None, running.err
+    in_flight = int(stopping.group(1))
+    running.process.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    code = running.finish(timeout=30)
+    assert time.monotonic() - signalled < 10
+
+    assert code == 130
+    assert running.err == [
+        running.err[0],
+        f"Interrupt received again: exiting now, without waiting for the {in_flight} in "
+        "flight; run plan to see what they did",
+    ]
+    created = [line.split(":", 1)[0] for line in running.out]
+    assert running.out == [f"{c}: {CREATED}" for c in created]
+    # Not waited for: the creates in flight are neither reported nor crossed off. The
+    # journal names exactly them: those started and not reported.
+    pending = [p.client_id for p in Journal(root / JOURNAL_PATH).pending()]
+    assert len(pending) == in_flight >= 1
+    assert sorted(created + pending) == ids[: len(created) + len(pending)]
+
+    # The registry carries out the creates it had received; the next plan names them.
+    deadline = time.monotonic() + 30
+    while held(server) != set(created + pending):
+        assert time.monotonic() < deadline, held(server)
+        time.sleep(0.1)
+    creates, stderr = planned_creates(root, env)
+    assert creates == sorted(set(ids) - set(created) - set(pending))
+    assert stderr.splitlines() == [
+        f"Warning: {p} was created by an apply that stopped before its secret reached the "
+        f"sink ({since}); run `oauth2-sync rotate-secret {p}` to issue a new one"
+        for p, since in ((p.client_id, p.since) for p in Journal(root / JOURNAL_PATH).pending())
+    ]
+
+
+def test_the_registry_killed_mid_apply_trips_the_circuit_breaker(
+    tmp_path: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    server = start_registry_server(latency_ms=300)
+    root = tmp_path / "repo"
+    ids = client_ids(60)
+    write_config(root, server, ids)
+    env = environment(server)
+    running = start_apply(root, env)
+    running.wait_for("out", PARALLELISM)
+    server.process.kill()  # SIGKILL: connections reset, then refused
+    server.process.wait()
+    killed = time.monotonic()
+    code = running.finish(timeout=60)
+    assert time.monotonic() - killed < 15  # no write waited out a retry budget
+
+    assert code == 1
+    assert re.fullmatch(
+        r"Registry unavailable, stopping: no new writes; waiting for \d in flight",
+        running.err[0],
+    ), running.err
+    assert running.err[1:] == [
+        "Error: the registry became unavailable, so apply started no more writes; run it "
+        "again once the registry answers (plan shows what is left)",
+    ]
+    *results, skipped_line, summary = running.out
+    created = [line.split(":", 1)[0] for line in results if line.endswith(CREATED)]
+    failed = [line.split(":", 1)[0] for line in results if not line.endswith(CREATED)]
+    assert 1 <= len(failed) <= PARALLELISM
+    for c, line in zip(failed, (r for r in results if not r.endswith(CREATED)), strict=True):
+        # Refused, or reset: a read-back on a kept-alive connection the kill cut.
+        assert re.fullmatch(
+            rf"{c}: failed: GET /v1/oauth2-clients/{c}: cannot reach 127\.0\.0\.1:"
+            rf"{server.port}: connection failed \(connection (refused|reset)\)",
+            line,
+        ), line
+    skipped = sorted(set(ids) - set(created) - set(failed))
+    assert skipped_line == not_attempted_line(skipped)
+    assert summary == (
+        f"Apply stopped: {len(created)} created, 0 updated, 0 deleted; {len(failed)} failed, "
+        f"{len(skipped)} not attempted."
+    )
+
+    # Back on the same database: the registry holds what was reported created (and the
+    # failed creates it may have carried out); the plan creates everything else.
+    restarted = launch_registry_server(server.db.parent, seed=SEED)
+    try:
+        registry = held(restarted)
+        assert set(created) <= registry <= set(created) | set(failed)
+        write_config(root, restarted, ids)  # the same database, on another port
+        creates, stderr = planned_creates(root, environment(restarted))
+        assert creates == sorted(set(ids) - registry)
+        assert set(skipped) <= set(creates)
+        # Only a failed create the registry did carry out is pending a secret.
+        warned = sorted(re.findall(r"^Warning: (acme-u\d{4}) was created", stderr, re.M))
+        assert warned == sorted(registry - set(created))
+    finally:
+        restarted.stop()
