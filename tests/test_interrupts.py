@@ -299,3 +299,47 @@ def test_the_registry_killed_mid_apply_trips_the_circuit_breaker(
         assert warned == sorted(registry - set(created))
     finally:
         restarted.stop()
+
+
+def test_sigterm_stops_rotate_secret_after_the_rotations_in_flight(
+    tmp_path: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    server = start_registry_server()
+    root = tmp_path / "repo"
+    ids = client_ids(30)
+    write_config(root, server, ids)
+    env = environment(server)
+    created = subprocess.run(
+        [sys.executable, "-m", "oauth2_sync", "apply", "--auto-approve"], cwd=root, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    server.stop()
+    slow = launch_registry_server(server.db.parent, seed=SEED, latency_ms=200)
+    try:
+        write_config(root, slow, ids)
+        env = environment(slow)
+        secrets = {c: (root / ".secrets" / f"{c}.json").read_text() for c in ids}
+        running = start(root, env, "rotate-secret", "--parallelism", str(PARALLELISM), *ids)
+        running.wait_for("out", PARALLELISM)
+        running.process.send_signal(signal.SIGTERM)
+        code = running.finish(timeout=30)
+    finally:
+        slow.stop()
+
+    assert code == 143
+    assert len(running.err) == 1 and STOPPING.fullmatch(running.err[0]), running.err
+    *results, skipped_line, summary = running.out
+    rotated = [line.split(":", 1)[0] for line in results]
+    assert results == [f"{c}: new secret delivered to directory .secrets" for c in rotated]
+    skipped = sorted(set(ids) - set(rotated))
+    assert skipped_line == not_attempted_line(skipped)
+    assert summary == f"Rotated {len(rotated)} secrets; {len(skipped)} not attempted."
+    store = RegistryStore(server.db)
+    try:
+        for c in ids:
+            now = (root / ".secrets" / f"{c}.json").read_text()
+            assert (now != secrets[c]) == (c in rotated), c
+            assert store.check_client_secret(c, json.loads(now)["client_secret"]), c
+    finally:
+        store.close()
