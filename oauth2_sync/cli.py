@@ -435,8 +435,10 @@ def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
         render_text.render(made, out, color=ctx.use_color(out))
         return
     # The text plan lists them; otherwise the output may go to a file or a comment,
-    # and the job's log must still say why it failed.
+    # and the job's log must still say why it failed (or why apply will refuse it).
     _echo_errors(made)
+    if made.exceeded:
+        click.echo(f"Warning: {render_text.safety_line(made)}", err=True)
 
 
 def _echo_errors(made: Any) -> None:
