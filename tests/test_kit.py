@@ -1460,6 +1460,23 @@ def test_gitlab_mr_note_refuses_to_send_its_token_in_clear(bin_dir: Path, tmp_pa
     )
 
 
+def test_gitlab_unsafe_approved_refuses_to_send_its_token_in_clear(bin_dir: Path) -> None:
+    env = clean_env(bin_dir) | {
+        "CI_API_V4_URL": "http://gitlab.example/api/v4", "CI_PROJECT_ID": "42",
+        "CI_COMMIT_SHA": "6" * 40, "OAUTH2_SYNC_GITLAB_TOKEN": "t",
+    }
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "ci" / "gitlab-unsafe-approved")], env=env,
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "gitlab-unsafe-approved: refusing plain http to gitlab.example: the token would "
+        "travel in clear: not approved\n",
+        "",
+    )
+
+
 # --- shell completion -------------------------------------------------------------
 
 
