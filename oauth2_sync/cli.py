@@ -11,14 +11,22 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from oauth2_sync import __version__
 from oauth2_sync.errors import InputError, Oauth2SyncError
+
+if TYPE_CHECKING:  # the commands import the library lazily, for start-up time
+    from oauth2_sync.apply import Report, Result, Stop, StopReason
+
+    Writes = Callable[
+        [Callable[[Result], None], Stop, Callable[[StopReason, int], None]], Report
+    ]
 
 logger = logging.getLogger(__name__)
 
@@ -449,7 +457,7 @@ def _echo_errors(made: Any) -> None:
         click.echo(escape(str(diagnostic)), err=True)
 
 
-def _run_with_progress(ctx: Context, total: int, label: str, run: Any) -> Any:
+def _run_with_progress(ctx: Context, total: int, label: str, run: Writes) -> Report:
     """Run the writes, streaming each client's result line to stdout as it finishes
     (with a bar on stderr on a terminal), stopping on SIGINT or SIGTERM (see
     ``_stopping_on_signals``)."""
@@ -466,7 +474,7 @@ def _run_with_progress(ctx: Context, total: int, label: str, run: Any) -> Any:
             err.write("\r\033[K")
             err.flush()
 
-    def step(result: Any) -> None:
+    def step(result: Result) -> None:
         if not (ctx.quiet and result.ok):
             clear_bar()
             line = result.line()
@@ -474,7 +482,7 @@ def _run_with_progress(ctx: Context, total: int, label: str, run: Any) -> Any:
         if bar is not None:
             bar.update(1)
 
-    def on_stop(reason: str, in_flight: int) -> None:
+    def on_stop(reason: StopReason, in_flight: int) -> None:
         clear_bar()
         why = "Registry unavailable" if reason == "registry-unavailable" else "Interrupt received"
         click.echo(f"{why}, stopping: no new writes; waiting for {in_flight} in flight", err=True)
@@ -487,7 +495,7 @@ def _run_with_progress(ctx: Context, total: int, label: str, run: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _stopping_on_signals(stop: Any) -> Iterator[None]:
+def _stopping_on_signals(stop: Stop) -> Iterator[None]:
     """SIGINT and SIGTERM ask ``stop`` for no new writes, as Terraform does on Ctrl-C
     (CI runners send these on cancel and timeout); a second one exits at once."""
     received: list[int] = []
@@ -505,6 +513,9 @@ def _stopping_on_signals(stop: Any) -> Iterator[None]:
         received.append(signum)
         stop.request("SIGTERM" if signum == signal.SIGTERM else "SIGINT")
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a test runner's worker, say)
+        return
     previous = {number: signal.signal(number, handle) for number in _STOP_SIGNALS}
     try:
         yield
