@@ -7,7 +7,8 @@ processes against a real `registry serve --latency-ms`, real signals, real files
   exactly the others, with no pending-secret warning;
 - a second SIGINT: exit 130 at once, the journal naming exactly the creates in flight;
 - the circuit breaker: the registry killed (SIGKILL) mid-apply, with no retry budget:
-  apply stops starting writes, reports the rest as not attempted and exits 1.
+  apply stops starting writes, reports the rest as not attempted and exits 1; and in
+  process, the first ``RegistryUnavailableError`` stops the scheduling.
 """
 
 from __future__ import annotations
@@ -29,12 +30,114 @@ from typing import Any
 from configrepo import client, write_repo
 from conftest import SEED, RegistryServer, launch_registry_server
 
+from oauth2_sync.apply import Result, Stop, StopReason, apply_plan
+from oauth2_sync.errors import RegistryUnavailableError
 from oauth2_sync.journal import JOURNAL_PATH, Journal
+from oauth2_sync.model import Client
+from oauth2_sync.plan import make_plan
+from oauth2_sync.registry.base import RemoteClient, Secret
+from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.registry.store import RegistryStore
+from oauth2_sync.settings import load_settings
+from oauth2_sync.sink import DirectorySink
 
 PARALLELISM = 4
 CREATED = "created (secret delivered to directory .secrets)"
 STOPPING = re.compile(r"Interrupt received, stopping: no new writes; waiting for (\d) in flight")
+
+
+# --- the library: Stop and the circuit breaker, in process ---------------------------------
+
+
+class UnavailableAfter(LocalRegistry):
+    """Creates ``good`` clients, then raises what the HTTP adapter raises once the
+    registry cannot be reached (``RegistryUnavailableError``) for every create."""
+
+    def __init__(self, path: Path, good: int) -> None:
+        super().__init__(path, SEED)
+        self.good = good
+        self.attempts: list[str] = []
+
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+        self.attempts.append(client.client_id)
+        if len(self.attempts) > self.good:
+            raise RegistryUnavailableError(
+                "POST /v1/oauth2-clients: cannot reach registry.example: connection failed "
+                "(connection refused)"
+            )
+        return super().create_client(client)
+
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        if len(self.attempts) > self.good:
+            raise RegistryUnavailableError(
+                f"GET /v1/oauth2-clients/{client_id}: cannot reach registry.example: "
+                "connection failed (connection refused)"
+            )
+        return super().get_client(client_id)
+
+
+def local_plan(root: Path, ids: list[str], registry: LocalRegistry) -> Any:
+    write_repo(root, [client(i, restrict_to_partner_users=False) for i in ids], extra={
+        "safety": {"max_changes": 100_000, "max_changes_percent": 100},
+    })
+    return make_plan(load_settings(root / "oauth2-sync.yaml"), registry)
+
+
+def test_the_circuit_breaker_stops_scheduling_at_the_first_unavailable_error(
+    tmp_path: Path,
+) -> None:
+    ids = client_ids(20)
+    registry = UnavailableAfter(tmp_path / "registry.db", good=3)
+    plan = local_plan(tmp_path, ids, registry)
+    journal = Journal.beside(tmp_path)
+    stops: list[tuple[StopReason, int]] = []
+    seen: list[Result] = []
+    report = apply_plan(
+        plan, registry, DirectorySink(tmp_path / ".secrets"), parallelism=1, journal=journal,
+        on_result=seen.append, on_stop=lambda reason, n: stops.append((reason, n)),
+    )
+    # One at a time: three created, the fourth failed, and nothing after it was sent.
+    assert registry.attempts == ids[:4]
+    assert stops == [("registry-unavailable", 0)]
+    assert report.stopped == "registry-unavailable"
+    assert [(r.client_id, r.status) for r in seen] == [
+        *((i, "created") for i in ids[:3]), (ids[3], "failed"),
+    ]
+    assert seen[3].message == (
+        f"failed: GET /v1/oauth2-clients/{ids[3]}: cannot reach registry.example: connection "
+        "failed (connection refused)"
+    )
+    assert report.not_attempted == tuple(ids[4:])
+    assert report.summary() == (
+        "Apply stopped: 3 created, 0 updated, 0 deleted; 1 failed, 16 not attempted."
+    )
+    # Crossed off: the not attempted were never sent; the failed one stays noted (its
+    # read-back failed, so nobody knows whether it was created).
+    assert [p.client_id for p in journal.pending()] == [ids[3]]
+    registry.close()
+
+
+def test_a_stop_before_the_first_write_starts_none(tmp_path: Path) -> None:
+    ids = client_ids(5)
+    registry = UnavailableAfter(tmp_path / "registry.db", good=100)
+    plan = local_plan(tmp_path, ids, registry)
+    stop = Stop()
+    stop.request("SIGTERM")
+    stop.request("SIGINT")  # the first reason is kept
+    journal = Journal.beside(tmp_path)
+    report = apply_plan(
+        plan, registry, DirectorySink(tmp_path / ".secrets"), journal=journal, stop=stop,
+    )
+    assert registry.attempts == []
+    assert (report.stopped, report.not_attempted) == ("SIGTERM", tuple(ids))
+    assert report.summary() == (
+        "Apply interrupted: 0 created, 0 updated, 0 deleted; 5 not attempted."
+    )
+    assert journal.pending() == ()
+    registry.close()
+
+
+# --- real processes, real signals -------------------------------------------------------------
 
 
 def client_ids(count: int) -> list[str]:
