@@ -7,6 +7,7 @@ finding; tracebacks only with ``--verbose``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -335,7 +336,9 @@ def apply(
                 settings, registry, targets=targets, prune=True if prune else None
             )
             if made.has_changes or not ctx.quiet:
-                _show_plan(ctx, made, "text", out)
+                # Approved for this run: "apply will refuse this plan" would be untrue.
+                shown = dataclasses.replace(made, exceeded=()) if allow_unsafe else made
+                _show_plan(ctx, shown, "text", out)
             else:
                 _echo_errors(made)
         journal = _warn_pending_secrets(settings, made)

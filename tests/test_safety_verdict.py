@@ -82,6 +82,20 @@ def test_plan_says_apply_will_refuse_it_in_every_format(tmp_path: Path) -> None:
     assert approved.stdout.endswith("Apply complete: 5 created, 0 updated, 0 deleted.\n")
 
 
+def test_apply_with_allow_unsafe_does_not_say_it_will_refuse(tmp_path: Path) -> None:
+    unsafe_repo(tmp_path)
+    refused = run(tmp_path, "apply", "--auto-approve")
+    assert refused.returncode == 1
+    assert f"\n{WARNING}\n\nPlan: 5 to add" in refused.stdout  # shown, then refused
+    approved = run(tmp_path, "apply", "--auto-approve", "--allow-unsafe")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert "refuse" not in approved.stdout
+    assert approved.stderr == (
+        "WARNING oauth2_sync.apply: safety limits exceeded, allowed by --allow-unsafe: "
+        "creates+updates: 5 exceeds 3 (safety.max_changes)\n"
+    )
+
+
 def test_a_plan_within_the_limits_says_nothing_about_them(tmp_path: Path) -> None:
     unsafe_repo(tmp_path)
     write_repo(tmp_path, [client("acme-reporting")], extra={
