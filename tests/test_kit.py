@@ -119,7 +119,7 @@ def bash(script: str, cwd: Path, env: Mapping[str, str]) -> subprocess.Completed
 HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_]\w*)\1")
 EXPECT_EXIT = re.compile(r"#\s*exit\s+(\d+)\b")
 OPERATORS = {"|", "||", "&&", ";", "&", "(", ")", ";;", "!"}
-SHELL_KEYWORDS = {"if", "then", "elif", "else", "do", "while", "until", "{", "time"}
+SHELL_KEYWORDS = {"if", "then", "elif", "else", "do", "while", "until", "{", "time", "exec"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1172,6 +1172,40 @@ def test_gitlab_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
     assert f"gitlab-unsafe-approved: !9 is labelled {APPROVAL_LABEL}: approved" in approved.log
     assert "Apply complete: 12 created, 0 updated, 0 deleted." in approved.log
     assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
+
+
+def test_the_apply_step_stops_cleanly_when_the_runner_cancels_it(
+    tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    """GitHub cancels a step by sending SIGINT to its entry process, bash: the step
+    ``exec``s apply, so apply gets it, starts no new write and exits 130."""
+    server = start_registry_server(latency_ms=300)
+    workspace = copy_examples(tmp_path / "repo")
+    settings = workspace / "oauth2-sync.yaml"
+    settings.write_text(settings.read_text().replace(
+        "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+    ))
+    document = yaml.safe_load((WORKFLOWS / "oauth2-sync-apply.yml").read_text())
+    (step,) = [s for s in document["jobs"]["apply"]["steps"] if s.get("name") == "Apply"]
+    env = clean_env(bin_dir) | server.env() | {"ALLOW_UNSAFE": "false", "CI": "true"}
+    process = subprocess.Popen(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the plan, then the first client done
+        if line.endswith(": created (secret delivered to directory .secrets)\n"):
+            break
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 130, rest + stderr
+    assert re.fullmatch(
+        r"Interrupt received, stopping: no new writes; waiting for \d in flight\n", stderr
+    ), stderr
+    lines = rest.splitlines()
+    assert re.fullmatch(r"\d+ not attempted: .+", lines[-2]), lines
+    assert lines[-1].startswith("Apply interrupted: ")
 
 
 # --- the CI files, statically -------------------------------------------------
