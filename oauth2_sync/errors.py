@@ -92,3 +92,8 @@ class SafetyLimitError(Oauth2SyncError):
 
 class SecretSinkError(Oauth2SyncError):
     """A new client secret could not be delivered to the configured sink."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry could not be reached for a whole retry budget, or the command's
+    deadline passed: apply stops scheduling writes and reports the rest as not attempted."""

@@ -50,6 +50,7 @@ from oauth2_sync.errors import (
     NotFoundError,
     PreconditionFailedError,
     RegistryError,
+    RegistryUnavailableError,
     UsageError,
 )
 from oauth2_sync.loader import open_regular
@@ -570,8 +571,10 @@ class HttpRegistry(Registry):
         return RegistryError(f"{method} {shown}: cannot reach {host}: {reason}", status=0)
 
 
-class _Unreachable(RegistryError):
-    """No connection could be made (after urllib3's retries): the request was never sent."""
+class _Unreachable(RegistryUnavailableError):
+    """No connection could be made (after urllib3's retries): the request was never sent.
+
+    A ``RegistryUnavailableError``: apply stops scheduling writes when one is raised."""
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
