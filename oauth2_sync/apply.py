@@ -15,13 +15,20 @@ when). With a ``Journal``, every create (and every rotation) is noted before it 
 and crossed off once its secret is in the sink, so a process killed in between leaves a
 trace; a create the registry answers with 409 is crossed off too, since this run created
 nothing and the other writer got the secret (the result line says so).
+
+Stopping, as Terraform does on an interrupt: writes are handed to the thread pool one
+at a time, never more than ``parallelism`` in flight, and a ``Stop`` (set by a signal
+handler, or by the circuit breaker when the registry is unavailable) is checked before
+each. Once it is set no new write starts, the ones in flight finish, and every client
+never started gets a result of status ``not-attempted`` (a create among them is crossed
+off the journal: nothing was sent).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -32,12 +39,13 @@ from oauth2_sync.errors import (
     Oauth2SyncError,
     PreconditionFailedError,
     RegistryError,
+    RegistryUnavailableError,
     SafetyLimitError,
     SecretSinkError,
     UsageError,
 )
 from oauth2_sync.journal import Journal
-from oauth2_sync.plan import Change, Plan
+from oauth2_sync.plan import Change, Plan, safety_violations
 from oauth2_sync.registry.base import Registry, RemoteClient, Secret
 from oauth2_sync.render import escape, printable
 from oauth2_sync.settings import Safety
@@ -50,8 +58,9 @@ DEFAULT_PARALLELISM = 4
 Operation = Literal["create", "update", "delete", "rotate-secret"]
 Status = Literal[
     "created", "created-response-lost", "updated", "already-updated", "deleted",
-    "already-deleted", "rotated", "stale", "failed",
+    "already-deleted", "rotated", "stale", "failed", "not-attempted",
 ]
+StopReason = Literal["SIGINT", "SIGTERM", "registry-unavailable"]
 OK_STATUSES: frozenset[Status] = frozenset(
     {"created", "updated", "already-updated", "deleted", "already-deleted", "rotated"}
 )
@@ -78,9 +87,16 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Every result of one run, sorted by client ID."""
+    """Every result of one run, sorted by client ID; ``stopped`` says why the run stopped
+    scheduling writes early (then the clients never started are ``not-attempted``)."""
 
     results: tuple[Result, ...]
+    stopped: StopReason | None = None
+
+    @property
+    def not_attempted(self) -> tuple[str, ...]:
+        """The clients never started, sorted."""
+        return tuple(r.client_id for r in self.results if r.status == "not-attempted")
 
     @property
     def ok(self) -> bool:
@@ -112,52 +128,61 @@ class Report:
         lost = self.count("created-response-lost")
         if lost:
             problems.append(f"{lost} created without a confirmed secret")
-        return f"Apply finished with problems: {done}; {', '.join(problems)}."
-
+        skipped = self.count("not-attempted")
+        if skipped:
+            problems.append(f"{skipped} not attempted")
+        how = {
+            None: "finished with problems", "registry-unavailable": "stopped",
+        }.get(self.stopped, "interrupted")
+        return f"Apply {how}: {done}; {', '.join(problems)}."
 
     def rotation_summary(self) -> str:
         """One closing line for ``rotate-secret``: ``Rotated 2 secrets; 1 failed.``"""
         rotated, failed = self.count("rotated"), self.count("failed")
         text = f"Rotated {rotated} secret{'' if rotated == 1 else 's'}"
-        return f"{text}; {failed} failed." if failed else f"{text}."
+        problems = [f"{failed} failed"] if failed else []
+        skipped = self.count("not-attempted")
+        if skipped:
+            problems.append(f"{skipped} not attempted")
+        return f"{text}; {', '.join(problems)}." if problems else f"{text}."
+
+
+class Stop:
+    """A request to start no new write: from a signal handler or the circuit breaker.
+
+    ``request`` only assigns an attribute (no lock), so a signal handler may call it at
+    any moment. ``abandon`` is for a second interrupt, just before the process exits at
+    once: it crosses the creates never started off the journal (see ``_run``).
+    """
+
+    def __init__(self) -> None:
+        self.reason: StopReason | None = None
+        self.in_flight = 0
+        """Writes started and not finished (kept by the running apply)."""
+        self._abandon: Callable[[], None] | None = None
+
+    @property
+    def requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.reason is not None
+
+    def request(self, reason: StopReason) -> None:
+        """Ask the running apply to start no new write; the first reason is kept."""
+        if self.reason is None:
+            self.reason = reason
+
+    def abandon(self) -> None:
+        """Leave the journal true before an immediate exit (a second interrupt)."""
+        forget = self._abandon
+        if forget is not None:
+            forget()
 
 
 @dataclass(frozen=True, slots=True)
-class Limit:
-    """One safety limit a plan exceeds."""
-
-    what: str
-    figure: str
-    maximum: str
-    setting: str
-
-    def __str__(self) -> str:
-        return f"{self.what}: {self.figure} exceeds {self.maximum} (safety.{self.setting})"
-
-
-def safety_violations(plan: Plan, safety: Safety) -> list[Limit]:
-    """The limits ``plan`` exceeds. Shares apply only from ``min_managed_clients`` on."""
-    summary = plan.summary
-    writes = summary.create + summary.update
-    deletes = summary.delete
-    managed = summary.managed
-    found: list[Limit] = []
-    if writes > safety.max_changes:
-        found.append(Limit("creates+updates", str(writes), str(safety.max_changes), "max_changes"))
-    if deletes > safety.max_deletes:
-        found.append(Limit("deletes", str(deletes), str(safety.max_deletes), "max_deletes"))
-    if managed >= safety.min_managed_clients and managed > 0:
-        for what, count, limit, setting in (
-            ("creates+updates", writes, safety.max_changes_percent, "max_changes_percent"),
-            ("deletes", deletes, safety.max_deletes_percent, "max_deletes_percent"),
-        ):
-            share = 100.0 * count / managed
-            if share > limit:
-                found.append(Limit(
-                    f"{what} as a share of the {managed} managed clients",
-                    f"{count} ({share:.1f}%)", f"{limit:g}%", setting,
-                ))
-    return found
+class _Job:
+    client_id: str
+    operation: Operation
+    run: Callable[[], Result]
 
 
 def check_safety(plan: Plan, safety: Safety, *, allow_unsafe: bool = False) -> None:
@@ -218,19 +243,29 @@ def apply_plan(
     parallelism: int = DEFAULT_PARALLELISM,
     on_result: Callable[[Result], None] | None = None,
     journal: Journal | None = None,
+    stop: Stop | None = None,
+    on_stop: Callable[[StopReason, int], None] | None = None,
 ) -> Report:
     """Make every change of ``plan``; the caller has run the checks above.
 
     Writes run on ``parallelism`` threads; ``on_result`` is called on the calling
-    thread as each client finishes (for a progress bar). With a ``journal``, the
+    thread as each client finishes (to stream its line). With a ``journal``, the
     clients to create are noted there before the first write and crossed off as their
-    secrets reach the sink.
+    secrets reach the sink. ``stop`` (see ``Stop``) ends the run early; ``on_stop`` is
+    called once, on the calling thread, when the run notices it, with the reason and
+    the number of writes still in flight.
     """
     if journal is not None:
         journal.record(c.client_id for c in plan.changes if c.action == "create")
-    executor = _Executor(registry, sink, journal)
-    jobs = [partial(executor.apply, change) for change in plan.changes]
-    return _run(jobs, parallelism, on_result)
+    stop = stop if stop is not None else Stop()
+    executor = _Executor(registry, sink, journal, stop)
+    jobs = [_Job(c.client_id, c.action, partial(executor.apply, c)) for c in plan.changes]
+
+    def forget(never_started: Sequence[_Job]) -> None:
+        if journal is not None:
+            journal.clear(j.client_id for j in never_started if j.operation == "create")
+
+    return _run(jobs, parallelism, on_result, stop=stop, on_stop=on_stop, forget=forget)
 
 
 def rotate_secrets(
@@ -242,51 +277,102 @@ def rotate_secrets(
     parallelism: int = DEFAULT_PARALLELISM,
     on_result: Callable[[Result], None] | None = None,
     journal: Journal | None = None,
+    stop: Stop | None = None,
+    on_stop: Callable[[StopReason, int], None] | None = None,
 ) -> Report:
     """Issue new secrets for ``client_ids`` (managed clients only) and deliver them.
 
     With a ``journal``, each rotation is noted (fsync) before it is asked for and
     crossed off once the new secret is in the sink: a process killed in between leaves
-    the client pending, named by the next plan and apply.
+    the client pending, named by the next plan and apply. ``stop`` and ``on_stop`` as
+    for ``apply_plan``.
     """
-    executor = _Executor(registry, sink, journal)
+    stop = stop if stop is not None else Stop()
+    executor = _Executor(registry, sink, journal, stop)
     jobs = [
-        partial(executor.rotate, client_id, managed_partners)
+        _Job(client_id, "rotate-secret", partial(executor.rotate, client_id, managed_partners))
         for client_id in dict.fromkeys(client_ids)
     ]
-    return _run(jobs, parallelism, on_result)
+    return _run(
+        jobs, parallelism, on_result, stop=stop, on_stop=on_stop, forget=lambda _jobs: None
+    )
 
 
 def _run(
-    jobs: Sequence[Callable[[], Result]],
+    jobs: Sequence[_Job],
     parallelism: int,
     on_result: Callable[[Result], None] | None,
+    *,
+    stop: Stop,
+    on_stop: Callable[[StopReason, int], None] | None,
+    forget: Callable[[Sequence[_Job]], None],
 ) -> Report:
+    """Run ``jobs`` with at most ``parallelism`` in flight, starting none once ``stop`` is
+    set; the jobs never started get ``not-attempted`` results and go to ``forget``."""
     if parallelism < 1:
         raise UsageError(f"parallelism must be at least 1, not {parallelism}") from None
-    results: list[Result] = []
     if not jobs:
         return Report(())
+    results: list[Result] = []
+    started = 0
+    announced = False
+    running: dict[Future[Result], _Job] = {}
+
+    def never_started() -> None:
+        forget(jobs[started:])
+
     with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs))) as pool:
-        futures = [pool.submit(job) for job in jobs]
-        for future in as_completed(futures):
-            result = future.result()
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
+        # Only while this loop runs: the calling thread touches no journal here, so a
+        # signal handler calling ``abandon`` cannot find its lock held by its own thread.
+        stop._abandon = never_started
+        try:
+            while True:
+                while not stop.requested and started < len(jobs) and len(running) < parallelism:
+                    job = jobs[started]
+                    # Counted before it is submitted: an abandon in between keeps the
+                    # client noted in the journal, the safe side.
+                    started += 1
+                    running[pool.submit(job.run)] = job
+                stop.in_flight = len(running)
+                if stop.reason is not None and not announced:
+                    announced = True
+                    if on_stop is not None:
+                        on_stop(stop.reason, len(running))
+                if not running:
+                    break
+                # A timeout, so that a stop is noticed while every write in flight is slow.
+                done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    result = future.result()
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+        finally:
+            stop._abandon = None
+    skipped = jobs[started:]
+    forget(skipped)
+    results.extend(
+        Result(j.client_id, j.operation, "not-attempted", "not attempted") for j in skipped
+    )
     results.sort(key=lambda r: r.client_id)
-    return Report(tuple(results))
+    return Report(tuple(results), stop.reason)
 
 
 class _Executor:
     """The per-client operations; each returns a ``Result`` and never raises."""
 
     def __init__(
-        self, registry: Registry, sink: Sink | None, journal: Journal | None = None
+        self,
+        registry: Registry,
+        sink: Sink | None,
+        journal: Journal | None = None,
+        stop: Stop | None = None,
     ) -> None:
         self.registry = registry
         self.sink = sink
         self.journal = journal
+        self.stop = stop
 
     def apply(self, change: Change) -> Result:
         try:
@@ -454,8 +540,10 @@ class _Executor:
             "no longer current); left untouched, run plan again",
         )
 
-    @staticmethod
-    def _failed(client_id: str, operation: Operation, exc: Oauth2SyncError) -> Result:
+    def _failed(self, client_id: str, operation: Operation, exc: Oauth2SyncError) -> Result:
+        if isinstance(exc, RegistryUnavailableError) and self.stop is not None:
+            # The circuit breaker: the next writes would only wait out the same outage.
+            self.stop.request("registry-unavailable")
         return Result(client_id, operation, "failed", f"failed: {exc}")
 
 

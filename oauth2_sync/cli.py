@@ -6,16 +6,28 @@ finding; tracebacks only with ``--verbose``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from oauth2_sync import __version__
 from oauth2_sync.errors import InputError, Oauth2SyncError
+
+if TYPE_CHECKING:  # the commands import the library lazily, for start-up time
+    from oauth2_sync.apply import Report, Result, Stop, StopReason
+
+    Writes = Callable[
+        [Callable[[Result], None], Stop, Callable[[StopReason, int], None]], Report
+    ]
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +386,9 @@ def apply(
                 settings, registry, targets=targets, prune=True if prune else None
             )
             if made.has_changes or not ctx.quiet:
-                _show_plan(ctx, made, "text", out)
+                # Approved for this run: "apply will refuse this plan" would be untrue.
+                shown = dataclasses.replace(made, exceeded=()) if allow_unsafe else made
+                _show_plan(ctx, shown, "text", out)
             else:
                 _echo_errors(made)
         journal = _warn_pending_secrets(settings, made)
@@ -403,10 +417,10 @@ def apply(
                 click.echo("\nApply cancelled.", err=True)
                 raise click.exceptions.Exit(1)
         report = _run_with_progress(
-            len(made.changes), "Applying",
-            lambda step: applying.apply_plan(
+            ctx, len(made.changes), "Applying",
+            lambda step, stop, on_stop: applying.apply_plan(
                 made, registry, sink, parallelism=parallelism, on_result=step,
-                journal=journal,
+                journal=journal, stop=stop, on_stop=on_stop,
             ),
         )
         journal.compact()
@@ -445,10 +459,11 @@ def rotate_secret(ctx: Context, client_ids: tuple[str, ...], parallelism: int) -
     applying.check_sink(sink, ())
     with open_registry(settings) as registry:
         report = _run_with_progress(
-            len(set(client_ids)), "Rotating",
-            lambda step: applying.rotate_secrets(
+            ctx, len(set(client_ids)), "Rotating",
+            lambda step, stop, on_stop: applying.rotate_secrets(
                 registry, sink, client_ids, settings.managed_partners,
-                parallelism=parallelism, on_result=step, journal=journal,
+                parallelism=parallelism, on_result=step, journal=journal, stop=stop,
+                on_stop=on_stop,
             ),
         )
     journal.compact()
@@ -494,8 +509,10 @@ def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
         render_text.render(made, out, color=ctx.use_color(out))
         return
     # The text plan lists them; otherwise the output may go to a file or a comment,
-    # and the job's log must still say why it failed.
+    # and the job's log must still say why it failed (or why apply will refuse it).
     _echo_errors(made)
+    if made.exceeded:
+        click.echo(f"Warning: {render_text.safety_line(made)}", err=True)
 
 
 def _echo_errors(made: Any) -> None:
@@ -506,32 +523,107 @@ def _echo_errors(made: Any) -> None:
         click.echo(escape(str(diagnostic)), err=True)
 
 
-def _run_with_progress(total: int, label: str, run: Any) -> Any:
-    # A bar on stderr only on a terminal; result lines come after, sorted, on stdout.
+def _run_with_progress(ctx: Context, total: int, label: str, run: Writes) -> Report:
+    """Run the writes, streaming each client's result line to stdout as it finishes
+    (with a bar on stderr on a terminal), stopping on SIGINT or SIGTERM (see
+    ``_stopping_on_signals``)."""
+    from oauth2_sync.apply import Stop
+
     err = sys.stderr
-    if not err.isatty() or total < 2:
-        return run(None)
-    with click.progressbar(length=total, label=label, file=err) as bar:
-        return run(lambda _result: bar.update(1))
+    color = ctx.use_color(sys.stdout)
+    stop = Stop()
+    bar: Any = None
+
+    def clear_bar() -> None:
+        # The bar owns the terminal's last line: clear it before a line of our own.
+        if bar is not None:
+            err.write("\r\033[K")
+            err.flush()
+
+    def step(result: Result) -> None:
+        if not (ctx.quiet and result.ok):
+            clear_bar()
+            line = result.line()
+            click.echo(click.style(line, fg="red") if color and not result.ok else line)
+        if bar is not None:
+            bar.update(1)
+
+    def on_stop(reason: StopReason, in_flight: int) -> None:
+        clear_bar()
+        why = "Registry unavailable" if reason == "registry-unavailable" else "Interrupt received"
+        click.echo(f"{why}, stopping: no new writes; waiting for {in_flight} in flight", err=True)
+
+    with _stopping_on_signals(stop):
+        if not err.isatty() or total < 2:
+            return run(step, stop, on_stop)
+        with click.progressbar(length=total, label=label, file=err) as bar:
+            return run(step, stop, on_stop)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: Stop) -> Iterator[None]:
+    """SIGINT and SIGTERM ask ``stop`` for no new writes, as Terraform does on Ctrl-C
+    (CI runners send these on cancel and timeout); a second one exits at once."""
+    received: list[int] = []
+
+    def handle(signum: int, _frame: Any) -> None:
+        if received:
+            stop.abandon()
+            # os.write, not click.echo: the interrupted code may be inside a write to
+            # the same stream, and exiting now must not wait for anything.
+            os.write(2, (
+                f"Interrupt received again: exiting now, without waiting for the "
+                f"{stop.in_flight} in flight; run plan to see what they did\n"
+            ).encode())
+            os._exit(128 + signum)
+        received.append(signum)
+        stop.request("SIGTERM" if signum == signal.SIGTERM else "SIGINT")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a test runner's worker, say)
+        return
+    previous = {number: signal.signal(number, handle) for number in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_EXIT_CODES = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
+NOT_ATTEMPTED_SHOWN = 50
+"""At most this many not-attempted clients are named on their line."""
 
 
 def _show_report(ctx: Context, report: Any, summary: str, *, left_out: Any = None) -> None:
+    """After the streamed result lines: the clients not attempted, the summary, and
+    the exit code (130/143 after SIGINT/SIGTERM, 1 on any problem)."""
     from oauth2_sync.render.text import errors_line
 
     out = sys.stdout
     color = ctx.use_color(out)
-    for result in report.results:
-        if ctx.quiet and result.ok:
-            continue
-        line = result.line()
-        if color and not result.ok:
-            line = click.style(line, fg="red")
-        click.echo(line)
+    skipped = report.not_attempted
+    if skipped:
+        names = ", ".join(skipped[:NOT_ATTEMPTED_SHOWN])
+        more = len(skipped) - NOT_ATTEMPTED_SHOWN
+        names += f", and {more} more (run plan to see them)" if more > 0 else ""
+        line = f"{len(skipped)} not attempted: {names}"
+        click.echo(click.style(line, fg="red") if color else line)
     click.echo(click.style(summary, bold=True) if color else summary)
     plan_failed = left_out is not None and bool(left_out.errors)
     if plan_failed:
         line = f"Error: {errors_line(left_out)}"
         click.echo(click.style(line, fg="red") if color else line)
+    if report.stopped == "registry-unavailable":
+        command = "apply" if left_out is not None else "rotate-secret"
+        click.echo(
+            f"Error: the registry became unavailable, so {command} started no more writes; "
+            "run it again once the registry answers (plan shows what is left)",
+            err=True,
+        )
+    if report.stopped in _EXIT_CODES:
+        raise click.exceptions.Exit(_EXIT_CODES[report.stopped])
     if not report.ok or plan_failed:
         raise click.exceptions.Exit(1)
 

@@ -22,7 +22,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -33,7 +33,7 @@ from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.loader import collector_paused, file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
-from oauth2_sync.settings import Settings
+from oauth2_sync.settings import Safety, Settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "Action",
     "Change",
     "FieldChange",
+    "Limit",
     "Plan",
     "RegistryState",
     "Summary",
@@ -52,6 +53,7 @@ __all__ = [
     "make_plan",
     "parse",
     "read_registry",
+    "safety_violations",
     "save",
     "to_dict",
 ]
@@ -111,6 +113,20 @@ class Summary:
 
 
 @dataclass(frozen=True, slots=True)
+class Limit:
+    """One safety limit a plan exceeds: ``what`` is counted, ``figure`` is the plan's
+    count, ``maximum`` the limit, ``setting`` its name under ``safety``."""
+
+    what: str
+    figure: str
+    maximum: str
+    setting: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.figure} exceeds {self.maximum} (safety.{self.setting})"
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Everything apply needs, and everything a reviewer should see."""
 
@@ -132,6 +148,9 @@ class Plan:
     (``Registry.unsupported``): each one an error, so the plan fails (exit 1) while the
     other clients are still planned and applied."""
     created_at: str = ""
+    exceeded: tuple[Limit, ...] = ()
+    """The safety limits of the settings the plan exceeds, as they were when it was
+    made: the verdict a reviewer sees. ``apply`` checks the limits again itself."""
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
     settings_sha256: str | None = None
@@ -155,6 +174,31 @@ class Plan:
     def has_changes(self) -> bool:
         """Whether apply would write anything."""
         return bool(self.changes)
+
+
+def safety_violations(plan: Plan, safety: Safety) -> list[Limit]:
+    """The limits ``plan`` exceeds. Shares apply only from ``min_managed_clients`` on."""
+    summary = plan.summary
+    writes = summary.create + summary.update
+    deletes = summary.delete
+    managed = summary.managed
+    found: list[Limit] = []
+    if writes > safety.max_changes:
+        found.append(Limit("creates+updates", str(writes), str(safety.max_changes), "max_changes"))
+    if deletes > safety.max_deletes:
+        found.append(Limit("deletes", str(deletes), str(safety.max_deletes), "max_deletes"))
+    if managed >= safety.min_managed_clients and managed > 0:
+        for what, count, limit, setting in (
+            ("creates+updates", writes, safety.max_changes_percent, "max_changes_percent"),
+            ("deletes", deletes, safety.max_deletes_percent, "max_deletes_percent"),
+        ):
+            share = 100.0 * count / managed
+            if share > limit:
+                found.append(Limit(
+                    f"{what} as a share of the {managed} managed clients",
+                    f"{count} ({share:.1f}%)", f"{limit:g}%", setting,
+                ))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +296,7 @@ def build_plan(
         else:
             undeclared += 1
     changes.sort(key=lambda c: c.client_id)
-    return Plan(
+    made = Plan(
         registry=state.url,
         changes=tuple(changes),
         no_op=no_op,
@@ -266,6 +310,9 @@ def build_plan(
         errors=tuple(sorted(d for _, d in left_out)),
         created_at=created_at if created_at is not None else _now(),
     )
+    # The verdict of the limits travels with the plan, so that the pull request shows
+    # it, not only the apply job after the merge.
+    return replace(made, exceeded=tuple(safety_violations(made, settings.safety)))
 
 
 def _unrepresentable(
@@ -386,7 +433,7 @@ def _now() -> str:
 def to_dict(plan: Plan) -> dict[str, Any]:
     """The plan as the documented JSON object (README, "The JSON plan document")."""
     summary = plan.summary
-    return {
+    document: dict[str, Any] = {
         "format_version": plan.format_version,
         "tool_version": plan.tool_version,
         "created_at": plan.created_at,
@@ -415,6 +462,14 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "versions": dict(plan.versions),
     }
+    if plan.exceeded:
+        # Only when there is one: an optional key keeps format_version 1 and the
+        # documents of plans within the limits as they were.
+        document["exceeded_limits"] = [
+            {"what": x.what, "figure": x.figure, "maximum": x.maximum, "setting": x.setting}
+            for x in plan.exceeded
+        ]
+    return document
 
 
 def _change_dict(change: Change) -> dict[str, Any]:
@@ -578,12 +633,24 @@ def from_dict(data: Any) -> Plan:
             _error(e, i) for i, e in enumerate(_list(obj.get("errors", []), "errors"))
         ),
         created_at=_str(obj.get("created_at"), "created_at"),
+        exceeded=tuple(
+            _limit(x, i)
+            for i, x in enumerate(_list(obj.get("exceeded_limits", []), "exceeded_limits"))
+        ),
         tool_version=_str(obj.get("tool_version"), "tool_version"),
         settings_sha256=_opt_str(obj.get("settings_sha256"), "settings_sha256"),
         files=tuple(sorted(
             (_str(k, "files"), _str(v, f"files.{k}")) for k, v in files.items()
         )),
     )
+
+
+def _limit(data: Any, index: int) -> Limit:
+    where = f"exceeded_limits[{index}]"
+    obj = _mapping(data, where)
+    return Limit(*(
+        _str(obj.get(key), f"{where}.{key}") for key in ("what", "figure", "maximum", "setting")
+    ))
 
 
 def _change(data: Any, index: int) -> Change:

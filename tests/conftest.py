@@ -105,10 +105,12 @@ def launch_registry_server(
     rate_limit: float | None = None,
     extra_env: Mapping[str, str] | None = None,
     verbose: bool = False,
+    latency_ms: int | None = None,
 ) -> RegistryServer:
     """Start a server on a free port with a database in ``folder``; return once it listens.
 
-    ``verbose`` runs it with ``-vv`` (debug logs on its stderr, kept in ``stderr``)."""
+    ``verbose`` runs it with ``-vv`` (debug logs on its stderr, kept in ``stderr``);
+    ``latency_ms`` delays every answer (``--latency-ms``), so that an apply takes time."""
     db = folder / "registry.db"
     command = [
         sys.executable, "-m", "oauth2_sync", "registry", "serve",
@@ -122,6 +124,8 @@ def launch_registry_server(
         command += ["--rate-limit", str(rate_limit)]
     if verbose:
         command.append("-vv")
+    if latency_ms is not None:
+        command += ["--latency-ms", str(latency_ms)]
     env = {**os.environ, **(extra_env or {})}
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -17,11 +17,10 @@ from oauth2_sync.apply import (
     check_preconditions,
     check_safety,
     rotate_secrets,
-    safety_violations,
 )
 from oauth2_sync.errors import RegistryError, SafetyLimitError, SecretSinkError, UsageError
 from oauth2_sync.model import Client
-from oauth2_sync.plan import Plan, make_plan
+from oauth2_sync.plan import Plan, make_plan, safety_violations
 from oauth2_sync.registry.base import RemoteClient, Secret
 from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.settings import Safety, Settings, load_settings

@@ -237,9 +237,8 @@ CELLS: list[Cell] = [
      f"{PLANFILE}"),
     ("apply PLANFILE, the journal's folder is immutable",
      _apply_with_an_immutable_journal_folder,
-     # The command layer's last resort: no place nearer named it.
-     "Error: .oauth2-sync/pending-secrets.jsonl: Operation not permitted; check that the "
-     "path exists, is of the right type and is writable"),
+     "Error: .oauth2-sync/pending-secrets.jsonl: cannot open the pending-secrets journal: "
+     "Operation not permitted"),
     # --- export, schema, adopt --------------------------------------------------------------
     ("export, --out under /proc",
      lambda e: ["export", "--include-declared", "--out", "/proc/self/exported"],

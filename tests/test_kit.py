@@ -120,7 +120,7 @@ def bash(script: str, cwd: Path, env: Mapping[str, str]) -> subprocess.Completed
 HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_]\w*)\1")
 EXPECT_EXIT = re.compile(r"#\s*exit\s+(\d+)\b")
 OPERATORS = {"|", "||", "&&", ";", "&", "(", ")", ";;", "!"}
-SHELL_KEYWORDS = {"if", "then", "elif", "else", "do", "while", "until", "{", "time"}
+SHELL_KEYWORDS = {"if", "then", "elif", "else", "do", "while", "until", "{", "time", "exec"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -565,10 +565,15 @@ const github = {
       if (!state.labels.includes(name)) throw notFound(); return { data: { name } };
     },
     createLabel: async ({ name }) => { state.labels.push(name); return { data: { name } }; },
+  },
+  repos: {
+    listPullRequestsAssociatedWithCommit: async ({ commit_sha }) =>
+      ({ data: state.pulls.filter((p) => p.merge_commit_sha === commit_sha) }),
   } },
 };
 const core = { info: (m) => console.log(m), warning: (m) => console.error(m),
-  setFailed: (m) => { console.error(m); process.exitCode = 1; } };
+  setFailed: (m) => { console.error(m); process.exitCode = 1; },
+  setOutput: (name, value) => fs.appendFileSync(process.env.GITHUB_OUTPUT, `${name}=${value}\n`) };
 const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
 const source = fs.readFileSync(scriptFile, 'utf8');
 const script = new AsyncFunction('github', 'context', 'core', 'require', source);
@@ -616,10 +621,14 @@ class GitHubRunner:
         self.vars: dict[str, str] = {}
         self.secrets: dict[str, str] = {}
         self.api = state_dir / "github-api.json"
-        self.api.write_text(json.dumps({"comments": [], "issues": [], "labels": [], "next": 100}))
+        self.api.write_text(json.dumps(
+            {"comments": [], "issues": [], "labels": [], "pulls": [], "next": 100}
+        ))
         self.harness = state_dir / "github-script.js"
         self.harness.write_text(GITHUB_SCRIPT_HARNESS)
         self.event: dict[str, Any] = {}
+        self.sha = "0" * 40
+        """The commit a workflow runs for (``context.sha``)."""
         self.inputs: dict[str, str] = {}
         self.used: list[dict[str, Any]] = []
         self.cancel: tuple[str, threading.Event] | None = None
@@ -687,15 +696,22 @@ class GitHubRunner:
             github_context = self.state_dir / "context.json"
             github_context.write_text(json.dumps({
                 "repo": {"owner": "example-org", "repo": "oauth2-clients"},
-                "payload": self.event,
+                "payload": self.event, "sha": self.sha,
             }))
+            output = self.state_dir / "github-output"
+            output.write_text("")
             done = subprocess.run(
                 ["node", str(self.harness), str(self.api), str(script), str(github_context)],
-                cwd=self.workspace, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-                check=False,
+                cwd=self.workspace, env={**env, "GITHUB_OUTPUT": str(output)},
+                capture_output=True, text=True, timeout=TIMEOUT, check=False,
             )
             log = done.stdout + done.stderr
-            return StepResult(name, "success" if done.returncode == 0 else "failure", {}, log)
+            outputs = dict(
+                line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
+            )
+            return StepResult(
+                name, "success" if done.returncode == 0 else "failure", outputs, log
+            )
         assert EXPRESSION.search(step["run"]) is None, f"{name}: expressions belong in env:"
         output = self.state_dir / "github-output"
         output.write_text("")
@@ -1228,6 +1244,173 @@ def test_plan_jobs_post_a_plan_that_leaves_out_what_the_registry_cannot_hold(
         assert left_out in note
 
 
+# --- an unsafe plan: flagged on the pull request, applied only once approved -------
+
+APPROVAL_LABEL = "oauth2-sync:allow-unsafe"
+CAUTION = (
+    "### oauth2-sync plan\n\n> [!CAUTION]\n> **Apply will refuse this plan**: it exceeds the "
+    "safety limits of the settings.\n> - creates+updates: 12 exceeds 5 (safety.max_changes)\n>\n"
+)
+REFUSED = (
+    "Error: the plan exceeds the safety limits: creates+updates: 12 exceeds 5 "
+    "(safety.max_changes). Raise the limit in the settings, or pass --allow-unsafe for this run"
+)
+
+
+def unsafe_examples(target: Path) -> Path:
+    """The example repository with ``safety.max_changes: 5``: its 12 creates are unsafe."""
+    workspace = copy_examples(target)
+    settings = workspace / "oauth2-sync.yaml"
+    text = settings.read_text()
+    assert "  max_changes: 50\n" in text
+    settings.write_text(text.replace("  max_changes: 50\n", "  max_changes: 5\n"))
+    return workspace
+
+
+def test_github_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    workspace = unsafe_examples(tmp_path / "repo")
+    state = tmp_path / "state"
+    state.mkdir()
+    runner = GitHubRunner(workspace, clean_env(bin_dir), state)
+    runner.event = {"pull_request": {"number": 9, "head": {
+        "sha": "5555555eeee", "repo": {"full_name": "example-org/oauth2-clients"}}}}
+    planned = runner.run("oauth2-sync-plan.yml", "plan")
+    assert planned.ok, planned.log  # a plan: the check passes, the comment warns
+    (comment,) = runner.api_state()["comments"]
+    assert comment["body"].startswith(f"{PLAN_MARKER}\n{CAUTION}")
+
+    # Merged without the label: the apply job refuses before any write.
+    runner.sha = "5" * 40
+    api = runner.api_state()
+    api["pulls"] = [{"number": 9, "merged_at": "2026-11-27T12:00:00Z",
+                     "merge_commit_sha": runner.sha, "labels": [{"name": "oauth2-sync"}]}]
+    runner.api.write_text(json.dumps(api))
+    vault = Vault()
+    runner.secrets["VAULT_TOKEN"] = vault.token
+    with stand_in(vault.handle) as vault_url:
+        runner.vars |= {"OAUTH2_SYNC_SECRET_STORE": "vault", "VAULT_ADDR": vault_url}
+        refused = runner.run("oauth2-sync-apply.yml", "apply")
+        assert refused.step("Approval of an unsafe plan").outputs == {"allow-unsafe": "false"}
+        assert refused.step("Apply").outcome == "failure"
+        assert REFUSED in refused.step("Apply").log.splitlines()
+        assert vault.data == {}
+
+        # A reviewer adds the label: the next run applies.
+        api = runner.api_state()
+        api["pulls"][0]["labels"].append({"name": APPROVAL_LABEL})
+        runner.api.write_text(json.dumps(api))
+        approved = runner.run("oauth2-sync-apply.yml", "apply")
+    assert approved.ok, approved.log
+    step = approved.step("Approval of an unsafe plan")
+    assert (step.outputs, step.log) == (
+        {"allow-unsafe": "true"},
+        f"#9 is labelled {APPROVAL_LABEL}: applying with --allow-unsafe\n",
+    )
+    assert "Apply complete: 12 created, 0 updated, 0 deleted." in approved.log
+    assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
+
+
+class GitLabMergeRequests:
+    """The merge requests of commit ``sha`` in project 42 (and nothing else)."""
+
+    token = GitLabNotes.token
+
+    def __init__(self, sha: str) -> None:
+        self.sha = sha
+        self.labels: list[str] = []
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        if headers.get("Private-Token") != self.token:
+            return 401, {}, b'{"message": "401 Unauthorized"}'
+        wanted = f"/api/v4/projects/42/repository/commits/{self.sha}/merge_requests"
+        if method == "GET" and path == wanted:
+            merged = {"iid": 9, "state": "merged", "labels": self.labels}
+            return 200, {}, json.dumps([merged]).encode()
+        return 404, {}, b'{"message": "404 Not found"}'
+
+
+def test_gitlab_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    workspace = unsafe_examples(tmp_path / "repo")
+    notes, requests_ = GitLabNotes(), GitLabMergeRequests("6" * 40)
+    vault = Vault()
+    with (
+        stand_in(notes.handle) as notes_url,
+        stand_in(requests_.handle) as requests_url,
+        stand_in(vault.handle) as vault_url,
+    ):
+        env = clean_env(bin_dir) | {
+            "CI": "true", "GITLAB_CI": "true", "CI_API_V4_URL": f"{notes_url}/api/v4",
+            "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "7", "CI_COMMIT_SHORT_SHA": "6666666",
+            "CI_JOB_URL": "https://gitlab.example/example-org/oauth2-clients/-/jobs/99",
+            "OAUTH2_SYNC_GITLAB_TOKEN": notes.token,
+        }
+        planned = run_gitlab_job(workspace, "oauth2-sync-plan", env)
+        assert planned.status == 0, planned.log
+        (note,) = notes.plan_notes()
+        assert note.startswith(f"{PLAN_MARKER}\n{CAUTION}")
+
+        env |= {
+            "CI_API_V4_URL": f"{requests_url}/api/v4", "CI_COMMIT_SHA": requests_.sha,
+            "OAUTH2_SYNC_SECRET_STORE": "vault", "VAULT_ADDR": vault_url,
+            "VAULT_TOKEN": vault.token,
+        }
+        refused = run_gitlab_job(workspace, "oauth2-sync-apply", env)
+        assert refused.status == 1, refused.log
+        assert (
+            f"gitlab-unsafe-approved: no merged merge request of this commit is labelled "
+            f"{APPROVAL_LABEL}"
+        ) in refused.log.splitlines()
+        assert REFUSED in refused.log.splitlines()
+        assert vault.data == {}
+
+        requests_.labels.append(APPROVAL_LABEL)
+        approved = run_gitlab_job(workspace, "oauth2-sync-apply", env)
+    assert approved.status == 0, approved.log
+    assert f"gitlab-unsafe-approved: !9 is labelled {APPROVAL_LABEL}: approved" in approved.log
+    assert "Apply complete: 12 created, 0 updated, 0 deleted." in approved.log
+    assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
+
+
+def test_the_apply_step_stops_cleanly_when_the_runner_cancels_it(
+    tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
+) -> None:
+    """GitHub cancels a step by sending SIGINT to its entry process, bash: the step
+    ``exec``s apply, so apply gets it, starts no new write and exits 130."""
+    server = start_registry_server(latency_ms=300)
+    workspace = copy_examples(tmp_path / "repo")
+    settings = workspace / "oauth2-sync.yaml"
+    settings.write_text(settings.read_text().replace(
+        "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+    ))
+    document = yaml.safe_load((WORKFLOWS / "oauth2-sync-apply.yml").read_text())
+    (step,) = [s for s in document["jobs"]["apply"]["steps"] if s.get("name") == "Apply"]
+    env = clean_env(bin_dir) | server.env() | {"ALLOW_UNSAFE": "false", "CI": "true"}
+    process = subprocess.Popen(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the plan, then the first client done
+        if ": created (secret delivered to " in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 130, rest + stderr
+    assert re.fullmatch(
+        r"Interrupt received, stopping: no new writes; waiting for \d in flight\n", stderr
+    ), stderr
+    lines = rest.splitlines()
+    assert re.fullmatch(r"\d+ not attempted: .+", lines[-2]), lines
+    assert lines[-1].startswith("Apply interrupted: ")
+
+
 # --- the CI files, statically -------------------------------------------------
 
 
@@ -1259,14 +1442,15 @@ def test_ci_files_call_only_commands_and_options_that_exist(
             used.setdefault(where.split(":")[0], []).append(" ".join(args))
     assert used == {
         "oauth2-sync-apply.yml": [
-            "validate --format github", "apply --auto-approve",
-            "rotate-secret -- ${client_ids[@]}",
+            "validate --format github", "apply --auto-approve --allow-unsafe",
+            "apply --auto-approve", "rotate-secret -- ${client_ids[@]}",
             "export --quiet --include-declared --out $listing",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
         ".gitlab-ci.yml": [
-            "validate", "plan --format markdown", "validate", "apply --auto-approve",
+            "validate", "plan --format markdown", "validate",
+            "apply --auto-approve --allow-unsafe", "apply --auto-approve",
             "rotate-secret -- $OAUTH2_SYNC_ROTATE",
             "export --quiet --include-declared --out $listing", "drift --format junit", "drift",
         ],
@@ -1284,7 +1468,7 @@ def test_ci_files_are_wired_as_documented() -> None:
     assert apply_[True]["workflow_dispatch"]["inputs"]["rotate"]["default"] == ""
     assert set(drift[True]) == {"schedule", "workflow_dispatch"}
     assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
-    assert apply_["permissions"] == {"contents": "read"}
+    assert apply_["permissions"] == {"contents": "read", "pull-requests": "read"}
     assert drift["permissions"] == {"contents": "read", "issues": "write"}
     assert apply_["concurrency"] == {"group": "oauth2-sync-apply", "cancel-in-progress": False}
     assert apply_["jobs"]["apply"]["environment"] == "oauth2-sync-apply"
@@ -1538,6 +1722,23 @@ def test_gitlab_mr_note_refuses_to_send_its_token_in_clear(bin_dir: Path, tmp_pa
     assert (done.returncode, done.stderr) == (
         1,
         "gitlab-mr-note: refusing plain http to gitlab.example: the token would travel in clear\n",
+    )
+
+
+def test_gitlab_unsafe_approved_refuses_to_send_its_token_in_clear(bin_dir: Path) -> None:
+    env = clean_env(bin_dir) | {
+        "CI_API_V4_URL": "http://gitlab.example/api/v4", "CI_PROJECT_ID": "42",
+        "CI_COMMIT_SHA": "6" * 40, "OAUTH2_SYNC_GITLAB_TOKEN": "t",
+    }
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "ci" / "gitlab-unsafe-approved")], env=env,
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "gitlab-unsafe-approved: refusing plain http to gitlab.example: the token would "
+        "travel in clear: not approved\n",
+        "",
     )
 
 

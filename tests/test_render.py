@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,12 @@ import pytest
 from oauth2_sync.diff import diff_clients
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import Client
-from oauth2_sync.plan import Change, Plan, from_dict
+from oauth2_sync.plan import Change, Plan, from_dict, safety_violations
 from oauth2_sync.render import escape, printable, quote
 from oauth2_sync.render import json as render_json
 from oauth2_sync.render import markdown as render_markdown
 from oauth2_sync.render import text as render_text
+from oauth2_sync.settings import Safety
 
 GOLDEN = Path(__file__).parent / "golden"
 HOSTILE = (
@@ -88,6 +90,9 @@ LEFT_OUT = (
 )
 WITH_ERRORS = make_plan(*SAMPLE.changes[2:], errors=LEFT_OUT)
 NO_CHANGES_WITH_ERRORS = make_plan(errors=LEFT_OUT[:1])
+UNSAFE = replace(
+    SAMPLE, exceeded=tuple(safety_violations(SAMPLE, Safety(max_changes=1, max_deletes=0)))
+)
 
 RENDERERS = {"txt": render_text.render, "json": render_json.render, "md": render_markdown.render}
 
@@ -112,6 +117,9 @@ def rendered(plan: Plan, kind: str, *, color: bool = False) -> str:
         ("left-out.md", WITH_ERRORS, "md", False),
         ("left-out-no-changes.txt", NO_CHANGES_WITH_ERRORS, "txt", False),
         ("left-out-no-changes.md", NO_CHANGES_WITH_ERRORS, "md", False),
+        ("unsafe.txt", UNSAFE, "txt", False),
+        ("unsafe.json", UNSAFE, "json", False),
+        ("unsafe.md", UNSAFE, "md", False),
     ],
 )
 def test_golden(name: str, plan: Plan, kind: str, color: bool) -> None:
@@ -138,6 +146,8 @@ def test_text_is_coloured_only_when_asked() -> None:
 def test_the_json_output_is_a_loadable_plan() -> None:
     document = json.loads(rendered(SAMPLE, "json"))
     assert from_dict(document) == SAMPLE
+    assert "exceeded_limits" not in document  # optional: only when a limit is exceeded
+    assert from_dict(json.loads(rendered(UNSAFE, "json"))) == UNSAFE
     assert [c["action"] for c in document["changes"]] == ["update", "delete", "create"]
     assert document["changes"][0]["fields"][2] == {
         "field": "access_token_ttl", "before": None, "after": 43200, "effective_unchanged": True,

@@ -285,18 +285,22 @@ def test_a_registry_that_dies_opens_the_circuit(
             "refused (3 attempts); check registry.url and that the registry is running"
         )
         assert str(first.value) == expected
-        # Whatever comes next fails at once with the same line: no retry budget is spent
-        # and no connection is tried (a listener on the same port now would see it).
+        # Whatever comes next fails at once, saying why: no retry budget is spent and no
+        # connection is tried (a listener on the same port now would see it).
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", server.port))
         listener.listen(8)
         listener.settimeout(0.2)
-        for call in (registry.list_clients, lambda: registry.get_client("acme-x"),
-                     lambda: registry.delete_client("acme-x", None)):
+        reason = expected.split(": ", 1)[1]
+        for call, line in (
+            (registry.list_clients, "GET /v1/partners"),
+            (lambda: registry.get_client("acme-x"), "GET /v1/oauth2-clients/acme-x"),
+            (lambda: registry.delete_client("acme-x", None), "DELETE /v1/oauth2-clients/acme-x"),
+        ):
             with pytest.raises(RegistryUnavailableError) as later:
                 call()
-            assert str(later.value) == expected
+            assert str(later.value) == f"{line}: not sent: {reason}"
         with pytest.raises(TimeoutError):
             listener.accept()
         listener.close()
@@ -334,10 +338,15 @@ def test_the_rfc7592_adapter_opens_its_circuit_too(tmp_path: Path) -> None:
         f"(http://127.0.0.1:{port}/.well-known/oauth-authorization-server)"
     )
     with registry:
-        for _ in range(2):
-            with pytest.raises(RegistryUnavailableError) as info:
-                registry.capabilities()
-            assert str(info.value) == expected
+        with pytest.raises(RegistryUnavailableError) as info:
+            registry.capabilities()
+        assert str(info.value) == expected
+        with pytest.raises(RegistryUnavailableError) as info:
+            registry.capabilities()
+        assert str(info.value) == (
+            f"reading the discovery document: not sent: cannot reach 127.0.0.1:{port}: "
+            "connection refused (3 attempts); check registry.url and that the server is running"
+        )
 
 
 # --- #13.3: deadlines ------------------------------------------------------------------------

@@ -138,7 +138,8 @@ class HttpRegistry(Registry):
         self.deadline = Deadline(deadline, "command")
         self.max_clients = max_clients
         self.credential_names = credential_names
-        self._circuit: RegistryUnavailableError | None = None
+        self._circuit: str | None = None
+        """Why the registry is unavailable, once it is: the circuit is open."""
         self._scope: str | None = None
         transport.quiet_urllib3()
         self._base_path = urlsplit(self.url).path
@@ -307,7 +308,9 @@ class HttpRegistry(Registry):
                 )
             else:
                 if attempt == self.retries:
-                    raise self._open(RegistryUnavailableError(str(outcome), status=0))
+                    # The outcome is unknown: the caller reads the client back (and a
+                    # registry that is gone fails that read, opening the circuit).
+                    raise outcome
                 reason = "no response"
                 logger.warning("%s; reading %s before trying again", outcome, client.client_id)
             # The POST may have been carried out: look before sending it again.
@@ -426,13 +429,11 @@ class HttpRegistry(Registry):
         found the registry unreachable) or the command's deadline passed.
         """
         if self._circuit is not None:
-            raise RegistryUnavailableError(str(self._circuit), status=0)
+            raise RegistryUnavailableError(f"{method} {shown}: not sent: {self._circuit}", status=0)
+        if self.deadline.remaining() <= 0:
+            reason = f"the command's deadline of {self.deadline.seconds:g} s passed (registry.deadline)"
+            raise self._open(f"{method} {shown}: not sent: {reason}", reason)
         left = self.deadline.remaining()
-        if left <= 0:
-            raise self._open(RegistryUnavailableError(
-                f"{method} {shown}: not sent: the command's deadline of "
-                f"{self.deadline.seconds:g} s passed (registry.deadline)", status=0,
-            ))
         cause: Literal["request", "command"] = (
             "request" if self.request_timeout <= left else "command"
         )
@@ -498,7 +499,7 @@ class HttpRegistry(Registry):
             last = attempt == self.retries
             if isinstance(outcome, RegistryError):
                 if last:
-                    raise self._open(RegistryUnavailableError(str(outcome), status=0))
+                    raise outcome
                 self._sleep(attempt, None)
                 continue
             if outcome.status_code in RETRY_STATUSES and not last:
@@ -517,10 +518,11 @@ class HttpRegistry(Registry):
             if after is not None:
                 delay = after
         if delay >= self.deadline.remaining():
-            raise self._open(RegistryUnavailableError(
+            reason = (
                 f"waiting {delay:.0f} s to retry would pass the command's deadline of "
-                f"{self.deadline.seconds:g} s (registry.deadline)", status=0,
-            ))
+                f"{self.deadline.seconds:g} s (registry.deadline)"
+            )
+            raise self._open(reason, reason)
         logger.info("waiting %.2f s before retrying", delay)
         time.sleep(delay)
 
@@ -689,15 +691,16 @@ class HttpRegistry(Registry):
         self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
     ) -> RegistryUnavailableError:
         """The registry could not be reached for a whole retry budget: the circuit opens,
-        and every later call of this run fails at once with the same line."""
+        and every later call of this run fails at once, saying why."""
         error = self._transport_error(method, path, exc, full=full)
-        return self._open(RegistryUnavailableError(str(error), status=0))
+        return self._open(str(error), self._reason(exc))
 
-    def _open(self, error: RegistryUnavailableError) -> RegistryUnavailableError:
+    def _open(self, line: str, reason: str) -> RegistryUnavailableError:
+        """Open the circuit (the first ``reason`` is kept) and return the error for ``line``."""
         if self._circuit is None:
-            self._circuit = error
-            logger.info("the registry is unavailable; no more requests this run")
-        return error
+            self._circuit = reason
+            logger.info("the registry is unavailable (%s); no more requests this run", reason)
+        return RegistryUnavailableError(line, status=0)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -269,7 +269,7 @@ class Rfc7592Registry(Registry):
         self._request_timeout = request_timeout
         self._retries = retries
         self._deadline = transport.Deadline(deadline, "command")
-        self._circuit: RegistryUnavailableError | None = None
+        self._circuit: str | None = None
         transport.quiet_urllib3()
         self._capabilities: Capabilities | None = None
         self._capabilities_lock = threading.Lock()
@@ -609,11 +609,12 @@ class Rfc7592Registry(Registry):
         connection never opened) opens the circuit: ``RegistryUnavailableError`` now and
         for every later call."""
         if self._circuit is not None:
-            raise RegistryUnavailableError(str(self._circuit), status=0) from None
+            raise RegistryUnavailableError(f"{what}: not sent: {self._circuit}", status=0)
         left = self._deadline.remaining()
         if left <= 0:
-            raise self._open(f"{what}: not sent: the command's deadline of "
-                             f"{self._deadline.seconds:g} s passed (registry.deadline)")
+            reason = (f"the command's deadline of {self._deadline.seconds:g} s passed "
+                      "(registry.deadline)")
+            raise self._open(f"{what}: not sent: {reason}", reason)
         cause: Literal["request", "command"] = (
             "request" if self._request_timeout <= left else "command"
         )
@@ -650,13 +651,13 @@ class Rfc7592Registry(Registry):
         timed_out = (deadline := transport.last_deadline()) is not None and deadline.passed()
         if method == "POST" and sent and not timed_out:
             return RegistryError(line)  # one create whose outcome is unknown
-        return self._open(line)
+        return self._open(line, reason)
 
-    def _open(self, line: str) -> RegistryUnavailableError:
-        error = RegistryUnavailableError(line, status=0)
+    def _open(self, line: str, reason: str) -> RegistryUnavailableError:
+        """Open the circuit (the first ``reason`` is kept) and return the error for ``line``."""
         if self._circuit is None:
-            self._circuit = error
-        return error
+            self._circuit = reason
+        return RegistryUnavailableError(line, status=0)
 
     def _management(
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,

@@ -383,8 +383,9 @@ def failure_reason(
             )
         return f"cannot reach {host}: TLS verification failed"
     attempts = min(retries + 1, REFUSED_ATTEMPTS)
+    tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
     return {
-        "connection refused": f"cannot reach {host}: connection refused ({attempts} attempts); {hint}",
+        "connection refused": f"cannot reach {host}: connection refused ({tries}); {hint}",
         "no connection in time":
             f"cannot reach {host}: no connection within {timeouts[0]:g} s; {hint}",
         "host name not found": f"cannot reach {host}: host name not found; check registry.url",

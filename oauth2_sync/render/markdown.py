@@ -21,6 +21,7 @@ from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.plan import Change, Plan
 from oauth2_sync.render import escape
 from oauth2_sync.render.text import (
+    APPROVAL_LABEL,
     LEGEND,
     SYMBOLS,
     errors_line,
@@ -75,6 +76,7 @@ def _head(plan: Plan) -> str:
     lines = [
         "### oauth2-sync plan",
         "",
+        *_caution(plan),
         f"**{plan_line(plan)}**" if plan.changes else f"**No changes.** {matches_line(plan)}",
         "",
         *_errors(plan),
@@ -92,6 +94,22 @@ def _head(plan: Plan) -> str:
         "",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _caution(plan: Plan) -> list[str]:
+    """Above all else: apply will refuse this plan after the merge, unless approved."""
+    if not plan.exceeded:
+        return []
+    return [
+        "> [!CAUTION]",
+        "> **Apply will refuse this plan**: it exceeds the safety limits of the settings.",
+        *(f"> - {html.escape(str(limit))}" for limit in plan.exceeded),
+        ">",
+        "> Raise the limits in `oauth2-sync.yaml`, or approve this plan: a reviewer with "
+        f"write access adds the label `{APPROVAL_LABEL}` to this pull request before it is "
+        "merged, and the apply job passes `--allow-unsafe`.",
+        "",
+    ]
 
 
 def _errors(plan: Plan) -> list[str]:

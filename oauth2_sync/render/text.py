@@ -48,6 +48,8 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
     stream.write("\noauth2-sync will perform the following actions:\n\n")
     for change in plan.changes:
         _change(change, stream, style)
+    if plan.exceeded:
+        stream.write(f"{style.warning('Warning:')} {safety_line(plan)}\n\n")
     stream.write(style.bold(plan_line(plan)) + "\n")
     stream.write(counts_line(plan) + "\n")
     _errors(plan, stream, style)
@@ -58,6 +60,20 @@ def matches_line(plan: Plan) -> str:
     if plan.errors:
         return "The registry matches the configuration, but for the clients left out below."
     return "The registry matches the configuration."
+
+
+APPROVAL_LABEL = "oauth2-sync:allow-unsafe"
+"""The pull-request (merge-request) label with which a reviewer approves an unsafe plan
+in the CI kit: the apply job then passes ``--allow-unsafe``."""
+
+
+def safety_line(plan: Plan) -> str:
+    """Why apply will refuse the plan, and how to approve it (after ``Warning:``)."""
+    return (
+        "apply will refuse this plan: " + "; ".join(map(str, plan.exceeded))
+        + ". Raise the limit in the settings, or approve this plan with apply "
+        f"--allow-unsafe (in CI: the pull-request label {APPROVAL_LABEL})"
+    )
 
 
 def errors_line(plan: Plan) -> str:
@@ -189,6 +205,9 @@ class _Styler:
 
     def action(self, action: Action, text: str) -> str:
         return click.style(text, fg=COLORS[action], bold=True) if self.color else text
+
+    def warning(self, text: str) -> str:
+        return click.style(text, fg="yellow", bold=True) if self.color else text
 
     def error(self, text: str) -> str:
         return click.style(text, fg="red", bold=True) if self.color else text
