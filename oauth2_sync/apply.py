@@ -202,7 +202,8 @@ def check_safety(plan: Plan, safety: Safety, *, allow_unsafe: bool = False) -> N
 
 def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> None:
     """Refuse, before any write, a plan for another registry, creates without a sink, or
-    creates for a sink that cannot work (``Sink.preflight``, ``Sink.check_id``)."""
+    creates for a sink that cannot work (``Sink.preflight``, ``Sink.check_id``), or a
+    credential that cannot write (``Registry.check_can_write``)."""
     if plan.registry != registry.url:
         raise UsageError(
             f"the plan was made against {plan.registry}, but the settings point at "
@@ -217,6 +218,10 @@ def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> No
         ) from None
     if creates and sink is not None:
         check_sink(sink, [c.client_id for c in plan.changes if c.action == "create"])
+    summary = plan.summary
+    if summary.create or summary.update or summary.delete:
+        # A read-only credential fails here, once, rather than per client with 403.
+        registry.check_can_write()
 
 
 def check_sink(sink: Sink, client_ids: Collection[str]) -> None:

@@ -42,8 +42,11 @@ class RegistrySettings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    request_timeout: float = 60.0
+    deadline: float = 3600.0
     retries: int = 5
     page_size: int = 500
+    max_clients: int = 200_000
     ca_bundle: Path | None = None
     seed: Path | None = None
     state_file: Path | None = None
@@ -410,8 +413,11 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
             ),
             connect_timeout=float(reg.get("connect_timeout", 5)),
             read_timeout=float(reg.get("read_timeout", 30)),
+            request_timeout=float(reg.get("request_timeout", 60)),
+            deadline=float(reg.get("deadline", 3600)),
             retries=reg.get("retries", 5),
             page_size=reg.get("page_size", 500),
+            max_clients=reg.get("max_clients", 200_000),
             ca_bundle=_path(root, reg.get("ca_bundle")),
             seed=_path(root, reg.get("seed")),
             state_file=_path(root, reg.get("state_file", ".oauth2-sync/rfc7592-state.json")),

@@ -285,7 +285,10 @@ def test_wrong_credentials(registry_server: RegistryServer) -> None:
     registry = adapter(registry_server.base_url, ("oauth2-sync-ci", "wrong"))
     with registry, pytest.raises(RegistryError) as info:
         registry.list_partners()
-    assert str(info.value) == "POST /oauth/token: 401 Unauthorized: client authentication failed"
+    assert str(info.value) == (
+        "POST /oauth/token: 401 Unauthorized: client authentication failed; check "
+        "OAUTH2_SYNC_CLIENT_ID and OAUTH2_SYNC_CLIENT_SECRET (named in registry.auth)"
+    )
     assert "wrong" not in str(info.value)
 
 
@@ -344,8 +347,8 @@ def test_an_unreachable_registry() -> None:
     with registry, pytest.raises(RegistryError) as info:
         registry.list_partners()
     assert str(info.value) == (
-        f"POST /oauth/token: cannot reach 127.0.0.1:{port}: connection failed "
-        "(connection refused)"
+        f"POST /oauth/token: cannot reach 127.0.0.1:{port}: connection refused (2 attempts); "
+        "check registry.url and that the registry is running"
     )
     assert info.value.status == 0
 

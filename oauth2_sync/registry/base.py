@@ -115,6 +115,13 @@ class Registry(ABC):
         """
         return []
 
+    def check_can_write(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Raise ``RegistryError`` before the first write when the credential cannot write.
+
+        Adapters that can tell cheaply (the HTTP adapter reads its token's scope) check;
+        the others find out at the first write.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release connections and files."""
 

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError
 from urllib3.util.retry import Retry
 
@@ -55,9 +54,9 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.loader import open_regular
 from oauth2_sync.model import Client
-from oauth2_sync.registry import wire
+from oauth2_sync.registry import transport, wire
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
-from oauth2_sync.urls import is_loopback
+from oauth2_sync.registry.transport import BudgetRetry, Deadline, WatchedAdapter
 
 if TYPE_CHECKING:
     from oauth2_sync.settings import Settings
@@ -71,6 +70,19 @@ MAX_RETRY_AFTER: Final = 300.0
 MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """A larger response is refused (a page of 5,000 clients is about 3 MiB): a broken or
 hostile registry must not make us read without bound."""
+REQUEST_TIMEOUT: Final = 60.0
+"""Seconds one API call may take in all: headers, body, every retry and backoff."""
+COMMAND_DEADLINE: Final = 3600.0
+"""Seconds a command may spend talking to the registry."""
+MAX_CLIENTS: Final = 200_000
+"""Paging stops with an error beyond this many clients (``registry.max_clients``)."""
+TOTAL_MARGIN: Final = 0.1
+"""Paging may read this share more than the first page's ``total`` (clients created
+while we read), plus one page, before it stops as a registry that never ends."""
+UNREACHABLE_HINT: Final = "check registry.url and that the registry is running"
+BASE_PATH_HINT: Final = (
+    "the base path looks wrong: registry.url must end in the API's base, e.g. /v1"
+)
 _MESSAGE_MAX: Final = 300
 
 
@@ -113,11 +125,23 @@ class HttpRegistry(Registry):
         backoff_max: float = 30.0,
         pool_size: int = 16,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        request_timeout: float = REQUEST_TIMEOUT,
+        deadline: float = COMMAND_DEADLINE,
+        max_clients: int = MAX_CLIENTS,
+        credential_names: tuple[str, ...] = ("OAUTH2_SYNC_CLIENT_ID", "OAUTH2_SYNC_CLIENT_SECRET"),
     ) -> None:
+        check_transport(url)
         self.url = url.rstrip("/")
         self.token_url = token_url or default_token_url(self.url)
-        check_transport(self.url)
-        check_transport(self.token_url)
+        check_transport(self.token_url, "registry.auth.token_url")
+        self.request_timeout = request_timeout
+        self.deadline = Deadline(deadline, "command")
+        self.max_clients = max_clients
+        self.credential_names = credential_names
+        self._circuit: str | None = None
+        """Why the registry is unavailable, once it is: the circuit is open."""
+        self._scope: str | None = None
+        transport.quiet_urllib3()
         self._base_path = urlsplit(self.url).path
         self.credentials = credentials
         self.timeout = (connect_timeout, read_timeout)
@@ -130,7 +154,7 @@ class HttpRegistry(Registry):
         self.session.verify = str(ca_bundle) if ca_bundle is not None else True
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "oauth2-sync"
-        retry = Retry(
+        retry = BudgetRetry(
             total=retries,
             connect=retries,
             read=retries,
@@ -145,7 +169,7 @@ class HttpRegistry(Registry):
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=2, pool_maxsize=pool_size)
+        adapter = WatchedAdapter(max_retries=retry, pool_connections=2, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._token_lock = threading.Lock()
@@ -160,15 +184,23 @@ class HttpRegistry(Registry):
         that ``registry.auth`` names. ``UsageError`` when one is missing."""
         reg = settings.registry
         check_transport(reg.url)
+        auth = reg.auth
+        names: tuple[str, ...] = (auth.client_id_env, auth.client_secret_env)
+        if auth.grant_type == "password":
+            names += (auth.username_env, auth.password_env)
         return cls(
             reg.url,
             credentials_from_settings(settings),
-            token_url=reg.auth.token_url,
+            token_url=auth.token_url,
             connect_timeout=reg.connect_timeout,
             read_timeout=reg.read_timeout,
             retries=reg.retries,
             page_size=reg.page_size,
             ca_bundle=reg.ca_bundle,
+            request_timeout=reg.request_timeout,
+            deadline=reg.deadline,
+            max_clients=reg.max_clients,
+            credential_names=names,
         )
 
     # --- the interface ---------------------------------------------------------
@@ -184,24 +216,56 @@ class HttpRegistry(Registry):
         return partners
 
     def list_clients(self) -> list[RemoteClient]:
-        """Every client, page by page (``?page=N&pageSize=M``, pages from 0)."""
+        """Every client, page by page (``?page=N&pageSize=M``, pages from 0).
+
+        The registry is not trusted to end: paging stops with an error when a full page
+        adds no new client, when the count passes the first page's ``total`` (plus a
+        margin) or ``max_clients``.
+        """
         subdomains = {p.id: p.subdomain for p in self.list_partners()}
         found: dict[str, RemoteClient] = {}
         page = 0
+        announced: int | None = None
         while True:
             total, items = self._page(page)
+            announced = total if announced is None else announced
+            before = len(found)
             for obj in items:
                 remote = wire.client_from_wire(obj, subdomains)
                 found[remote.client.client_id] = remote
+            self._check_paging(page, len(found) - before, len(found), announced)
             page += 1
             # Stop on a short page too: a total that shrinks while we read must not loop.
             if len(items) < self.page_size or page * self.page_size >= total:
                 break
         return sorted(found.values(), key=lambda r: r.client.client_id)
 
+    def _check_paging(self, page: int, added: int, count: int, announced: int) -> None:
+        """Stop a registry that pages without end (``RegistryError``, one line)."""
+        shown = self._shown(self._page_path(page))
+        if added == 0 and page > 0:
+            raise RegistryError(
+                f"GET {shown}: the page adds no new client (the registry repeats itself); "
+                f"stopped paging after {count} clients"
+            )
+        allowed = announced + int(announced * TOTAL_MARGIN) + self.page_size
+        if count > allowed:
+            raise RegistryError(
+                f"GET {shown}: {count} clients so far, more than the {announced} the first "
+                "page announced (total); stopped paging"
+            )
+        if count > self.max_clients:
+            raise RegistryError(
+                f"GET {shown}: more than registry.max_clients ({self.max_clients}) clients; "
+                "stopped paging (raise registry.max_clients if the registry holds more)"
+            )
+
+    def _page_path(self, page: int) -> str:
+        return f"/oauth2-clients?{urlencode({'page': page, 'pageSize': self.page_size})}"
+
     def _page(self, page: int) -> tuple[int, list[Any]]:
         """``total`` and ``list`` of one page of clients."""
-        path = f"/oauth2-clients?{urlencode({'page': page, 'pageSize': self.page_size})}"
+        path = self._page_path(page)
         body = self._json(self._call("GET", path), "GET", path)
         try:
             total, items = int(body["total"]), body["list"]
@@ -216,6 +280,8 @@ class HttpRegistry(Registry):
         path = _client_path(client_id)
         response = self._call("GET", path, ok=(200, 404))
         if response.status_code == 404:
+            if not _no_such_client(response):
+                raise self._error("GET", path, response)
             return None
         return self._remote(response, "GET", path)
 
@@ -242,6 +308,8 @@ class HttpRegistry(Registry):
                 )
             else:
                 if attempt == self.retries:
+                    # The outcome is unknown: the caller reads the client back (and a
+                    # registry that is gone fails that read, opening the circuit).
                     raise outcome
                 reason = "no response"
                 logger.warning("%s; reading %s before trying again", outcome, client.client_id)
@@ -277,7 +345,7 @@ class HttpRegistry(Registry):
         headers = {} if version is None else {"If-Match": wire.etag(version)}
         response = self._call("DELETE", path, headers=headers, ok=(204, 404))
         if response.status_code == 404:
-            if _was_retried(response):
+            if _was_retried(response) and _no_such_client(response):
                 logger.info("DELETE %s: an earlier attempt landed", self._shown(path))
                 return
             raise self._error("DELETE", path, response)
@@ -287,6 +355,18 @@ class HttpRegistry(Registry):
         path = f"{_client_path(client_id)}/secret"
         response = self._post_retrying(path)
         return self._secret(response, "POST", path)
+
+    def check_can_write(self) -> None:
+        """Refuse, before the first write, a credential whose token may only read
+        (its granted ``scope`` lacks ``write``). ``RegistryError`` naming the variables."""
+        self._bearer()
+        scope = self._scope
+        if scope is not None and "write" not in scope.split():
+            raise RegistryError(
+                f"the API credential ({' and '.join(self.credential_names)}, named in "
+                f"registry.auth) may only read: its token's scope is '{scope}'; apply "
+                "needs a credential of scope 'write'", status=403,
+            )
 
     def close(self) -> None:
         """Close the session's connections."""
@@ -326,11 +406,12 @@ class HttpRegistry(Registry):
                     auth=_Bearer(f"Bearer {token.reveal()}"),
                 )
             except requests.RequestException as exc:
-                error = self._transport_error(method, path, exc)
-                if _never_sent(exc):
-                    # urllib3 has retried the connection already; nothing reached the server.
-                    raise _Unreachable(str(error), status=0) from None
-                raise error from None
+                # from None: the cause holds the request, whose headers carry the token.
+                if method != "POST" or _never_sent(exc) or _timed_out(exc):
+                    # urllib3 spent the whole retry budget (a POST's only when the
+                    # connection never opened): the registry is unreachable.
+                    raise self._unavailable(method, path, exc) from None
+                raise self._transport_error(method, path, exc) from None
             logger.debug("%s %s -> %d", method, self._shown(path), response.status_code)
             if attempt == 0 and _invalid_token(response):
                 logger.info("%s %s: token expired; renewing it", method, self._shown(path))
@@ -340,10 +421,35 @@ class HttpRegistry(Registry):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _request(self, method: str, url: str, shown: str, **options: Any) -> requests.Response:
-        """``session.request`` with the timeouts, no redirects, and the body read at
-        once but never beyond ``max_response_bytes`` (after decompression)."""
-        response = self.session.request(
-            method, url, timeout=self.timeout, allow_redirects=False, stream=True, **options
+        """One call within its deadline (``request_timeout``, and what is left of the
+        command's), with the timeouts, no redirects, and the body read at once but never
+        beyond ``max_response_bytes`` (after decompression).
+
+        ``RegistryUnavailableError`` at once when the circuit is open (an earlier call
+        found the registry unreachable) or the command's deadline passed.
+        """
+        if self._circuit is not None:
+            raise RegistryUnavailableError(f"{method} {shown}: not sent: {self._circuit}", status=0)
+        if self.deadline.remaining() <= 0:
+            reason = f"the command's deadline of {self.deadline.seconds:g} s passed (registry.deadline)"
+            raise self._open(f"{method} {shown}: not sent: {reason}", reason)
+        left = self.deadline.remaining()
+        cause: Literal["request", "command"] = (
+            "request" if self.request_timeout <= left else "command"
+        )
+        with Deadline(min(self.request_timeout, left), cause) as deadline:
+            response = self._exchange(method, url, shown, **options)
+        if deadline.expired:
+            # The watchdog shut the socket: what was read may look complete (headers cut
+            # at a line end, a body without a length), but it is not.
+            response.close()
+            raise requests.exceptions.ConnectionError(f"{method} {shown}: deadline passed")
+        return response
+
+    def _exchange(self, method: str, url: str, shown: str, **options: Any) -> requests.Response:
+        response = transport.send_as_built(
+            self.session, method, url, timeout=self.timeout, allow_redirects=False,
+            stream=True, **options,
         )
         limit = self.max_response_bytes
         chunks: list[bytes] = []
@@ -379,7 +485,7 @@ class HttpRegistry(Registry):
         """
         try:
             return self._send("POST", path, json=body)
-        except _Unreachable:
+        except RegistryUnavailableError:
             raise
         except RegistryError as exc:
             if exc.status != 0:
@@ -411,7 +517,13 @@ class HttpRegistry(Registry):
             after = _retry_after(response)
             if after is not None:
                 delay = after
-        logger.debug("waiting %.2f s before retrying", delay)
+        if delay >= self.deadline.remaining():
+            reason = (
+                f"waiting {delay:.0f} s to retry would pass the command's deadline of "
+                f"{self.deadline.seconds:g} s (registry.deadline)"
+            )
+            raise self._open(reason, reason)
+        logger.info("waiting %.2f s before retrying", delay)
         time.sleep(delay)
 
     # --- tokens ------------------------------------------------------------------
@@ -463,8 +575,9 @@ class HttpRegistry(Registry):
                     "POST", self.token_url, shown, data=dict(form), auth=_Bearer(basic)
                 )
             except requests.RequestException as exc:
-                if last or _never_sent(exc):
-                    raise self._transport_error("POST", shown, exc, full=True) from None
+                # from None: the cause holds the request, whose headers carry the credential.
+                if last or _never_sent(exc) or _timed_out(exc):
+                    raise self._unavailable("POST", shown, exc, full=True) from None
                 self._sleep(attempt, None)
                 continue
             if response.status_code in RETRY_STATUSES and not last:
@@ -480,7 +593,9 @@ class HttpRegistry(Registry):
         self._access = Secret(token)
         refresh = body.get("refresh_token")
         self._refresh = Secret(refresh) if isinstance(refresh, str) and refresh else None
-        logger.debug("got a token (scope %s)", body.get("scope"))
+        scope = body.get("scope")
+        self._scope = scope if isinstance(scope, str) else None
+        logger.debug("got a token (scope %s)", self._scope)
 
     # --- helpers -----------------------------------------------------------------
 
@@ -545,48 +660,78 @@ class HttpRegistry(Registry):
     ) -> RegistryError:
         """One line: method, path, status and the registry's message (and fields)."""
         status = response.status_code
-        message, fields = _error_detail(response)
+        message, fields = transport.error_detail(response, _MESSAGE_MAX)
         shown = path if full else self._shown(path)
         line = f"{method} {shown}: {status} {response.reason}: {message}"
         cls: type[RegistryError] = {
             404: NotFoundError, 409: ConflictError, 412: PreconditionFailedError
         }.get(status, RegistryError)
+        if status == 404 and not _no_such_client(response):
+            # Not the registry's "no such client": an unknown route, so a wrong base path
+            # (or a client ID that addressed another route) - never "already deleted".
+            cls, line = RegistryError, f"{line}; {BASE_PATH_HINT}"
+        elif status == 401:
+            line += f"; check {' and '.join(self.credential_names)} (named in registry.auth)"
         return cls(line, status=status, fields=fields)
 
     def _transport_error(
         self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
     ) -> RegistryError:
+        """One line: what was sent, to which host, what happened and what to check."""
         shown = path if full else self._shown(path)
-        if isinstance(exc, requests.exceptions.SSLError):
-            reason = "TLS verification failed"
-        elif isinstance(exc, requests.exceptions.ConnectTimeout):
-            reason = f"no connection within {self.timeout[0]:g} s"
-        elif isinstance(exc, requests.exceptions.ReadTimeout):
-            reason = f"no response within {self.timeout[1]:g} s"
-        elif isinstance(exc, requests.exceptions.ConnectionError):
-            reason = "connection failed" + _root_cause(exc)
-        else:
-            reason = type(exc).__name__
-        host = urlsplit(self.url).netloc
-        return RegistryError(f"{method} {shown}: cannot reach {host}: {reason}", status=0)
+        return RegistryError(f"{method} {shown}: {self._reason(exc)}", status=0)
 
+    def _reason(self, exc: requests.RequestException) -> str:
+        return transport.failure_reason(
+            exc, urlsplit(self.url).netloc, timeouts=self.timeout, retries=self.retries,
+            command_deadline=self.deadline.seconds, hint=UNREACHABLE_HINT,
+        )
 
-class _Unreachable(RegistryUnavailableError):
-    """No connection could be made (after urllib3's retries): the request was never sent.
+    def _unavailable(
+        self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
+    ) -> RegistryUnavailableError:
+        """The registry could not be reached for a whole retry budget: the circuit opens,
+        and every later call of this run fails at once, saying why."""
+        error = self._transport_error(method, path, exc, full=full)
+        return self._open(str(error), self._reason(exc))
 
-    A ``RegistryUnavailableError``: apply stops scheduling writes when one is raised."""
+    def _open(self, line: str, reason: str) -> RegistryUnavailableError:
+        """Open the circuit (the first ``reason`` is kept) and return the error for ``line``."""
+        if self._circuit is None:
+            self._circuit = reason
+            logger.info("the registry is unavailable (%s); no more requests this run", reason)
+        return RegistryUnavailableError(line, status=0)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
     # requests wraps urllib3's MaxRetryError; a connect failure (refused, connect
     # timeout) means the request never left this machine.
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+        return True  # no connection, or no TLS session: no request was sent
     return any(isinstance(getattr(a, "reason", None), ConnectTimeoutError) for a in exc.args)
 
 
 def _client_path(client_id: str) -> str:
-    return f"/oauth2-clients/{quote(client_id, safe='')}"
+    return f"/oauth2-clients/{transport.segment(client_id)}"
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    """Whether the request's deadline cut it short (the budget is spent)."""
+    deadline = transport.last_deadline()
+    return deadline is not None and deadline.passed()
+
+
+def _no_such_client(response: requests.Response) -> bool:
+    """Whether a 404 is the registry's "no such client" (``error: not_found`` and not an
+    unknown route), rather than a route that does not exist."""
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(body, dict) or body.get("error") != "not_found":
+        return False
+    message = body.get("message")
+    return isinstance(message, str) and not message.startswith("no such endpoint")
 
 
 def _invalid_token(response: requests.Response) -> bool:
@@ -612,43 +757,6 @@ def _retry_after(response: requests.Response) -> float | None:
     return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
-def _error_detail(response: requests.Response) -> tuple[str, dict[str, str]]:
-    fields: dict[str, str] = {}
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        message = body.get("message") or body.get("error_description") or body.get("error")
-        raw_fields = body.get("fields")
-        if isinstance(raw_fields, dict):
-            fields = {str(k): str(v) for k, v in raw_fields.items()}
-    else:
-        message = None
-    text = " ".join(str(message or response.reason or "no message").split())
-    if fields and not all(k in text for k in fields):
-        text += " (" + "; ".join(f"{k}: {v}" for k, v in sorted(fields.items())) + ")"
-    if len(text) > _MESSAGE_MAX:
-        text = text[: _MESSAGE_MAX - 3] + "..."
-    return text, fields
-
-
-def _root_cause(exc: BaseException) -> str:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return " (connection refused)"
-        if isinstance(seen, ConnectionResetError):
-            return " (connection reset)"
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc)
-    for marker in ("Connection refused", "Connection reset", "Name or service not known",
-                   "Remote end closed connection", "Connection aborted"):
-        if marker in text:
-            return f" ({marker.lower()})"
-    return ""
-
-
 def default_token_url(url: str) -> str:
     """The registry URL without its trailing ``/v1``, plus ``/oauth/token``."""
     base = url.rstrip("/")
@@ -657,19 +765,21 @@ def default_token_url(url: str) -> str:
     return f"{base}/oauth/token"
 
 
-def check_transport(url: str) -> None:
-    """``UsageError`` unless ``url`` is https, or http to a loopback host."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
+def check_transport(url: str, what: str = "registry.url") -> None:
+    """``UsageError`` unless ``url`` is https, or http to a loopback host, as urllib3
+    will connect to it; URLs that parsers may read differently are refused
+    (``transport.url_problem``)."""
+    problem = transport.url_problem(url)
+    if problem is None:
         return
-    host = parts.hostname or ""
-    if parts.scheme == "http" and is_loopback(host):
-        return
-    if parts.scheme == "http":
+    kind, detail = problem
+    if kind == "plain-http":
         raise UsageError(
-            f"refusing plain http to {host}: use https (http is allowed only for "
+            f"refusing plain http to {detail}: use https (http is allowed only for "
             "loopback addresses)"
         )
+    if kind == "ambiguous":
+        raise UsageError(f"refusing {what}: {detail}; use https://HOST/.../v1")
     raise UsageError(f"unsupported registry URL {url!r}: use https://HOST/.../v1")
 
 

@@ -41,21 +41,20 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from oauth2_sync.errors import (
     ConflictError,
     NotFoundError,
     PreconditionFailedError,
     RegistryError,
+    RegistryUnavailableError,
     UsageError,
 )
 from oauth2_sync.model import Client
+from oauth2_sync.registry import transport
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
 from oauth2_sync.registry.state import Registration, StateFile
 from oauth2_sync.settings import Settings
-from oauth2_sync.urls import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +105,7 @@ class Capabilities:
     """The discovery document's URL."""
 
 
-class _Retry(Retry):
+class _Retry(transport.BudgetRetry):
     """Retries that never repeat a write the server may have carried out.
 
     429 and 503 mean the request was not processed, so every method but POST may be
@@ -121,12 +120,15 @@ class _Retry(Retry):
 
 
 def check_transport(url: str, what: str) -> None:
-    """Refuse a URL that would carry a credential in clear text off this machine."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    """Refuse a URL that would carry a credential in clear text off this machine, or
+    that parsers may read differently (``transport.url_problem``, the HTTP adapter's
+    check too): the host judged is the one urllib3 connects to."""
+    problem = transport.url_problem(url)
+    if problem is None:
         return
-    if parts.scheme == "http" and is_loopback(parts.hostname):
-        return
+    if problem[0] == "ambiguous":
+        # The URL itself is not shown: its user info may hold a password.
+        raise UsageError(f"refusing {what}: {problem[1]}") from None
     raise UsageError(
         f"{what} {url} must use https (plain http only for a loopback host)"
     ) from None
@@ -251,6 +253,8 @@ class Rfc7592Registry(Registry):
         read_timeout: float = 30.0,
         retries: int = 5,
         ca_bundle: str | None = None,
+        request_timeout: float = 60.0,
+        deadline: float = 3600.0,
     ) -> None:
         if not url.startswith(SCHEME_PREFIX):
             raise UsageError(f"not an rfc7592 registry URL: {url}") from None
@@ -262,6 +266,11 @@ class Rfc7592Registry(Registry):
         self._iat = initial_access_token
         self._iat_env = initial_access_token_env
         self._timeout = (connect_timeout, read_timeout)
+        self._request_timeout = request_timeout
+        self._retries = retries
+        self._deadline = transport.Deadline(deadline, "command")
+        self._circuit: str | None = None
+        transport.quiet_urllib3()
         self._capabilities: Capabilities | None = None
         self._capabilities_lock = threading.Lock()
         self._session = requests.Session()
@@ -272,7 +281,7 @@ class Rfc7592Registry(Registry):
             status_forcelist=(429, 502, 503, 504), raise_on_status=False,
             respect_retry_after_header=True,
         )
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        adapter = transport.WatchedAdapter(max_retries=retry, pool_maxsize=16)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["Accept"] = "application/json"
@@ -298,6 +307,8 @@ class Rfc7592Registry(Registry):
                 read_timeout=reg.read_timeout,
                 retries=reg.retries,
                 ca_bundle=str(reg.ca_bundle) if reg.ca_bundle else None,
+                request_timeout=reg.request_timeout,
+                deadline=reg.deadline,
             )
         except BaseException:
             state.close()
@@ -593,20 +604,60 @@ class Rfc7592Registry(Registry):
         self, method: str, url: str, *, what: str,
         body: Any = None, headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
+        """One call within its deadline (``request_timeout`` and what is left of the
+        command's). A registry unreachable for the whole retry budget (a POST: one whose
+        connection never opened) opens the circuit: ``RegistryUnavailableError`` now and
+        for every later call."""
+        if self._circuit is not None:
+            raise RegistryUnavailableError(f"{what}: not sent: {self._circuit}", status=0)
+        left = self._deadline.remaining()
+        if left <= 0:
+            reason = (f"the command's deadline of {self._deadline.seconds:g} s passed "
+                      "(registry.deadline)")
+            raise self._open(f"{what}: not sent: {reason}", reason)
+        cause: Literal["request", "command"] = (
+            "request" if self._request_timeout <= left else "command"
+        )
         try:
-            response = self._session.request(
-                method, url, json=body, headers=dict(headers or {}), timeout=self._timeout,
-                allow_redirects=False,
-            )
+            # Not streamed: the body is read inside the deadline too.
+            with transport.Deadline(min(self._request_timeout, left), cause) as deadline:
+                response = self._session.request(
+                    method, url, json=body, headers=dict(headers or {}),
+                    timeout=self._timeout, allow_redirects=False,
+                )
+            if deadline.expired:
+                raise requests.exceptions.ConnectionError("deadline passed")
         except requests.exceptions.RetryError:
             raise RegistryError(f"{what}: the registry kept failing ({url})") from None
-        except requests.exceptions.Timeout:
-            raise RegistryError(f"{what}: the registry did not answer in time ({url})") from None
         except requests.exceptions.RequestException as exc:
-            reason = type(exc).__name__
-            raise RegistryError(f"{what}: cannot reach the registry at {url} ({reason})") from None
+            # from None: the cause holds the request, whose headers carry a token.
+            raise self._failure(method, url, what, exc) from None
         logger.debug("%s %s -> %d", method, url, response.status_code)
         return response
+
+    def _failure(
+        self, method: str, url: str, what: str, exc: requests.RequestException
+    ) -> RegistryError:
+        """The one-line error for a request that got no response (its URL is shown:
+        registration URIs carry no secret)."""
+        reason = transport.failure_reason(
+            exc, urlsplit(url).netloc, timeouts=self._timeout, retries=self._retries,
+            command_deadline=self._deadline.seconds,
+            hint="check registry.url and that the server is running",
+        )
+        line = f"{what}: {reason} ({url})"
+        sent = not isinstance(exc, (requests.exceptions.ConnectTimeout,
+                                    requests.exceptions.SSLError)) and not transport.is_refused(exc)
+        timed_out = (deadline := transport.last_deadline()) is not None and deadline.passed()
+        if method == "POST" and sent and not timed_out:
+            return RegistryError(line)  # one create whose outcome is unknown
+        return self._open(line, reason)
+
+    def _open(self, line: str, reason: str) -> RegistryUnavailableError:
+        """Open the circuit (the first ``reason`` is kept) and return the error for ``line``."""
+        if self._circuit is None:
+            self._circuit = reason
+        return RegistryUnavailableError(line, status=0)
 
     def _management(
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,
