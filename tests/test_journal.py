@@ -155,7 +155,10 @@ STALLING_SINK = """
 import os, sys, time, pathlib
 sys.stdin.read()
 marker = pathlib.Path(os.environ["STALL_MARKER"])
-marker.write_text(os.environ["OAUTH2_SYNC_CLIENT_ID"])
+# Written whole, then renamed: the test reads the marker as soon as it exists.
+partial = marker.with_suffix(".partial")
+partial.write_text(os.environ["OAUTH2_SYNC_CLIENT_ID"])
+partial.replace(marker)
 time.sleep(120)
 """
 
