@@ -63,7 +63,7 @@ def _maximum_seconds(
 ) -> Iterator[ValidationError]:
     # "maximum" holds for numbers only: a duration such as 1000000w is checked here,
     # once converted to seconds, or it would pass validate and plan and fail at apply.
-    seconds = _duration_seconds(instance)
+    seconds = duration_seconds(instance)
     if seconds is not None and seconds > maximum:
         yield ValidationError(
             f"{instance!r} is {seconds} s, more than the maximum of "
@@ -71,7 +71,7 @@ def _maximum_seconds(
         )
 
 
-def _duration_seconds(value: Any) -> int | None:
+def duration_seconds(value: object) -> int | None:
     """The seconds of a duration string (``12h``), or ``None`` for anything else."""
     if type(value) is not str or value == "never":
         return None
@@ -95,75 +95,6 @@ _Validator = validators.extend(  # type: ignore[no-untyped-call]
 def validator(name: str) -> Any:
     """The one validator of a shipped schema (draft 2020-12, ECMA-262 patterns)."""
     return _Validator(load_schema(name))
-
-
-def _matches(pattern: str, value: str) -> bool:
-    return _regex(pattern).search(value) is not None and not value.endswith("\n")
-
-
-def clients_valid_fast(data: Any) -> bool:
-    """True only if ``data`` satisfies ``clients.schema.json``, checked without jsonschema.
-
-    jsonschema costs about 0.25 ms a client; this costs a few microseconds. When it
-    returns False the caller runs jsonschema for the messages, so it only needs to be
-    right when it says True; tests/test_schemacheck.py shows it agrees both ways.
-    """
-    if type(data) is not dict or data.keys() != {"clients"} or type(data["clients"]) is not list:
-        return False
-    return all(_client_valid_fast(entry) for entry in data["clients"])
-
-
-def _client_valid_fast(entry: Any) -> bool:
-    if type(entry) is not dict or not _REQUIRED <= entry.keys() <= _ALLOWED:
-        return False
-    for key, shortest, longest, search in _STRING_RULES:
-        value = entry[key]
-        if (
-            type(value) is not str
-            or not shortest <= len(value) <= longest
-            or search(value) is None
-            or value.endswith("\n")
-        ):
-            return False
-    if (
-        "restrict_to_partner_users" in entry
-        and type(entry["restrict_to_partner_users"]) is not bool
-    ):
-        return False
-    for key, allowed in _ENUM_RULES:
-        if key in entry:
-            values = entry[key]
-            if (
-                type(values) is not list
-                or not values
-                or not all(type(v) is str and v in allowed for v in values)
-                or len(set(values)) != len(values)
-            ):
-                return False
-    if "redirect_uris" in entry:
-        uris = entry["redirect_uris"]
-        if type(uris) is not list or not all(type(u) is str and 1 <= len(u) <= 2000 for u in uris):
-            return False
-    return all(
-        _lifetime_valid_fast(entry[key])
-        for key in ("access_token_ttl", "refresh_token_ttl")
-        if key in entry
-    )
-
-
-def _lifetime_valid_fast(value: Any) -> bool:
-    if value is None:
-        return True
-    if type(value) is str:
-        seconds = _duration_seconds(value)
-        return _matches(_LIFETIME["pattern"], value) and (
-            seconds is None or seconds <= _LIFETIME["x-maximum-seconds"]
-        )
-    if type(value) is float and value.is_integer():
-        value = int(value)
-    if type(value) is int:
-        return value != 0 and _LIFETIME["minimum"] <= value <= _LIFETIME["maximum"]
-    return False
 
 
 def check(name: str, doc: Document) -> list[Diagnostic]:
@@ -242,25 +173,6 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]
         return
     yield path, "schema", f"{where}{error.message}", False
 
-
-_CLIENT: dict[str, Any] = load_schema("clients")["$defs"]["client"]
-_LIFETIME: dict[str, Any] = load_schema("clients")["$defs"]["lifetime"]
-_REQUIRED = frozenset(_CLIENT["required"])
-_ALLOWED = frozenset(_CLIENT["properties"])
-_STRING_RULES = tuple(
-    (
-        key,
-        _CLIENT["properties"][key].get("minLength", 0),
-        _CLIENT["properties"][key]["maxLength"],
-        _regex(_CLIENT["properties"][key]["pattern"]).search,
-    )
-    for key in ("client_id", "name", "email", "partner")
-)
-"""The required string fields' rules, looked up once (``_client_valid_fast`` runs per client)."""
-_ENUM_RULES = tuple(
-    (key, frozenset(_CLIENT["properties"][key]["items"]["enum"]))
-    for key in ("scopes", "grant_types")
-)
 
 _JSON_TYPE_NAMES = {
     "object": "a mapping",
