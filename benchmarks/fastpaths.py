@@ -31,8 +31,8 @@ from plan_apply import API_ID, API_SECRET, seed_store, server
 from run import store_clients, write_repository_settings
 
 from oauth2_sync import plan as plan_module
+from oauth2_sync import redirects, validation
 from oauth2_sync import settings as settings_module
-from oauth2_sync import validation
 from oauth2_sync.fast import glob as fast_glob
 from oauth2_sync.fast.resolver import FastSafeResolver
 from oauth2_sync.plan import make_plan
@@ -124,7 +124,7 @@ def _collector_running() -> Iterator[None]:
 VARIANTS: dict[str, Variant] = {
     "all fast paths": contextlib.nullcontext,
     "schema (jsonschema)": lambda: _patched(validation, "clients_valid", _never),
-    "redirect (urlsplit)": lambda: _patched(validation, "plainly_valid", _never),
+    "redirect (urlsplit)": lambda: _patched(redirects, "plainly_valid", _never),
     "glob (Path.glob)": lambda: _patched(settings_module, "glob_files", _path_glob),
     "prefix (Path.resolve)": lambda: _patched(settings_module, "relative_fast", _not_known),
     "resolver (PyYAML's)": _pyyaml_resolver,

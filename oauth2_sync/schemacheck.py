@@ -126,18 +126,10 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]
     where = _name(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     value: Any = error.validator_value
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = sorted(schema.get("properties", {}))
-        for key in error.instance:
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-                extra = f" (did you mean '{hint[0]}'?)" if hint else _known_keys(known)
-                yield (*path, key), "unknown-key", f"unknown key '{key}'{extra}", True
-        return
-    if error.validator == "required" and isinstance(error.instance, dict):
-        for key in value:
-            if key not in error.instance:
-                yield path, "missing-key", f"{where}missing required key '{key}'", False
+    if error.validator in ("additionalProperties", "required") and isinstance(
+        error.instance, dict
+    ):
+        yield from _explain_keys(str(error.validator), error.instance, value, path, schema)
         return
     custom = schema.get("x-error")
     if error.validator in _VALUE_KEYWORDS and custom:
@@ -183,6 +175,24 @@ _JSON_TYPE_NAMES = {
     "number": "a number",
     "null": "null",
 }
+
+
+def _explain_keys(
+    keyword: str, instance: dict[str, object], required: list[str], path: DataPath,
+    schema: dict[str, Any],
+) -> Iterator[tuple[DataPath, str, str, bool]]:
+    """Unknown keys (with a "did you mean") or missing ones, one finding per key."""
+    if keyword == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        for key in instance:
+            if key not in known:
+                hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else _known_keys(known)
+                yield (*path, key), "unknown-key", f"unknown key '{key}'{extra}", True
+        return
+    for key in required:
+        if key not in instance:
+            yield path, "missing-key", f"{_name(path)}missing required key '{key}'", False
 
 
 def _name(path: DataPath) -> str:

@@ -1,7 +1,7 @@
 """Fast path: redirect URIs that are acceptable for sure, recognised without parsing.
 
-Readable reference: ``validation.redirect_uri_problem`` without this shortcut, that is
-the rules of ``validation._parsed_uri_problem`` (``urlsplit`` and ``hostname``, which
+Readable reference: ``redirects.redirect_uri_problem`` without this shortcut, that is
+the rules of ``redirects._parsed_uri_problem`` (``urlsplit`` and ``hostname``, which
 were a tenth of the rules' time). A plain ``https://host[:port][/path or ?query]``
 with no fragment, user information, wildcard, comma, backslash, space or control
 character is what most files hold; anything else takes the full path.
