@@ -34,7 +34,6 @@ from oauth2_sync import plan as plan_module
 from oauth2_sync import redirects, validation
 from oauth2_sync import settings as settings_module
 from oauth2_sync.fast import glob as fast_glob
-from oauth2_sync.fast.resolver import FastSafeResolver
 from oauth2_sync.plan import make_plan
 from oauth2_sync.registry import open_registry
 from oauth2_sync.settings import Settings, load_settings
@@ -98,21 +97,6 @@ def _path_glob(
 
 
 @contextlib.contextmanager
-def _pyyaml_resolver() -> Iterator[None]:
-    saved = {
-        name: FastSafeResolver.__dict__[name]
-        for name in ("resolve", "descend_resolver", "ascend_resolver")
-    }
-    for name in saved:
-        delattr(FastSafeResolver, name)
-    try:
-        yield
-    finally:
-        for name, method in saved.items():
-            setattr(FastSafeResolver, name, method)
-
-
-@contextlib.contextmanager
 def _collector_running() -> Iterator[None]:
     with (
         _patched(validation, "collector_paused", contextlib.nullcontext),
@@ -126,17 +110,17 @@ VARIANTS: dict[str, Variant] = {
     "schema (jsonschema)": lambda: _patched(validation, "clients_valid", _never),
     "redirect (urlsplit)": lambda: _patched(redirects, "plainly_valid", _never),
     "glob (Path.glob)": lambda: _patched(settings_module, "glob_files", _path_glob),
-    "prefix (Path.resolve)": lambda: _patched(settings_module, "relative_fast", _not_known),
-    "resolver (PyYAML's)": _pyyaml_resolver,
+    "prefix (Path.relative_to)": lambda: _patched(settings_module, "relative_fast", _not_known),
     "GC pause (none)": _collector_running,
 }
 """Each fast path replaced by its readable reference, beside all of them on."""
 
 
-def measure(settings: Settings, count: int, rounds: int) -> dict[str, list[float]]:
+def measure(
+    settings: Settings, count: int, rounds: int, names: list[str]
+) -> dict[str, list[float]]:
     """Seconds of each variant's plan, one figure per round."""
-    seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    names = list(VARIANTS)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             with VARIANTS[name]():
@@ -153,6 +137,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--only", nargs="*", choices=list(VARIANTS), help="time only these variants, beside all on"
+    )
     args = parser.parse_args()
     os.environ["OAUTH2_SYNC_CLIENT_ID"] = API_ID
     os.environ["OAUTH2_SYNC_CLIENT_SECRET"] = API_SECRET
@@ -163,7 +150,8 @@ def main() -> None:
         store_clients(db, load_settings(write_mixed_repository(root, args.clients)).client_files())
         with server(db) as url:
             settings = load_settings(write_repository_settings(root, url))
-            seconds = measure(settings, args.clients, args.rounds)
+            names = ["all fast paths", *(n for n in VARIANTS if n in (args.only or VARIANTS))]
+            seconds = measure(settings, args.clients, args.rounds, list(dict.fromkeys(names)))
     base = statistics.median(seconds["all fast paths"])
     print(f"plan, no changes, {args.clients:,} clients, median of {args.rounds} rounds")
     print(f"{'variant':<24} {'median':>9} {'saving':>8}  verdict")

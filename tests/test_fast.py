@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -25,7 +24,6 @@ from oauth2_sync.fast.gcpause import HAND_OVER_ABOVE, collector_paused
 from oauth2_sync.fast.glob import glob_files
 from oauth2_sync.fast.prefix import relative_fast, relative_reference
 from oauth2_sync.fast.redirect import plainly_valid
-from oauth2_sync.fast.resolver import FastSafeResolver
 from oauth2_sync.fast.schema import clients_valid
 from oauth2_sync.redirects import redirect_uri_problem
 from oauth2_sync.render import escape
@@ -218,39 +216,6 @@ def test_relative_path_fast_path_leaves_the_rest_to_the_reference() -> None:
     assert relative_fast(Path("."), "/abs/x.yaml") is None
     assert relative_fast(Path("."), "x.yaml") == "x.yaml"
     assert relative_fast(Path("/abs"), Path("/abs/a/b.yaml")) == "a/b.yaml"
-
-
-# YAML tag resolution: the mixin against PyYAML's own resolver.
-
-_YAMLISH = st.sampled_from([
-    "", "~", "null", "Null", "NULL", "true", "yes", "No", "on", "OFF", "y", "1", "-1", "+1",
-    "0x1F", "0o17", "017", "0b101", "1_000", "1:30", "190:20:30", "1.5", ".5", "-.inf",
-    ".NaN", "1e3", "1.0e+3", "6.8523015e+5", "2001-12-14", "2001-12-14t21:59:43.10-05:00",
-    "<<", "=", "acme-x", "12h", "never", " ", "0", "-0", "._",
-])
-
-
-@hypothesis_settings(max_examples=1500)
-@given(
-    _YAMLISH | st.text(max_size=10) | st.from_regex(r"[-+.0-9a-fA-Fxob:_eE]{0,8}", fullmatch=True),
-    st.tuples(st.booleans(), st.booleans()),
-    st.sampled_from([yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode]),
-)
-def test_tag_resolution_agrees_with_pyyaml(
-    value: str, implicit: tuple[bool, bool], kind: type[yaml.Node]
-) -> None:
-    reference = yaml.CSafeLoader("")
-    try:
-        expected = reference.resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-        assert FastSafeResolver().resolve(kind, value, implicit) == expected
-    finally:
-        reference.dispose()
-
-
-def test_the_safe_loader_has_no_resolver_the_fast_path_skips() -> None:
-    # The shortcut holds only while PyYAML's safe loader has neither of these.
-    assert None not in yaml.CSafeLoader.yaml_implicit_resolvers
-    assert not yaml.CSafeLoader.yaml_path_resolvers
 
 
 # The garbage collector pause: no reference to compare with (no pause builds the same

@@ -1,15 +1,16 @@
 """Fast path: a file's path relative to the configuration's folder, by comparing text.
 
-Readable reference: ``file.resolve().relative_to(root.resolve()).as_posix()`` (``None``
-when outside). Files found by discovery are under ``root`` as written, so comparing
-the text or the parts is enough, a tenth of what building a ``Path`` with
-``relative_to`` costs. ``relative_fast`` answers only when the comparison settles it;
+Readable reference: ``relative_reference``, ``PurePath.relative_to`` then, for a path
+not written under ``root``, the same on both paths resolved (``None`` when outside).
+Files found by discovery are under ``root`` as written, so comparing the text or the
+parts is enough, a tenth of what building a ``Path`` with ``relative_to`` costs. ``relative_fast`` answers only when the comparison settles it;
 otherwise the caller asks the reference. tests/test_fast.py compares both on
 generated names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -39,8 +40,12 @@ def relative_fast(root: Path, file: Path | str) -> str | None:
 
 
 def relative_reference(root: Path, file: Path | str) -> str | None:
-    """The readable rule: ``file`` relative to ``root`` once both are resolved, or ``None``."""
+    """The readable rule: ``file`` relative to ``root`` as written, else once both are
+    resolved (``..``, links, a relative and an absolute path); ``None`` if outside."""
+    path = Path(file)
+    with contextlib.suppress(ValueError):
+        return path.relative_to(root).as_posix()
     try:
-        return Path(file).resolve().relative_to(root.resolve()).as_posix()
+        return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return None
