@@ -1,7 +1,8 @@
 """Fast path: the cyclic garbage collector paused while bulk data is built.
 
 Readable reference: no pause at all (``contextlib.nullcontext()``); the data built is the
-same, only the time differs.
+same, only the time differs (43% of a plan of 10,000 clients on a loaded machine:
+benchmarks/fastpaths.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Readable reference: ``Path(directory).glob(pattern)`` keeping what ``is_file()`` says
 is a file. ``Path.glob`` plus ``is_file`` built three ``Path`` objects and made a
-``stat`` call per file, a tenth of a 10,000-file plan; ``os.scandir`` knows from the
+``stat`` call per file (without this, a plan of 10,000 clients in 2,500 files takes
+5-12% longer: benchmarks/fastpaths.py); ``os.scandir`` knows from the
 directory itself which entries are files. Same semantics: ``**`` is any number of
 folders (none included) but never enters a linked folder, other parts follow links,
 and wildcards match hidden names too. Beyond the reference, a link is followed only if

@@ -3,7 +3,8 @@
 Readable reference: ``relative_reference``, ``PurePath.relative_to`` then, for a path
 not written under ``root``, the same on both paths resolved (``None`` when outside).
 Files found by discovery are under ``root`` as written, so comparing the text or the
-parts is enough, a tenth of what building a ``Path`` with ``relative_to`` costs. ``relative_fast`` answers only when the comparison settles it;
+parts is enough, a tenth of what building a ``Path`` with ``relative_to`` costs (7.6% of
+a plan of 10,000 clients: benchmarks/fastpaths.py). ``relative_fast`` answers only when the comparison settles it;
 otherwise the caller asks the reference. tests/test_fast.py compares both on
 generated names.
 """

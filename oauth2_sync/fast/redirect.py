@@ -2,7 +2,8 @@
 
 Readable reference: ``redirects.redirect_uri_problem`` without this shortcut, that is
 the rules of ``redirects._parsed_uri_problem`` (``urlsplit`` and ``hostname``, which
-were a tenth of the rules' time). A plain ``https://host[:port][/path or ?query]``
+were a tenth of the rules' time; 13% of a plan of 10,000 clients:
+benchmarks/fastpaths.py). A plain ``https://host[:port][/path or ?query]``
 with no fragment, user information, wildcard, comma, backslash, space or control
 character is what most files hold; anything else takes the full path.
 tests/test_fast.py checks that every URI accepted here is accepted by an independent
