@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import os
 import re
 import stat
@@ -40,12 +39,6 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
-_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    first: tuple(resolvers)
-    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
-    if first is not None
-}
-"""The safe loader's implicit types (int, bool, null...) by first character."""
 
 
 class _StrictConstructor(yaml.CSafeLoader):
@@ -64,25 +57,13 @@ class _StrictConstructor(yaml.CSafeLoader):
 
     entry_lines: tuple[int, ...] = ()
 
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
-        # The C parser asks this for every untagged node; PyYAML's version, with its
-        # list concatenation per call, was a tenth of the load time. Same answers: the
-        # safe loader has no wildcard and no path resolvers.
-        if kind is yaml.ScalarNode:
-            if implicit[0]:
-                resolvers = _IMPLICIT.get(value[:1])
-                if resolvers is not None:
-                    for tag, regexp in resolvers:
-                        if regexp.match(value):
-                            return _YAML11 if _yaml11_only(tag, value) else tag
-            return _STR
-        return _MAP if kind is yaml.MappingNode else _SEQ
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass  # only path resolvers need it, and the safe loader has none
-
-    def ascend_resolver(self) -> None:
-        pass
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        # A plain scalar that YAML 1.1 and 1.2 read differently gets a tag of its own,
+        # refused in ``_value`` with a message saying what each would read. (Answering
+        # PyYAML's question directly, by first character, saved under 5% of a plan: the
+        # fast path was removed, see the README's "Fast paths".)
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return _YAML11 if kind is yaml.ScalarNode and _yaml11_only(tag, value) else tag
 
     def construct_document(self, node: yaml.Node) -> Any:
         if isinstance(node, yaml.MappingNode):
@@ -128,7 +109,8 @@ class _StrictConstructor(yaml.CSafeLoader):
     def _yaml11_message(self, node: yaml.Node) -> str:
         """Why a plain scalar that YAML 1.1 and 1.2 readers disagree on is refused."""
         text: str = node.value
-        tag = next(t for t, r in _IMPLICIT[text[:1]] if r.match(text))
+        resolvers = self.yaml_implicit_resolvers.get(text[:1], [])
+        tag = next(t for t, r in resolvers if r.match(text))
         value = self.construct_object(yaml.ScalarNode(tag, text), deep=True)
         shown = str(value).lower() if isinstance(value, bool) else str(value)
         return (
@@ -292,45 +274,6 @@ class Document:
         return Diagnostic(
             self.display, line, column, "warning" if warning else "error", rule, message
         )
-
-
-HAND_OVER_ABOVE = 20_000
-"""Objects made during a collector pause above which they join the oldest generation."""
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while bulk data is built.
-
-    Loading files and reading a registry make only acyclic data (dicts, lists,
-    strings, frozen dataclasses) that reference counting frees, but every object they
-    keep alive lengthens the collector's passes: at 10,000 clients those cost a fifth
-    of the load time, with nothing to collect.
-
-    On the way out of a pause that made more than ``HAND_OVER_ABOVE`` objects, what
-    was built joins the oldest generation at once (``freeze`` then ``unfreeze``, two
-    list splices): otherwise the next young collection would walk every object made
-    during the pause, and promote them through each generation in turn. That walk made
-    the comparison after loading 100,000 clients take a second. Nothing is lost: a full
-    collection still looks at them. After small pauses (one file, in a loop) the
-    collector goes on as usual.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    thaw = gc.get_freeze_count() == 0  # never thaw what an embedding program froze
-    gc.disable()
-    try:
-        yield
-    finally:
-        # Only after bulk work: everything young joins the oldest generation, the
-        # caller's short-lived objects and young garbage too, and those then wait there
-        # for a full collection (after every small pause, a loop of validations beside
-        # cyclic garbage grew to a gigabyte).
-        if thaw and gc.get_count()[0] > HAND_OVER_ABOVE:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def display_path(path: Path | str, cwd: str | None = None) -> str:

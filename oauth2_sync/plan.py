@@ -30,7 +30,8 @@ from typing import Any, Literal, get_args
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.loader import collector_paused, file_kind, open_regular
+from oauth2_sync.fast.gcpause import collector_paused
+from oauth2_sync.loader import file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
 from oauth2_sync.settings import Safety, Settings

@@ -63,7 +63,7 @@ def _maximum_seconds(
 ) -> Iterator[ValidationError]:
     # "maximum" holds for numbers only: a duration such as 1000000w is checked here,
     # once converted to seconds, or it would pass validate and plan and fail at apply.
-    seconds = _duration_seconds(instance)
+    seconds = duration_seconds(instance)
     if seconds is not None and seconds > maximum:
         yield ValidationError(
             f"{instance!r} is {seconds} s, more than the maximum of "
@@ -71,7 +71,7 @@ def _maximum_seconds(
         )
 
 
-def _duration_seconds(value: Any) -> int | None:
+def duration_seconds(value: object) -> int | None:
     """The seconds of a duration string (``12h``), or ``None`` for anything else."""
     if type(value) is not str or value == "never":
         return None
@@ -95,75 +95,6 @@ _Validator = validators.extend(  # type: ignore[no-untyped-call]
 def validator(name: str) -> Any:
     """The one validator of a shipped schema (draft 2020-12, ECMA-262 patterns)."""
     return _Validator(load_schema(name))
-
-
-def _matches(pattern: str, value: str) -> bool:
-    return _regex(pattern).search(value) is not None and not value.endswith("\n")
-
-
-def clients_valid_fast(data: Any) -> bool:
-    """True only if ``data`` satisfies ``clients.schema.json``, checked without jsonschema.
-
-    jsonschema costs about 0.25 ms a client; this costs a few microseconds. When it
-    returns False the caller runs jsonschema for the messages, so it only needs to be
-    right when it says True; tests/test_schemacheck.py shows it agrees both ways.
-    """
-    if type(data) is not dict or data.keys() != {"clients"} or type(data["clients"]) is not list:
-        return False
-    return all(_client_valid_fast(entry) for entry in data["clients"])
-
-
-def _client_valid_fast(entry: Any) -> bool:
-    if type(entry) is not dict or not _REQUIRED <= entry.keys() <= _ALLOWED:
-        return False
-    for key, shortest, longest, search in _STRING_RULES:
-        value = entry[key]
-        if (
-            type(value) is not str
-            or not shortest <= len(value) <= longest
-            or search(value) is None
-            or value.endswith("\n")
-        ):
-            return False
-    if (
-        "restrict_to_partner_users" in entry
-        and type(entry["restrict_to_partner_users"]) is not bool
-    ):
-        return False
-    for key, allowed in _ENUM_RULES:
-        if key in entry:
-            values = entry[key]
-            if (
-                type(values) is not list
-                or not values
-                or not all(type(v) is str and v in allowed for v in values)
-                or len(set(values)) != len(values)
-            ):
-                return False
-    if "redirect_uris" in entry:
-        uris = entry["redirect_uris"]
-        if type(uris) is not list or not all(type(u) is str and 1 <= len(u) <= 2000 for u in uris):
-            return False
-    return all(
-        _lifetime_valid_fast(entry[key])
-        for key in ("access_token_ttl", "refresh_token_ttl")
-        if key in entry
-    )
-
-
-def _lifetime_valid_fast(value: Any) -> bool:
-    if value is None:
-        return True
-    if type(value) is str:
-        seconds = _duration_seconds(value)
-        return _matches(_LIFETIME["pattern"], value) and (
-            seconds is None or seconds <= _LIFETIME["x-maximum-seconds"]
-        )
-    if type(value) is float and value.is_integer():
-        value = int(value)
-    if type(value) is int:
-        return value != 0 and _LIFETIME["minimum"] <= value <= _LIFETIME["maximum"]
-    return False
 
 
 def check(name: str, doc: Document) -> list[Diagnostic]:
@@ -195,18 +126,10 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]
     where = _name(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     value: Any = error.validator_value
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = sorted(schema.get("properties", {}))
-        for key in error.instance:
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-                extra = f" (did you mean '{hint[0]}'?)" if hint else _known_keys(known)
-                yield (*path, key), "unknown-key", f"unknown key '{key}'{extra}", True
-        return
-    if error.validator == "required" and isinstance(error.instance, dict):
-        for key in value:
-            if key not in error.instance:
-                yield path, "missing-key", f"{where}missing required key '{key}'", False
+    if error.validator in ("additionalProperties", "required") and isinstance(
+        error.instance, dict
+    ):
+        yield from _explain_keys(str(error.validator), error.instance, value, path, schema)
         return
     custom = schema.get("x-error")
     if error.validator in _VALUE_KEYWORDS and custom:
@@ -243,25 +166,6 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]
     yield path, "schema", f"{where}{error.message}", False
 
 
-_CLIENT: dict[str, Any] = load_schema("clients")["$defs"]["client"]
-_LIFETIME: dict[str, Any] = load_schema("clients")["$defs"]["lifetime"]
-_REQUIRED = frozenset(_CLIENT["required"])
-_ALLOWED = frozenset(_CLIENT["properties"])
-_STRING_RULES = tuple(
-    (
-        key,
-        _CLIENT["properties"][key].get("minLength", 0),
-        _CLIENT["properties"][key]["maxLength"],
-        _regex(_CLIENT["properties"][key]["pattern"]).search,
-    )
-    for key in ("client_id", "name", "email", "partner")
-)
-"""The required string fields' rules, looked up once (``_client_valid_fast`` runs per client)."""
-_ENUM_RULES = tuple(
-    (key, frozenset(_CLIENT["properties"][key]["items"]["enum"]))
-    for key in ("scopes", "grant_types")
-)
-
 _JSON_TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
@@ -271,6 +175,24 @@ _JSON_TYPE_NAMES = {
     "number": "a number",
     "null": "null",
 }
+
+
+def _explain_keys(
+    keyword: str, instance: dict[str, object], required: list[str], path: DataPath,
+    schema: dict[str, Any],
+) -> Iterator[tuple[DataPath, str, str, bool]]:
+    """Unknown keys (with a "did you mean") or missing ones, one finding per key."""
+    if keyword == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        for key in instance:
+            if key not in known:
+                hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else _known_keys(known)
+                yield (*path, key), "unknown-key", f"unknown key '{key}'{extra}", True
+        return
+    for key in required:
+        if key not in instance:
+            yield path, "missing-key", f"{_name(path)}missing required key '{key}'", False
 
 
 def _name(path: DataPath) -> str:

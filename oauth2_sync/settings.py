@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from oauth2_sync import durations, schemacheck
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
+from oauth2_sync.fast.glob import WILDCARD, glob_files
+from oauth2_sync.fast.prefix import base, relative_fast, relative_reference
 from oauth2_sync.loader import DataPath, Document, load_file
 
 DEFAULT_CONFIG = "oauth2-sync.yaml"
@@ -127,24 +128,9 @@ class Settings:
 
     def relative(self, file: Path | str) -> str | None:
         """``file`` relative to the config folder, POSIX style; ``None`` if outside it."""
-        # Files found by client_files() are under root as written: comparing the text or
-        # the parts is enough (and a tenth of what building a Path with relative_to costs).
-        if isinstance(file, str):
-            prefix = os.path.join(_base(self.root), "")
-            if file.startswith(prefix) and len(file) > len(prefix) and (
-                prefix or not os.path.isabs(file)
-            ):
-                return file[len(prefix) :]
-            file = Path(file)
-        parts, base = file.parts, self.root.parts
-        if len(parts) > len(base) and parts[: len(base)] == base and (
-            base or not file.is_absolute()
-        ):
-            return "/".join(parts[len(base) :])
-        try:
-            return file.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return None
+        # Files found by discovery are under root as written: the text settles most.
+        fast = relative_fast(self.root, file)
+        return fast if fast is not None else relative_reference(self.root, file)
 
     def client_files(self) -> list[Path]:
         """The client files the settings name, sorted, each once."""
@@ -167,7 +153,7 @@ class Settings:
         boundary = _Boundary(self.root)
         for index, pattern in enumerate(self.client_paths):
             boundary.pattern = index
-            found.update(_glob_files(_base(self.root), pattern.split("/"), boundary.follows))
+            found.update(glob_files(base(self.root), pattern.split("/"), boundary.follows))
         # Path order (part by part): "/" sorts before every character a name may hold.
         return Discovery(
             sorted(found, key=lambda name: name.replace("/", "\0")), boundary.refused
@@ -182,11 +168,11 @@ class Settings:
                 fixed = [
                     part
                     for part in itertools.takewhile(
-                        lambda part: not _WILDCARD.search(part), pattern.split("/")[:-1]
+                        lambda part: not WILDCARD.search(part), pattern.split("/")[:-1]
                     )
                     if part not in ("", ".")
                 ]
-                folders.add(os.path.join(_base(self.root), *fixed))
+                folders.add(os.path.join(base(self.root), *fixed))
         return [
             f for f in sorted(folders)
             if not any(f.startswith(os.path.join(o, "")) for o in folders if o != f)
@@ -222,93 +208,6 @@ class _Boundary:
             return True
         self.refused.setdefault(link, (self.pattern, target))
         return False
-
-
-def _base(root: Path) -> str:
-    """``root`` as ``str(root / name)`` starts: nothing for ``.`` (no ``./``)."""
-    text = str(root)
-    return "" if text == "." else text
-
-
-def _glob_files(
-    directory: str, parts: list[str], follows: Callable[[str], bool] = lambda link: True
-) -> Iterator[str]:
-    """The files under ``directory`` matching the pattern ``parts``, as ``Path.glob`` finds them.
-
-    ``directory`` is ``""`` for the working directory; the names found are written as
-    ``str(Path)`` would write them (no ``./``).
-
-    Written out because ``Path.glob`` plus ``is_file`` built three ``Path`` objects and
-    made a ``stat`` call per file, a tenth of a 10,000-file plan; ``os.scandir`` knows
-    from the directory itself which entries are files. Same semantics: ``**`` is any
-    number of folders (none included) but never enters a linked folder, other parts
-    follow links, and wildcards match hidden names too. A link is followed only if
-    ``follows`` says so (the repository boundary).
-    """
-    if not parts:
-        return
-    part, rest = parts[0], parts[1:]
-    if part in ("", "."):
-        yield from _glob_files(directory, rest, follows)
-        return
-    if part == "**":
-        if rest:
-            yield from _glob_files(directory, rest, follows)
-        for entry in _entries(directory):
-            # As Path.glob: ``**`` does not descend into linked folders (no link loops).
-            if _is_dir(entry) and not entry.is_symlink():
-                yield from _glob_files(os.path.join(directory, entry.name), parts, follows)
-        return
-    if not _WILDCARD.search(part):
-        yield from _glob_literal(os.path.join(directory, part), rest, follows)
-        return
-    matches = re.compile(fnmatch.translate(part)).match
-    for entry in _entries(directory):
-        if matches(entry.name):
-            path = os.path.join(directory, entry.name)
-            if entry.is_symlink() and not follows(path):
-                continue
-            if rest:
-                if _is_dir(entry):
-                    yield from _glob_files(path, rest, follows)
-            elif _is_file(entry):
-                yield path
-
-
-def _glob_literal(path: str, rest: list[str], follows: Callable[[str], bool]) -> Iterator[str]:
-    """``_glob_files`` for a part without wildcards: one name, no folder listing."""
-    if os.path.islink(path) and not follows(path):
-        return
-    if rest:
-        if os.path.isdir(path):
-            yield from _glob_files(path, rest, follows)
-    elif os.path.isfile(path):
-        yield path
-
-
-_WILDCARD = re.compile(r"[*?[]")
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:  # a link to itself (ELOOP): as Path.is_dir, not a folder
-        return False
-
-
-def _is_file(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
-
-
-def _entries(directory: str) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(directory or ".") as entries:
-            return list(entries)
-    except OSError:
-        return []  # as Path.glob: a folder that cannot be read holds nothing
 
 
 def find_settings(start: Path) -> Path:

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from oauth2_sync import durations, schemacheck
 from oauth2_sync.errors import Diagnostic, InputError
-from oauth2_sync.loader import DataPath, Document, collector_paused, display_path, load_file
+from oauth2_sync.fast.gcpause import collector_paused
+from oauth2_sync.fast.schema import clients_valid
+from oauth2_sync.loader import DataPath, Document, display_path, load_file
 from oauth2_sync.model import REDIRECT_GRANTS, Client
+from oauth2_sync.redirects import redirect_uri_problem
 from oauth2_sync.settings import Settings
-from oauth2_sync.urls import is_loopback
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "WARNING_RULES", "DesiredClient", "ValidationResult", "expand_paths", "load_desired",
+    "redirect_uri_problem", "validate",
+]
 
 WARNING_RULES = (
     "unrestricted-users",
@@ -235,7 +240,7 @@ class _FileChecker:
             return self.found
         schema_problems = (
             []
-            if schemacheck.clients_valid_fast(data)
+            if clients_valid(data)
             else schemacheck.check_paths("clients", self.doc)
         )
         self.found.extend(d for _, d in schema_problems)
@@ -393,70 +398,6 @@ class _FileChecker:
     def warn(self, path: DataPath, rule: str, message: str) -> None:
         promoted = rule in self.settings.policy.errors
         self.found.append(self.doc.diagnostic(path, rule, message, warning=not promoted))
-
-
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-_PLAIN_HTTPS = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?][^\s\x00-\x1f\x7f#*,\[\]@\\]*)?")
-"""URIs that the rules below accept for sure: most of them, without parsing (``urlsplit``
-and ``hostname`` were a tenth of the rules' time). Anything else takes the full path."""
-
-
-def redirect_uri_problem(uri: str) -> str | None:
-    """Why a redirect URI is not acceptable (RFC 6749 §3.1.2, RFC 8252 §7), or ``None``."""
-    if _PLAIN_HTTPS.fullmatch(uri):
-        return None
-    return _parsed_uri_problem(uri)
-
-
-def _character_problem(uri: str) -> str | None:
-    """Characters a redirect URI must not hold, wherever they are."""
-    if "," in uri:
-        return "contains a comma (the registry stores redirect URIs comma-separated)"
-    if "*" in uri:
-        return "contains a wildcard; redirect URIs must match exactly"
-    if _SPACE_OR_CONTROL.search(uri):
-        return "contains whitespace or a control character"
-    if "\\" in uri:
-        # Browsers read "\" as "/" in http(s) URIs, urlsplit and the registry do not: the
-        # host a user is sent to would not be the host validated here.
-        return "contains a backslash, which browsers read as '/'"
-    return None
-
-
-def _parsed_uri_problem(uri: str) -> str | None:
-    problem = _character_problem(uri)
-    if problem is not None:
-        return problem
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname
-    except ValueError:
-        return "is not a valid URI"
-    if not parts.scheme:
-        return "is not absolute (it needs a scheme such as https://)"
-    if "@" in parts.netloc:
-        # https://acme.example@evil.example/cb sends users to evil.example.
-        return f"has user information before '@' (its host is {host!r})"
-    if "%" in parts.netloc:
-        return "has a percent-encoded host, which browsers decode before connecting"
-    if "#" in uri:
-        return "has a fragment (#...), which RFC 6749 §3.1.2 forbids"
-    if parts.scheme == "https":
-        return None if host else "has no host"
-    if parts.scheme == "http":
-        if not host:
-            return "has no host"
-        return (
-            None
-            if is_loopback(host)
-            else ("uses plain http for a host that is not a loopback address (use https)")
-        )
-    if "." in parts.scheme and not parts.netloc.startswith("/"):
-        # RFC 8252 §7.1: a native app's private-use scheme is a reversed domain name.
-        return None
-    return f"uses the scheme '{parts.scheme}'; use https, http on loopback or a reverse-domain app scheme"
 
 
 def _duplicate_entries(

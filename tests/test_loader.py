@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import weakref
 from pathlib import Path
 
 import pytest
@@ -13,9 +11,7 @@ from hypothesis import strategies as st
 
 from oauth2_sync.errors import InputError
 from oauth2_sync.loader import (
-    HAND_OVER_ABOVE,
     MAX_BYTES,
-    collector_paused,
     load_bytes,
     load_file,
 )
@@ -145,54 +141,6 @@ def test_ampersand_in_a_value_is_not_an_anchor() -> None:
 def test_locate(path: tuple[str | int, ...], key: bool, expected: tuple[int, int]) -> None:
     doc = load_bytes(b"clients:\n  - client_id: a\n    name: A\n  - client_id: b\n", "f.yaml")
     assert doc.locate(path, key=key) == expected
-
-
-def test_what_is_built_while_the_collector_pauses_joins_the_oldest_generation() -> None:
-    assert gc.isenabled()
-    with collector_paused():
-        assert not gc.isenabled()
-        built = [[f"acme-{i}"] for i in range(2 * HAND_OVER_ABOVE)]  # lists: always tracked
-    assert gc.isenabled()
-    assert gc.get_count()[0] < 100  # the young generation does not hold them
-    assert gc.get_freeze_count() == 0  # and nothing stays frozen
-    assert any(d is built[0] for d in gc.get_objects(generation=2))
-
-
-def test_after_a_small_pause_the_collector_goes_on_as_usual() -> None:
-    callers = [[i] for i in range(100)]  # alive now, garbage soon: the young generation's
-    with collector_paused():
-        built = [[i] for i in range(100)]
-    oldest = {id(o) for o in gc.get_objects(generation=2)}
-    assert id(callers[0]) not in oldest and id(built[0]) not in oldest
-
-
-def test_the_collector_pause_leaves_a_program_s_frozen_objects_frozen() -> None:
-    gc.freeze()
-    try:
-        frozen = gc.get_freeze_count()
-        with collector_paused():
-            pass
-        assert gc.get_freeze_count() == frozen
-    finally:
-        gc.unfreeze()
-
-
-def test_small_pauses_in_a_loop_leave_young_garbage_to_young_collections() -> None:
-    class Marker:
-        pass
-
-    markers = []
-    for _ in range(200):
-        junk: list[object] = [Marker()]
-        junk.append(junk)  # a cycle: only the collector frees it
-        markers.append(weakref.ref(junk[0]))
-        del junk
-        with collector_paused():
-            pass
-    gc.collect(1)
-    # Handed to the oldest generation, they would wait for a full collection: in a
-    # loop of validations, a gigabyte of them.
-    assert [m for m in markers if m() is not None] == []
 
 
 @pytest.mark.parametrize(

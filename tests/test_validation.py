@@ -15,13 +15,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from oauth2_sync.errors import InputError
+from oauth2_sync.redirects import _parsed_uri_problem, redirect_uri_problem
 from oauth2_sync.settings import Policy, Settings, load_settings
-from oauth2_sync.validation import (
-    _parsed_uri_problem,
-    load_desired,
-    redirect_uri_problem,
-    validate,
-)
+from oauth2_sync.validation import load_desired, validate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
@@ -183,6 +179,7 @@ def test_load_desired_raises_every_error(settings: Settings, tmp_path: Path) -> 
             "uses plain http for a host that is not a loopback address (use https)",
         ),
         ("https:///cb", "has no host"),
+        ("https://app.example/cb#", "has a fragment (#...), which RFC 6749 §3.1.2 forbids"),
         ("https://app.example/c b", "contains whitespace or a control character"),
         ("https://[::1/cb", "is not a valid URI"),
         (

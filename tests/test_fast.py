@@ -1,0 +1,281 @@
+"""Each fast path of ``oauth2_sync.fast`` against the readable reference it shadows.
+
+Property tests: on generated input, including the boundary cases, the fast path gives
+the reference's answer (or, for a shortcut that may say "not known", never a wrong one).
+The references here are written independently of the code they check, so a mistake
+in a rule cannot hide in both.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from oauth2_sync import schemacheck
+from oauth2_sync.fast.gcpause import HAND_OVER_ABOVE, collector_paused
+from oauth2_sync.fast.glob import glob_files
+from oauth2_sync.fast.prefix import relative_fast, relative_reference
+from oauth2_sync.fast.redirect import plainly_valid
+from oauth2_sync.fast.schema import clients_valid
+from oauth2_sync.redirects import redirect_uri_problem
+from oauth2_sync.render import escape
+
+# The fast path must agree with jsonschema, both ways, on arbitrary client files.
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 315360002),
+    st.sampled_from([0.0, 1.0, 2.5, -1.0, 3600.0]),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "read",
+            "write",
+            "acme",
+            "acme-x",
+            "acme-x\n",
+            "never",
+            "12h",
+            "0s",
+            "1w",
+            # Durations around the maximum, checked once converted to seconds.
+            "5256000m",
+            "5256001m",
+            "3650d",
+            "3651d",
+            "521w",
+            "1000000w",
+            "99999999999999999999s",
+            "implicit",
+            "password",
+            "authorization_code",
+            "refresh_token",
+            "a@b.example",
+            "a@b",
+            " ",
+            "A",
+        ]
+    ),
+)
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3))
+_KEYS = st.sampled_from(
+    [
+        "client_id",
+        "name",
+        "email",
+        "partner",
+        "scopes",
+        "grant_types",
+        "redirect_uris",
+        "access_token_ttl",
+        "refresh_token_ttl",
+        "restrict_to_partner_users",
+        "other",
+    ]
+)
+_BASE = {"client_id": "acme-x", "name": "X", "email": "x@acme.example", "partner": "acme"}
+
+
+@hypothesis_settings(max_examples=1500, deadline=None)
+@given(changes=st.dictionaries(_KEYS, _VALUES, max_size=4), drop=st.sets(_KEYS, max_size=2))
+def test_fast_path_agrees_with_jsonschema(changes: dict[str, Any], drop: set[str]) -> None:
+    entry = {k: v for k, v in {**_BASE, **changes}.items() if k not in drop}
+    data = {"clients": [entry]}
+    slow_ok = not list(schemacheck.validator("clients").iter_errors(data))
+    assert clients_valid(data) == slow_ok
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, [], {"clients": []}, {"clients": [], "x": 1}, {"clients": {}}, {"clients": [[]]}],
+)
+def test_fast_path_agrees_on_file_shapes(data: Any) -> None:
+    slow_ok = not list(schemacheck.validator("clients").iter_errors(data))
+    assert clients_valid(data) == slow_ok
+
+
+# Redirect URIs: an independent reading of the rules for https URIs (RFC 6749 §3.1.2).
+
+
+def _https_acceptable(uri: str) -> bool:
+    """Whether an ``https://`` URI is acceptable, read from the rules without urlsplit."""
+    assert uri.startswith("https://")
+    if any(c in ",*\\#" or c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        return False  # comma, wildcard, backslash, fragment (even empty), space, control
+    authority = uri[len("https://") :]
+    for sign in "/?":
+        authority = authority.split(sign, 1)[0]
+    if any(c in authority for c in "@%[]"):
+        return False  # user information, percent-encoded host, broken IPv6 literal
+    return authority.rpartition(":")[0 if ":" in authority else 2] != ""
+
+
+_HOSTS = st.text(alphabet="aZ09.-", max_size=12)
+_PORTS = st.sampled_from(["", ":", ":8443", ":x", "@x", "]", "%41"])
+_TAILS = st.one_of(
+    st.sampled_from(["", "#", "/cb#", "/cb#x", "?q=1#", "/c,b", "/c*", "/c\\b", "/c b"]),
+    st.tuples(st.sampled_from(["/", "?", "#"]), st.text(max_size=20)).map("".join),
+)
+
+
+@hypothesis_settings(max_examples=1500)
+@given(_HOSTS, _PORTS, _TAILS)
+def test_redirect_fast_path_accepts_only_what_the_rules_accept(
+    host: str, port: str, tail: str
+) -> None:
+    uri = f"https://{host}{port}{tail}"
+    acceptable = _https_acceptable(uri)
+    if plainly_valid(uri):
+        assert acceptable
+    assert (redirect_uri_problem(uri) is None) == acceptable
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://app.example/cb#", "https://app.example#", "https://app.example/cb?x#"]
+)
+def test_an_empty_fragment_is_a_fragment(uri: str) -> None:
+    assert not plainly_valid(uri)
+    assert redirect_uri_problem(uri) == "has a fragment (#...), which RFC 6749 §3.1.2 forbids"
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://a", "https://a:", "https://a:443", "https://a/", "https://a?", "https://a/c?d=e"]
+)
+def test_the_redirect_fast_path_takes_the_plain_boundary_cases(uri: str) -> None:
+    assert plainly_valid(uri)
+    assert _https_acceptable(uri)
+
+
+# Glob: os.scandir against Path.glob on generated trees.
+
+_NAMES = st.sampled_from(["a", "b", ".h", "x.yaml", "y.yml", ".z.yaml", "[x]", "c.yaml"])
+_PATTERNS = [
+    "**/*.yaml", "clients/**/*.yaml", "*/*.yml", "clients/a/*", "**", "*", "clients/?/*.yaml",
+    "clients/[ab]/*.yaml", "./clients/x.yaml", "clients/**/**/*.y*ml", "clients/*/c.yaml",
+    "**/b/*", "clients/[[]x]/*",
+]
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(_NAMES, min_size=1, max_size=4), max_size=12), st.booleans())
+def test_glob_finds_what_path_glob_finds(files: list[list[str]], link: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for parts in files:
+            path = root.joinpath("clients", *parts)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            except OSError:  # a name already made a file is now wanted as a folder
+                continue
+        if link and (root / "clients").is_dir():
+            (root / "clients" / "linked").symlink_to(root / "clients", target_is_directory=True)
+        for pattern in _PATTERNS:
+            # As a set: "**/**" may find a file twice, and discovery keeps it once.
+            fast = set(glob_files(str(root), pattern.split("/")))
+            reference = {str(p) for p in root.glob(pattern) if p.is_file()}
+            assert fast == reference, pattern
+
+
+# Path prefix: comparing text against resolving both paths.
+
+_SEGMENTS = st.text(alphabet="ab-_.", min_size=1, max_size=3).filter(lambda s: s not in (".", ".."))
+
+
+@hypothesis_settings(max_examples=500)
+@given(
+    st.sampled_from([".", "cfg", "cfg/sub", "/abs/cfg", "/"]),
+    st.lists(_SEGMENTS, min_size=1, max_size=4),
+    st.sampled_from(["", "cfg/", "cfg/sub/", "/abs/cfg/", "/abs/", "other/", "/"]),
+    st.booleans(),
+)
+def test_relative_path_fast_path_agrees_with_resolving(
+    root: str, segments: list[str], start: str, as_path: bool
+) -> None:
+    # Discovery writes file names under the root as given: no ".", ".." or empty segment,
+    # no final "/" (outside that domain the text and the resolved path may differ).
+    name = start + "/".join(segments)
+    file: Path | str = Path(name) if as_path else name
+    fast = relative_fast(Path(root), file)
+    if fast is not None:
+        assert fast == relative_reference(Path(root), file)
+
+
+def test_relative_path_fast_path_leaves_the_rest_to_the_reference() -> None:
+    assert relative_fast(Path("cfg"), "cfg/") is None
+    assert relative_fast(Path("cfg"), "cfg") is None
+    assert relative_fast(Path("cfg"), "other/x.yaml") is None
+    assert relative_fast(Path("."), "/abs/x.yaml") is None
+    assert relative_fast(Path("."), "x.yaml") == "x.yaml"
+    assert relative_fast(Path("/abs"), Path("/abs/a/b.yaml")) == "a/b.yaml"
+
+
+# The garbage collector pause: no reference to compare with (no pause builds the same
+# data); what it must not break.
+
+
+def test_what_is_built_while_the_collector_pauses_joins_the_oldest_generation() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        built = [[f"acme-{i}"] for i in range(2 * HAND_OVER_ABOVE)]  # lists: always tracked
+    assert gc.isenabled()
+    assert gc.get_count()[0] < 100  # the young generation does not hold them
+    assert gc.get_freeze_count() == 0  # and nothing stays frozen
+    assert any(d is built[0] for d in gc.get_objects(generation=2))
+
+
+def test_after_a_small_pause_the_collector_goes_on_as_usual() -> None:
+    callers = [[i] for i in range(100)]  # alive now, garbage soon: the young generation's
+    with collector_paused():
+        built = [[i] for i in range(100)]
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(callers[0]) not in oldest and id(built[0]) not in oldest
+
+
+def test_the_collector_pause_leaves_a_program_s_frozen_objects_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_small_pauses_in_a_loop_leave_young_garbage_to_young_collections() -> None:
+    class Marker:
+        pass
+
+    markers = []
+    for _ in range(200):
+        junk: list[object] = [Marker()]
+        junk.append(junk)  # a cycle: only the collector frees it
+        markers.append(weakref.ref(junk[0]))
+        del junk
+        with collector_paused():
+            pass
+    gc.collect(1)
+    # Handed to the oldest generation, they would wait for a full collection: in a
+    # loop of validations, a gigabyte of them.
+    assert [m for m in markers if m() is not None] == []
+
+
+# The terminal escape's shortcut (text returned as it is) must not skip a quote.
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [('say "hi"', 'say \\"hi\\"'), ('"', '\\"'), ("a\\b", "a\\\\b"), ("plain", "plain")],
+)
+def test_the_escape_shortcut_leaves_no_quote_or_backslash(text: str, escaped: str) -> None:
+    assert escape(text) == escaped
