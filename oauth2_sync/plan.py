@@ -25,11 +25,18 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
 
 from oauth2_sync import __version__
-from oauth2_sync.diff import FieldChange, client_json, diff_clients, json_value
-from oauth2_sync.errors import Diagnostic, InputError, UsageError
+from oauth2_sync.diff import (
+    ClientJson,
+    FieldChange,
+    JsonFieldValue,
+    client_json,
+    diff_clients,
+    json_value,
+)
+from oauth2_sync.errors import Diagnostic, InputError, RuleId, UsageError
 from oauth2_sync.loader import collector_paused, file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
@@ -43,6 +50,7 @@ __all__ = [
     "FieldChange",
     "Limit",
     "Plan",
+    "PlanDocument",
     "RegistryState",
     "Summary",
     "build_plan",
@@ -430,10 +438,84 @@ def _now() -> str:
 # --- the JSON document ------------------------------------------------------------------
 
 
-def to_dict(plan: Plan) -> dict[str, Any]:
+class SummaryJson(TypedDict):
+    """``summary`` of the plan document."""
+
+    create: int
+    update: int
+    delete: int
+    no_op: int
+    unmanaged: int
+    managed: int
+    undeclared: int
+
+
+class FieldChangeJson(TypedDict):
+    """One entry of a change's ``fields``."""
+
+    field: str
+    before: JsonFieldValue
+    after: JsonFieldValue
+    effective_unchanged: bool
+
+
+class ChangeJson(TypedDict):
+    """One entry of ``changes``."""
+
+    action: Action
+    client_id: str
+    partner: str
+    file: str | None
+    line: int | None
+    version: str | None
+    fields: list[FieldChangeJson]
+    before: ClientJson | None
+    after: ClientJson | None
+
+
+class ErrorJson(TypedDict):
+    """One entry of ``errors``: a declared client the registry cannot hold."""
+
+    file: str
+    line: int
+    column: int
+    rule: RuleId
+    message: str
+
+
+class LimitJson(TypedDict):
+    """One entry of ``exceeded_limits``."""
+
+    what: str
+    figure: str
+    maximum: str
+    setting: str
+
+
+class PlanDocument(TypedDict):
+    """The JSON plan document, keys in the order it is written (README, "The JSON plan
+    document")."""
+
+    format_version: int
+    tool_version: str
+    created_at: str
+    registry: str
+    commit: str | None
+    settings_sha256: str | None
+    files: dict[str, str]
+    prune: bool
+    targets: list[str]
+    summary: SummaryJson
+    changes: list[ChangeJson]
+    errors: list[ErrorJson]
+    versions: dict[str, str]
+    exceeded_limits: NotRequired[list[LimitJson]]
+
+
+def to_dict(plan: Plan) -> PlanDocument:
     """The plan as the documented JSON object (README, "The JSON plan document")."""
     summary = plan.summary
-    document: dict[str, Any] = {
+    document: PlanDocument = {
         "format_version": plan.format_version,
         "tool_version": plan.tool_version,
         "created_at": plan.created_at,
@@ -472,7 +554,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
     return document
 
 
-def _change_dict(change: Change) -> dict[str, Any]:
+def _change_dict(change: Change) -> ChangeJson:
     return {
         "action": change.action,
         "client_id": change.client_id,
@@ -689,10 +771,13 @@ def _change(data: Any, index: int) -> Change:
 def _error(data: Any, index: int) -> Diagnostic:
     where = f"errors[{index}]"
     obj = _mapping(data, where)
+    # Read as written, not checked against RuleId: a plan made by a newer release may
+    # carry a rule this one does not know, and it is shown as it is.
+    rule = cast("RuleId", _str(obj.get("rule"), f"{where}.rule"))
     return Diagnostic(
         _str(obj.get("file"), f"{where}.file"), _int(obj.get("line"), f"{where}.line"),
         _int(obj.get("column"), f"{where}.column"), "error",
-        _str(obj.get("rule"), f"{where}.rule"), _str(obj.get("message"), f"{where}.message"),
+        rule, _str(obj.get("message"), f"{where}.message"),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oauth2_sync import durations, schemacheck
-from oauth2_sync.errors import Diagnostic, InputError
+from oauth2_sync.errors import Diagnostic, InputError, RuleId
 from oauth2_sync.loader import DataPath, Document, collector_paused, display_path, load_file
 from oauth2_sync.model import REDIRECT_GRANTS, Client
 from oauth2_sync.settings import Settings
@@ -387,10 +387,10 @@ class _FileChecker:
                             f"policy.allowed_grant_types; list grant_types explicitly",
                         )
 
-    def error(self, path: DataPath, rule: str, message: str) -> None:
+    def error(self, path: DataPath, rule: RuleId, message: str) -> None:
         self.found.append(self.doc.diagnostic(path, rule, message))
 
-    def warn(self, path: DataPath, rule: str, message: str) -> None:
+    def warn(self, path: DataPath, rule: RuleId, message: str) -> None:
         promoted = rule in self.settings.policy.errors
         self.found.append(self.doc.diagnostic(path, rule, message, warning=not promoted))
 
