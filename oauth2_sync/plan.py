@@ -258,7 +258,7 @@ def build_plan(
     if unknown:
         raise UsageError(
             f"--target {unknown[0]} matches no client in the files or the registry"
-        ) from None
+        )
     selected = [d for d in desired if d.client.client_id in wanted] if wanted else list(desired)
     left_out = _unrepresentable(selected, unsupported)
     problems = _online_checks(selected, state, remote, managed_partners)
@@ -668,12 +668,12 @@ def parse(text: str, path: Path) -> Plan:
     """A plan from the text of a plan file; ``UsageError`` naming ``path`` when invalid."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
-        raise UsageError(f"{path}: not an oauth2-sync plan file (not JSON)") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not an oauth2-sync plan file (not JSON)") from exc
     try:
         return from_dict(data)
     except _BadPlan as exc:
-        raise UsageError(f"{path}: not a valid oauth2-sync plan file: {exc}") from None
+        raise UsageError(f"{path}: not a valid oauth2-sync plan file: {exc}") from exc
 
 
 class _BadPlan(Exception):
