@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 Severity = Literal["error", "warning"]
 RuleId = Literal[
@@ -57,7 +57,6 @@ RuleId = Literal[
     "fmt",
 ]
 """Every rule ID a diagnostic can carry; README's table of `validate` lists the user-facing ones."""
-RULE_IDS: frozenset[str] = frozenset(get_args(RuleId))
 
 
 @dataclass(frozen=True, slots=True, order=True)
