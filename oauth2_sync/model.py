@@ -7,7 +7,7 @@ exactly when applying one over the other would change nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
@@ -86,13 +86,13 @@ class Client:
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Client))
 
 
-def _set(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+def _set(value: Iterable[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
     if value is None:
         return default
     return tuple(sorted(set(value)))
 
 
-def normal_set(values: Any) -> tuple[str, ...]:
+def normal_set(values: Iterable[str]) -> tuple[str, ...]:
     """Sort and de-duplicate a list as the normal form keeps it."""
     return tuple(sorted(set(values)))
 

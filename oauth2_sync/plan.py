@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
+from typing import Literal, NotRequired, TypedDict, cast, get_args
 
 from oauth2_sync import __version__
 from oauth2_sync.diff import (
@@ -680,7 +680,7 @@ class _BadPlan(Exception):
     pass
 
 
-def from_dict(data: Any) -> Plan:
+def from_dict(data: object) -> Plan:
     """Rebuild a plan from ``to_dict``'s document; raises ``_BadPlan`` on any malformation."""
     obj = _mapping(data, "plan")
     version = obj.get("format_version")
@@ -727,7 +727,7 @@ def from_dict(data: Any) -> Plan:
     )
 
 
-def _limit(data: Any, index: int) -> Limit:
+def _limit(data: object, index: int) -> Limit:
     where = f"exceeded_limits[{index}]"
     obj = _mapping(data, where)
     return Limit(*(
@@ -735,12 +735,10 @@ def _limit(data: Any, index: int) -> Limit:
     ))
 
 
-def _change(data: Any, index: int) -> Change:
+def _change(data: object, index: int) -> Change:
     where = f"changes[{index}]"
     obj = _mapping(data, where)
-    action = obj.get("action")
-    if action not in ACTIONS:
-        raise _BadPlan(f"{where}.action must be one of {', '.join(ACTIONS)}")
+    action = _action(obj.get("action"), f"{where}.action")
     before = _client(obj.get("before"), f"{where}.before")
     after = _client(obj.get("after"), f"{where}.after")
     client_id = _str(obj.get("client_id"), f"{where}.client_id")
@@ -768,7 +766,7 @@ def _change(data: Any, index: int) -> Change:
     )
 
 
-def _error(data: Any, index: int) -> Diagnostic:
+def _error(data: object, index: int) -> Diagnostic:
     where = f"errors[{index}]"
     obj = _mapping(data, where)
     # Read as written, not checked against RuleId: a plan made by a newer release may
@@ -781,6 +779,13 @@ def _error(data: Any, index: int) -> Diagnostic:
     )
 
 
+def _action(value: object, where: str) -> Action:
+    for action in ACTIONS:
+        if value == action:
+            return action
+    raise _BadPlan(f"{where} must be one of {', '.join(ACTIONS)}")
+
+
 def _needs(before: bool, after: bool) -> str:
     wanted = [name for name, needed in (("before", before), ("after", after)) if needed]
     unwanted = [name for name, needed in (("before", before), ("after", after)) if not needed]
@@ -788,7 +793,7 @@ def _needs(before: bool, after: bool) -> str:
     return f"{text} (and no {unwanted[0]})" if unwanted else text
 
 
-def _client(data: Any, where: str) -> Client | None:
+def _client(data: object, where: str) -> Client | None:
     if data is None:
         return None
     obj = _mapping(data, where)
@@ -810,45 +815,45 @@ def _client(data: Any, where: str) -> Client | None:
     )
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
+def _mapping(value: object, where: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise _BadPlan(f"{where} must be an object")
     return value
 
 
-def _list(value: Any, where: str) -> list[Any]:
+def _list(value: object, where: str) -> list[object]:
     if not isinstance(value, list):
         raise _BadPlan(f"{where} must be a list")
     return value
 
 
-def _str(value: Any, where: str) -> str:
+def _str(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise _BadPlan(f"{where} must be a string")
     return value
 
 
-def _opt_str(value: Any, where: str) -> str | None:
+def _opt_str(value: object, where: str) -> str | None:
     return None if value is None else _str(value, where)
 
 
-def _int(value: Any, where: str) -> int:
+def _int(value: object, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _BadPlan(f"{where} must be an integer")
     return value
 
 
-def _opt_int(value: Any, where: str) -> int | None:
+def _opt_int(value: object, where: str) -> int | None:
     return None if value is None else _int(value, where)
 
 
-def _bool(value: Any, where: str) -> bool:
+def _bool(value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise _BadPlan(f"{where} must be true or false")
     return value
 
 
-def _strings(value: Any, where: str) -> tuple[str, ...]:
+def _strings(value: object, where: str) -> tuple[str, ...]:
     items = [_str(v, where) for v in _list(value, where)]
     # The normal form keeps sets sorted; a hand-edited file must not smuggle in another order.
     return tuple(sorted(set(items)))
