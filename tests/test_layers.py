@@ -55,7 +55,9 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     )),
     (5, "registry-factory", ("oauth2_sync.registry",)),
     # Library workflows, each its own group.
-    (6, "plan", ("oauth2_sync.plan", "oauth2_sync.planfile")),
+    (6, "plan", (
+        "oauth2_sync.plan", "oauth2_sync.plandata", "oauth2_sync.plandoc", "oauth2_sync.planfile",
+    )),
     (6, "drift", ("oauth2_sync.drift",)),
     (6, "export", ("oauth2_sync.export",)),
     (6, "fmt", ("oauth2_sync.fmt",)),
