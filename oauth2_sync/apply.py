@@ -197,7 +197,7 @@ def check_safety(plan: Plan, safety: Safety, *, allow_unsafe: bool = False) -> N
     raise SafetyLimitError(
         "the plan exceeds the safety limits: " + "; ".join(map(str, found))
         + ". Raise the limit in the settings, or pass --allow-unsafe for this run"
-    ) from None
+    )
 
 
 def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> None:
@@ -208,14 +208,14 @@ def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> No
         raise UsageError(
             f"the plan was made against {plan.registry}, but the settings point at "
             f"{registry.url}"
-        ) from None
+        )
     creates = plan.summary.create
     if creates and sink is None:
         raise UsageError(
             f"the plan creates {creates} client{'' if creates == 1 else 's'} but no secret "
             "sink is configured (settings: secrets.directory or secrets.command); "
             "refusing to create clients whose secrets would be lost"
-        ) from None
+        )
     if creates and sink is not None:
         check_sink(sink, [c.client_id for c in plan.changes if c.action == "create"])
     summary = plan.summary
@@ -310,7 +310,7 @@ def _run(
     """Run ``jobs`` with at most ``parallelism`` in flight, starting none once ``stop`` is
     set; the jobs never started get ``not-attempted`` results and go to ``forget``."""
     if parallelism < 1:
-        raise UsageError(f"parallelism must be at least 1, not {parallelism}") from None
+        raise UsageError(f"parallelism must be at least 1, not {parallelism}")
     if not jobs:
         return Report(())
     results: list[Result] = []

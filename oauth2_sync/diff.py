@@ -12,12 +12,30 @@ object ever leaves this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from oauth2_sync.model import FIELD_NAMES, Client, effective_ttl
 
 FieldValue = str | bool | int | tuple[str, ...] | None
 """A field of a normal-form client: a string, a flag, seconds (or ``None``) or a sorted set."""
+JsonFieldValue = str | bool | int | list[str] | None
+"""A field value in a JSON document: the sorted sets become lists."""
+
+
+class ClientJson(TypedDict):
+    """A normal-form client in the plan and drift documents, fields in the model's order."""
+
+    client_id: str
+    name: str
+    email: str
+    partner: str
+    restrict_to_partner_users: bool
+    scopes: list[str]
+    grant_types: list[str]
+    redirect_uris: list[str]
+    access_token_ttl: int | None
+    refresh_token_ttl: int | None
+
 
 TTL_FIELDS = frozenset({"access_token_ttl", "refresh_token_ttl"})
 COMPARED_FIELDS: tuple[str, ...] = tuple(f for f in FIELD_NAMES if f != "client_id")
@@ -54,16 +72,27 @@ def diff_clients(before: Client, after: Client) -> tuple[FieldChange, ...]:
     return tuple(changes)
 
 
-def json_value(value: FieldValue) -> Any:
+def json_value(value: FieldValue) -> JsonFieldValue:
     """A field value as JSON: sorted tuples become lists, everything else as is."""
     return list(value) if isinstance(value, tuple) else value
 
 
-def client_json(client: Client | None) -> dict[str, Any] | None:
+def client_json(client: Client | None) -> ClientJson | None:
     """Every field of a normal-form client as a JSON object (``None`` stays ``None``)."""
     if client is None:
         return None
-    return {name: json_value(getattr(client, name)) for name in FIELD_NAMES}
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "email": client.email,
+        "partner": client.partner,
+        "restrict_to_partner_users": client.restrict_to_partner_users,
+        "scopes": list(client.scopes),
+        "grant_types": list(client.grant_types),
+        "redirect_uris": list(client.redirect_uris),
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+    }
 
 
 def client_fields(client: Client) -> tuple[tuple[str, FieldValue], ...]:

@@ -27,10 +27,17 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Literal, TypedDict, get_args
 
 from oauth2_sync import __version__
-from oauth2_sync.diff import FieldValue, client_json, diff_clients, json_value
+from oauth2_sync.diff import (
+    ClientJson,
+    FieldValue,
+    JsonFieldValue,
+    client_json,
+    diff_clients,
+    json_value,
+)
 from oauth2_sync.model import Client
 from oauth2_sync.plan import RegistryState, git_commit, read_registry
 from oauth2_sync.registry.base import Registry, RemoteClient
@@ -40,6 +47,7 @@ from oauth2_sync.validation import DesiredClient
 __all__ = [
     "FORMAT_VERSION",
     "ClientDrift",
+    "DriftDocument",
     "DriftKind",
     "DriftReport",
     "DriftSummary",
@@ -282,7 +290,63 @@ def _now() -> str:
 # --- the JSON document ------------------------------------------------------------------
 
 
-def to_dict(report: DriftReport) -> dict[str, Any]:
+class DriftSummaryJson(TypedDict):
+    """``summary`` of the drift document."""
+
+    changed: int
+    missing: int
+    undeclared: int
+    warning: int
+    in_sync: int
+    ignored: int
+    managed: int
+    unmanaged: int
+
+
+class FieldDriftJson(TypedDict):
+    """One entry of a client's ``fields``."""
+
+    field: str
+    before: JsonFieldValue
+    after: JsonFieldValue
+    mode: FieldMode
+    effective_unchanged: bool
+
+
+class ClientDriftJson(TypedDict):
+    """One entry of ``clients``."""
+
+    kind: DriftKind
+    client_id: str
+    partner: str
+    failing: bool
+    file: str | None
+    line: int | None
+    version: str | None
+    created_at: str | None
+    updated_at: str | None
+    updated_by: str | None
+    unsupported: list[str]
+    fields: list[FieldDriftJson]
+    before: ClientJson | None
+    after: ClientJson | None
+
+
+class DriftDocument(TypedDict):
+    """The JSON drift document, keys in the order it is written."""
+
+    format_version: int
+    tool_version: str
+    created_at: str
+    registry: str
+    commit: str | None
+    drift: bool
+    summary: DriftSummaryJson
+    policy: dict[str, DriftMode]
+    clients: list[ClientDriftJson]
+
+
+def to_dict(report: DriftReport) -> DriftDocument:
     """The report as the documented JSON object (README, "drift", "The JSON document")."""
     s = report.summary
     return {
@@ -307,7 +371,7 @@ def to_dict(report: DriftReport) -> dict[str, Any]:
     }
 
 
-def _client_drift_dict(item: ClientDrift) -> dict[str, Any]:
+def _client_drift_dict(item: ClientDrift) -> ClientDriftJson:
     return {
         "kind": item.kind,
         "client_id": item.client_id,

@@ -7,8 +7,6 @@ import re
 NEVER = -1
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^([0-9]+)([smhdw])$")
-PATTERN = r"^([0-9]+[smhdw]|never)$"
-"""The JSON Schema pattern that every string lifetime must match."""
 
 
 def parse(value: int | float | str | None) -> int | None:

@@ -11,6 +11,52 @@ from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+RuleId = Literal[
+    # loader: reading the bytes and the YAML
+    "file",
+    "file-size",
+    "encoding",
+    "yaml-syntax",
+    "yaml-depth",
+    "yaml-key",
+    "yaml-1.1",
+    "duplicate-key",
+    "anchor",
+    "merge-key",
+    "tab-indent",
+    # schema check
+    "schema",
+    "unknown-key",
+    "missing-key",
+    # validation: OAuth rules, ownership and policy
+    "no-files",
+    "client-id",
+    "duplicate-client-id",
+    "redirect-uri",
+    "redirect-uri-duplicate",
+    "redirect-uris-required",
+    "redirect-uris-forbidden",
+    "refresh-token-never",
+    "team-ownership",
+    "policy-max-ttl",
+    "policy-grant-type",
+    "outside-root",
+    "settings",
+    "unmatched-file",
+    "unrestricted-users",
+    "implicit-grant",
+    "non-expiring-access-token",
+    "refresh-ttl-without-grant",
+    # plan: what the registry cannot hold or does not know
+    "registry-unsupported",
+    "client-unmanaged",
+    "partner-unknown",
+    "user-unknown",
+    # plan files and fmt
+    "plan-refused",
+    "fmt",
+]
+"""Every rule ID a diagnostic can carry; README's table of `validate` lists the user-facing ones."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -21,7 +67,7 @@ class Diagnostic:
     line: int
     column: int
     severity: Severity
-    rule: str
+    rule: RuleId
     message: str
 
     def __str__(self) -> str:

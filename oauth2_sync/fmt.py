@@ -369,7 +369,7 @@ def _verify(text: str, data: Any, display: str) -> None:
     try:
         again = load_bytes(text.encode("utf-8"), display)
     except InputError as exc:
-        raise _unsafe(display, str(exc)) from None
+        raise _unsafe(display, str(exc)) from exc
     if again.data != _normalized(data) or not is_normal(again.data):
         raise _unsafe(display, "the rewritten text would not hold the same data in normal form")
 
@@ -401,7 +401,7 @@ def _read(path: Path, display: str) -> bytes:
     except OSError as exc:
         raise InputError(
             [Diagnostic(display, 1, 1, "error", "file", exc.strerror or str(exc))]
-        ) from None
+        ) from exc
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -169,7 +169,7 @@ class Journal:
         except UnicodeDecodeError as exc:
             raise UsageError(
                 f"{self.path}: cannot read the pending-secrets journal: {exc}"
-            ) from None
+            ) from exc
         for raw in text.splitlines():
             try:
                 entry = json.loads(raw)
@@ -225,15 +225,15 @@ class Journal:
             raise UsageError(
                 f"{folder} is a symbolic link; refusing to keep the pending-secrets "
                 "journal where it points: remove the link (a real folder is created)"
-            ) from None
+            )
         if self.root is not None:
             try:
                 folder.resolve().relative_to(self.root.resolve())
-            except ValueError:
+            except ValueError as exc:
                 raise UsageError(
                     f"{folder} resolves to {folder.resolve()}, outside the settings' folder "
                     f"{self.root}; refusing to keep the pending-secrets journal there"
-                ) from None
+                ) from exc
 
 
 def _open(path: Path, flags: int) -> int:
@@ -246,7 +246,7 @@ def _open(path: Path, flags: int) -> int:
         if os.path.islink(path):
             raise UsageError(
                 f"{path} is a symbolic link; refusing to follow it: remove it"
-            ) from None
+            ) from exc
         raise UsageError(
             f"{path}: cannot open the pending-secrets journal: {exc.strerror or exc}"
         ) from exc

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import yaml
 
-from oauth2_sync.errors import Diagnostic, InputError
+from oauth2_sync.errors import Diagnostic, InputError, RuleId
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 1000
@@ -203,7 +203,7 @@ def _yaml11_kind(tag: str, text: str) -> str:
 
 
 class _Refused(Exception):
-    def __init__(self, rule: str, message: str, mark: Any) -> None:
+    def __init__(self, rule: RuleId, message: str, mark: Any) -> None:
         super().__init__(message)
         self.rule = rule
         self.message = message
@@ -267,7 +267,7 @@ class Document:
         return mark.line + 1, mark.column + 1
 
     def diagnostic(
-        self, path: DataPath, rule: str, message: str, *, key: bool = False, warning: bool = False
+        self, path: DataPath, rule: RuleId, message: str, *, key: bool = False, warning: bool = False
     ) -> Diagnostic:
         """A finding about the value (or key) at ``path`` of this document."""
         line, column = self.locate(path, key=key)

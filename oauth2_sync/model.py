@@ -7,18 +7,21 @@ exactly when applying one over the other would change nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from oauth2_sync import durations
 
-GrantType = Literal["implicit", "authorization_code", "password", "refresh_token"]
-GRANT_TYPES: tuple[str, ...] = ("authorization_code", "implicit", "password", "refresh_token")
-SCOPES: tuple[str, ...] = ("read", "write")
-REDIRECT_GRANTS = frozenset({"implicit", "authorization_code"})
-DEFAULT_GRANTS: tuple[str, ...] = ("password", "refresh_token")
-DEFAULT_SCOPES: tuple[str, ...] = ("read",)
+GrantType = Literal["authorization_code", "implicit", "password", "refresh_token"]
+"""A grant the registry offers; the client schema's enum lists the same."""
+Scope = Literal["read", "write"]
+"""A scope the registry offers; the client schema's enum lists the same."""
+GRANT_TYPES: tuple[GrantType, ...] = get_args(GrantType)
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+REDIRECT_GRANTS: frozenset[GrantType] = frozenset({"implicit", "authorization_code"})
+DEFAULT_GRANTS: tuple[GrantType, ...] = ("password", "refresh_token")
+DEFAULT_SCOPES: tuple[Scope, ...] = ("read",)
 PLATFORM_ACCESS_TTL = 12 * 3600
 """What the registry uses when a client's access-token lifetime is null."""
 PLATFORM_REFRESH_TTL = 30 * 86400
@@ -34,6 +37,8 @@ class Client:
     email: str
     partner: str
     restrict_to_partner_users: bool = True
+    # str, not Scope/GrantType: a client read from a registry may hold values outside
+    # ours (an RFC 7592 server's own grants), which drift must show as they are.
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     grant_types: tuple[str, ...] = DEFAULT_GRANTS
     redirect_uris: tuple[str, ...] = ()
@@ -81,13 +86,13 @@ class Client:
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Client))
 
 
-def _set(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+def _set(value: Iterable[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
     if value is None:
         return default
     return tuple(sorted(set(value)))
 
 
-def normal_set(values: Any) -> tuple[str, ...]:
+def normal_set(values: Iterable[str]) -> tuple[str, ...]:
     """Sort and de-duplicate a list as the normal form keeps it."""
     return tuple(sorted(set(values)))
 

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
 
 import yaml
 
@@ -39,7 +40,7 @@ __all__ = ["REFUSED_RULE", "check_fresh", "load_checked", "recheck"]
 
 logger = logging.getLogger(__name__)
 
-REFUSED_RULE = "plan-refused"
+REFUSED_RULE: Final = "plan-refused"
 """Rule of the error naming a change of a saved plan that apply refuses."""
 
 _AGAIN = "make the plan again (`oauth2-sync plan --out FILE`)"

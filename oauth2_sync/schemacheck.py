@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from oauth2_sync import durations
-from oauth2_sync.errors import Diagnostic
+from oauth2_sync.errors import Diagnostic, RuleId
 from oauth2_sync.loader import DataPath, Document
 
 _VALUE_KEYWORDS = frozenset(
@@ -104,7 +104,7 @@ def check(name: str, doc: Document) -> list[Diagnostic]:
 
 def check_paths(name: str, doc: Document) -> list[tuple[DataPath, Diagnostic]]:
     """Every schema error of a document, each with the data path it is about."""
-    explained: dict[tuple[DataPath, str, str], bool] = {}
+    explained: dict[tuple[DataPath, RuleId, str], bool] = {}
     for error in validator(name).iter_errors(doc.data):
         for path, rule, message, key in _explain(error):
             explained.setdefault((path, rule, message), key)
@@ -121,7 +121,7 @@ def check_paths(name: str, doc: Document) -> list[tuple[DataPath, Diagnostic]]:
     ]
 
 
-def _explain(error: ValidationError) -> Iterator[tuple[DataPath, str, str, bool]]:
+def _explain(error: ValidationError) -> Iterator[tuple[DataPath, RuleId, str, bool]]:
     path: DataPath = tuple(error.absolute_path)
     where = _name(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -180,7 +180,7 @@ _JSON_TYPE_NAMES = {
 def _explain_keys(
     keyword: str, instance: dict[str, object], required: list[str], path: DataPath,
     schema: dict[str, Any],
-) -> Iterator[tuple[DataPath, str, str, bool]]:
+) -> Iterator[tuple[DataPath, RuleId, str, bool]]:
     """Unknown keys (with a "did you mean") or missing ones, one finding per key."""
     if keyword == "additionalProperties":
         known = sorted(schema.get("properties", {}))

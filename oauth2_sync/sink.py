@@ -82,7 +82,7 @@ class Sink(ABC):
         asked before a secret is issued, so that none is issued in vain."""
         # Every sink hands the ID on in text (a file name, JSON, an environment variable).
         if not client_id or "\x00" in client_id:
-            raise SecretSinkError(f"client ID {client_id!r} cannot be handed to a sink") from None
+            raise SecretSinkError(f"client ID {client_id!r} cannot be handed to a sink")
 
     def preflight(self) -> None:  # noqa: B027 -- a sink with nothing to check
         """``SecretSinkError`` when the sink cannot work at all; checked before the
@@ -126,7 +126,7 @@ class DirectorySink(Sink):
             raise SecretSinkError(
                 f"secret folder {self.directory} is not writable by this user; "
                 "check its owner and mode"
-            ) from None
+            )
 
     def deliver(
         self, client_id: str, secret: Secret, registry_client_id: str | None = None
@@ -140,7 +140,7 @@ class DirectorySink(Sink):
         except OSError as exc:
             raise SecretSinkError(
                 f"cannot write the secret of {client_id} to {self.directory}: {exc.strerror}"
-            ) from None
+            ) from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
                 stream.write(payload(client_id, secret, registry_client_id) + "\n")
@@ -152,7 +152,7 @@ class DirectorySink(Sink):
             Path(tmp).unlink(missing_ok=True)
             raise SecretSinkError(
                 f"cannot write the secret of {client_id} to {target}: {exc.strerror}"
-            ) from None
+            ) from exc
         logger.debug("secret of %s written to %s", client_id, target)
 
     def _ensure_directory(self, client_id: str | None) -> None:
@@ -166,29 +166,29 @@ class DirectorySink(Sink):
             if client_id is not None:
                 raise SecretSinkError(
                     f"cannot write the secret of {client_id} to {folder}: {exc.strerror}"
-                ) from None
+                ) from exc
             raise SecretSinkError(
                 f"cannot create the secret folder {folder}: {exc.strerror}; check that "
                 "its parent is a writable folder"
-            ) from None
+            ) from exc
         if stat.S_ISLNK(info.st_mode):
             raise SecretSinkError(
                 f"secret folder {folder} is a symbolic link; refusing to write secrets "
                 "where it points: make it a real folder (mkdir -m 700)"
-            ) from None
+            )
         if not stat.S_ISDIR(info.st_mode):
-            raise SecretSinkError(f"secret folder {folder} is not a folder") from None
+            raise SecretSinkError(f"secret folder {folder} is not a folder")
         if self.root is not None and not _inside(folder, self.root):
             raise SecretSinkError(
                 f"secret folder {folder} resolves to {folder.resolve()}, outside the "
                 f"settings' folder {self.root.resolve()}; a linked parent folder?"
-            ) from None
+            )
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o022:
             raise SecretSinkError(
                 f"secret folder {folder} is writable by other users (mode {mode:04o}); "
                 f"run `chmod 700 {folder}`"
-            ) from None
+            )
         if mode & 0o077:
             logger.warning(
                 "secret directory %s is accessible to other users (mode %03o); "
@@ -224,11 +224,12 @@ class CommandSink(Sink):
                 self.argv, input=payload(client_id, secret, registry_client_id), env=env, capture_output=True,
                 text=True, timeout=COMMAND_TIMEOUT, check=False,
             )
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise SecretSinkError(
                 f"secret command {self.argv[0]} not found (secret of {client_id})"
-            ) from None
+            ) from exc
         except subprocess.TimeoutExpired:
+            # from None: the timeout carries the command's output, which may echo the secret.
             raise SecretSinkError(
                 f"secret command {self.argv[0]} took longer than {COMMAND_TIMEOUT:g} s "
                 f"(secret of {client_id})"
@@ -237,13 +238,13 @@ class CommandSink(Sink):
             raise SecretSinkError(
                 f"cannot run secret command {self.argv[0]}: {exc.strerror} "
                 f"(secret of {client_id})"
-            ) from None
+            ) from exc
         if done.returncode != 0:
             detail = excerpt(done.stderr, secret)
             raise SecretSinkError(
                 f"secret command {self.argv[0]} exited with status {done.returncode} "
                 f"(secret of {client_id})" + (f": {detail}" if detail else "")
-            ) from None
+            )
         logger.debug("secret of %s handed to %s", client_id, self.argv[0])
 
     def preflight(self) -> None:
@@ -253,17 +254,17 @@ class CommandSink(Sink):
                 raise SecretSinkError(
                     f"secret command {program} not found on PATH; check secrets.command "
                     "in the settings"
-                ) from None
+                )
             return
         path = Path(program)
         if not path.is_file():
             raise SecretSinkError(
                 f"secret command {program} not found; check secrets.command in the settings"
-            ) from None
+            )
         if not os.access(path, os.X_OK):
             raise SecretSinkError(
                 f"secret command {program} is not executable; run `chmod +x {program}`"
-            ) from None
+            )
 
 
 def open_sink(settings: Settings) -> Sink | None:
@@ -286,7 +287,7 @@ def _checked_id(client_id: str) -> str:
         raise SecretSinkError(
             f"client ID {client_id!r} cannot name a secret file "
             "(letters, digits, '.', '_' and '-' only, not starting with '.')"
-        ) from None
+        )
     return client_id
 
 

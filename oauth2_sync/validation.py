@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from oauth2_sync import durations, schemacheck
-from oauth2_sync.errors import Diagnostic, InputError
+from oauth2_sync.errors import Diagnostic, InputError, RuleId
 from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.fast.schema import clients_valid
 from oauth2_sync.loader import DataPath, Document, display_path, load_file
@@ -392,10 +392,10 @@ class _FileChecker:
                             f"policy.allowed_grant_types; list grant_types explicitly",
                         )
 
-    def error(self, path: DataPath, rule: str, message: str) -> None:
+    def error(self, path: DataPath, rule: RuleId, message: str) -> None:
         self.found.append(self.doc.diagnostic(path, rule, message))
 
-    def warn(self, path: DataPath, rule: str, message: str) -> None:
+    def warn(self, path: DataPath, rule: RuleId, message: str) -> None:
         promoted = rule in self.settings.policy.errors
         self.found.append(self.doc.diagnostic(path, rule, message, warning=not promoted))
 
