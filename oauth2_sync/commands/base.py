@@ -79,7 +79,7 @@ class Group(click.Group):
     or "there is drift", and CI must not mistake a typo for either.
     """
 
-    def main(  # type: ignore[override]  # click's signature types ``**extra`` as Any
+    def main(  # type: ignore[override]  # one signature for click's two overloads
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
