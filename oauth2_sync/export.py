@@ -83,6 +83,49 @@ class ExportReport:
         return tuple(i for i in self.items if i.failed)
 
 
+@dataclass(frozen=True, slots=True)
+class ExportLine:
+    """One line ``export`` prints about its report; ``error`` lines belong on stderr."""
+
+    text: str
+    error: bool = False
+
+
+def report_lines(report: ExportReport, *, quiet: bool = False, verbose: int = 0) -> list[ExportLine]:
+    """The lines ``export`` prints for ``report``, in order: each client written (not
+    with ``quiet``), skipped (only with ``verbose``) or failed, then the summary (not
+    with ``quiet``). Client IDs and reasons from the registry are escaped."""
+    from oauth2_sync.render import escape  # the safe-text helpers; lazy like yaml's users
+
+    lines: list[ExportLine] = []
+    for item in report.items:
+        shown = escape(item.client_id)
+        if item.status in ("written", "overwritten") and not quiet:
+            verb = "Wrote" if item.status == "written" else "Overwrote"
+            lines.append(ExportLine(f"{verb} {item.path} ({shown})"))
+        elif item.status == "declared" and verbose:
+            lines.append(ExportLine(f"Skipped {shown}: {escape(item.reason)}"))
+        elif item.failed:
+            where = f" ({item.path})" if item.path else ""
+            lines.append(ExportLine(f"Error: {shown}{where}: {item.reason}", error=True))
+    if not quiet:
+        lines.append(ExportLine(summary_line(report)))
+    return lines
+
+
+def summary_line(report: ExportReport) -> str:
+    """``Exported 2 of 3 clients to OUT: 1 new, 1 overwritten, ...`` for ``report``."""
+    counts = dict.fromkeys(("written", "overwritten", "declared", "exists", "refused"), 0)
+    for item in report.items:
+        counts[item.status] += 1
+    return (
+        f"Exported {counts['written'] + counts['overwritten']} of {len(report.items)} "
+        f"clients to {report.out}: {counts['written']} new, {counts['overwritten']} "
+        f"overwritten, {counts['declared']} already declared (skipped), "
+        f"{counts['exists'] + counts['refused']} failed."
+    )
+
+
 def export(
     settings: Settings,
     registry: Registry,

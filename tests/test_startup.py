@@ -1,0 +1,57 @@
+"""Start-up: the command layer imports the library lazily, so ``--help`` and an
+offline ``validate`` never load the HTTP stack (and ``--help`` nothing heavy at all).
+
+Run in a fresh interpreter, as the console script runs, and read ``sys.modules`` there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+
+_PROBE = """
+import json, sys
+from oauth2_sync.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="oauth2-sync")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+def loaded(*args: str, cwd: Path) -> tuple[int, set[str]]:
+    """The exit code of ``oauth2-sync ARGS`` and the top-level packages it imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args], cwd=cwd, capture_output=True, text=True,
+        check=False, timeout=60,
+    )
+    report = json.loads(done.stdout.splitlines()[-1])
+    return report["code"], set(report["modules"])
+
+
+def test_help_imports_no_library(tmp_path: Path) -> None:
+    code, modules = loaded("--help", cwd=tmp_path)
+    assert code == 0
+    assert not modules & {"requests", "urllib3", "jsonschema", "yaml"}
+
+
+def test_command_help_imports_no_library(tmp_path: Path) -> None:
+    code, modules = loaded("apply", "--help", cwd=tmp_path)
+    assert code == 0
+    assert not modules & {"requests", "urllib3", "jsonschema", "yaml"}
+
+
+def test_validate_imports_no_http_stack(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
+    code, modules = loaded("-q", "validate", cwd=repo)
+    assert code == 0
+    assert "oauth2_sync" in modules  # the probe did run the command
+    assert not modules & {"requests", "urllib3"}
