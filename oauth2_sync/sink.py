@@ -12,7 +12,8 @@ files or exception messages.
   ``OAUTH2_SYNC_REGISTRY_CLIENT_ID``. Its output is captured, never shown; a failure
   is reported with the exit status and a bounded excerpt of its stderr (the last line,
   at most 200 characters) in which the secret in any usual encoding and every long
-  high-entropy token are masked (``redact``).
+  high-entropy token are masked (``redact``); an excerpt that still holds a piece of the
+  secret (6 characters or more, ``leaks``) is withheld altogether.
 
 Both are checked before the first write (``preflight``): a secret folder that is a
 symbolic link, lies outside the settings' folder, or is group- or world-writable is
@@ -56,6 +57,13 @@ _TOKEN = re.compile(r"[A-Za-z0-9+/=_.~%:-]{16,}")
 """A run of characters a secret or an encoding of one (base64, base64url, hex, URL
 encoding) is made of, long enough to be one."""
 EXCERPT = 200
+_WORD = r"(?:[A-Z]?[a-z]+|[A-Z]+[0-9]?)"
+_WORDS = re.compile(rf"{_WORD}(?:[-_.:/]{_WORD})*")
+"""Upper-case words joined by underscores, or plain words: never a token."""
+FRAGMENT = 6
+"""The shortest piece of a secret (or of an encoding of it) that withholds an excerpt."""
+WITHHELD = "(output withheld: it may contain the secret)"
+_SEPARATORS = re.compile(r"[\s'\"`,;:\[\](){}|<>.-]+")
 """The most characters of a failing command's output a message shows."""
 
 
@@ -314,7 +322,10 @@ def encodings(value: str) -> set[str]:
 
 def _high_entropy(token: str) -> bool:
     # Letters and digits mixed, or many distinct symbols: what secrets, keys and their
-    # encodings look like, and words seldom do.
+    # encodings look like, and words seldom do. An upper-case identifier
+    # (OAUTH2_SYNC_SECRET_STORE) or plain words are not tokens.
+    if _WORDS.fullmatch(token.strip(":.-")):
+        return False
     if re.search(r"[0-9]", token) and re.search(r"[A-Za-z]", token):
         return True
     counts = {c: token.count(c) for c in set(token)}
@@ -332,13 +343,40 @@ def redact(text: str, secret: Secret) -> str:
     return _TOKEN.sub(lambda m: "***" if _high_entropy(m.group()) else m.group(), text)
 
 
+def _pieces(value: str) -> set[str]:
+    """Every ``FRAGMENT``-character piece of ``value`` and of its encodings (also
+    the hex of byte-swapped pairs, as ``od -x`` prints), separators removed."""
+    raw = value.encode("utf-8")
+    swapped = b"".join(raw[i:i + 2][::-1] for i in range(0, len(raw), 2))
+    spellings = encodings(value) | {swapped.hex(), swapped.hex().upper()}
+    found: set[str] = set()
+    for spelling in spellings:
+        flat = _SEPARATORS.sub("", spelling)
+        found.update(flat[i:i + FRAGMENT] for i in range(len(flat) - FRAGMENT + 1))
+    return found
+
+
+def leaks(text: str, secret: Secret) -> bool:
+    """Whether ``text`` holds a piece of ``secret`` (``FRAGMENT`` characters or more of
+    it or of an encoding of it), separators, whitespace, quotes and commas ignored."""
+    value = secret.reveal()
+    if len(value) < FRAGMENT:
+        return bool(value) and value in text
+    flat = _SEPARATORS.sub("", text)
+    pieces = _pieces(value)
+    return any(flat[i:i + FRAGMENT] in pieces for i in range(len(flat) - FRAGMENT + 1))
+
+
 def excerpt(text: str, secret: Secret) -> str:
     """The last non-blank line of a command's output, redacted, printable, at most
-    ``EXCERPT`` characters; empty when there is none."""
+    ``EXCERPT`` characters; empty when there is none, ``WITHHELD`` when it still holds
+    a piece of the secret once redacted (``leaks``)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
     # Redacted before it is cut, so that no cut leaves a tail of a secret unmasked.
     last = redact(lines[-1], secret)
+    if leaks(last, secret):
+        return WITHHELD
     last = "".join(c if c.isprintable() else "?" for c in last)
     return last[:EXCERPT]
