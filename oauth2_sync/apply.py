@@ -406,7 +406,9 @@ class _Executor:
         assert self.sink is not None, "check_preconditions refuses creates without a sink"
         try:
             # The registry's client_id too: a standard OAuth server picks its own.
-            self.sink.deliver(desired.client_id, secret, created.registry_client_id)
+            self.sink.deliver_created(
+                desired.client_id, secret, created.registry_client_id, created.created_at
+            )
         except Oauth2SyncError as exc:
             return Result(
                 change.client_id, "create", "failed",
@@ -507,7 +509,9 @@ class _Executor:
         except Oauth2SyncError as exc:
             return self._failed(client_id, "rotate-secret", exc)
         try:
-            self.sink.deliver(client_id, secret, current.registry_client_id)
+            self.sink.deliver_created(
+                client_id, secret, current.registry_client_id, current.created_at
+            )
         except Oauth2SyncError as exc:
             return Result(
                 client_id, "rotate-secret", "failed",

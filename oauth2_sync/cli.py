@@ -849,6 +849,11 @@ def drift(ctx: Context, fmt: str) -> None:
     "--include-declared", is_flag=True,
     help="Also export clients that a file of the configuration already declares.",
 )
+@click.option(
+    "--list-created", is_flag=True,
+    help="Write no file: print each managed client of the registry and its creation "
+    "time (client_id, a tab, createdAt), one a line, for ci/store-secret --audit.",
+)
 @common_options
 @pass_ctx
 def export(
@@ -859,6 +864,7 @@ def export(
     out_dir: Path | None,
     force: bool,
     include_declared: bool,
+    list_created: bool,
 ) -> None:
     """Write client files for what the registry holds, to adopt clients into the repo.
 
@@ -873,6 +879,10 @@ def export(
 
     settings = load_settings(ctx.config)
     with open_registry(settings) as registry:
+        if list_created:
+            for client_id, created_at in exporting.creation_list(settings, registry):
+                click.echo(f"{escape(client_id)}\t{escape(created_at)}")
+            return
         report = exporting.export(
             settings, registry, partners=partners, client_ids=client_ids, out=out_dir,
             force=force, include_declared=include_declared,

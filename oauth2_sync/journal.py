@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from oauth2_sync.errors import UsageError
+from oauth2_sync.paths import escaping
 from oauth2_sync.render import escape
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,9 @@ class Journal:
             # A lock file of its own: compaction replaces the journal, and a lock on a
             # replaced file would not exclude a process that opened the new one.
             lock = self.path.with_name(self.path.name + ".lock")
+            outside = escaping(self.path.parent, self.root)
+            if outside is not None:
+                raise UsageError(f"pending-secrets journal: {outside}") from None
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:

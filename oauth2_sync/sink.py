@@ -9,7 +9,8 @@ files or exception messages.
   in a directory created with mode 0700.
 - ``CommandSink``: runs an argument list (no shell) per secret; the same JSON arrives
   on stdin, the client ID also in ``OAUTH2_SYNC_CLIENT_ID`` and the registry's in
-  ``OAUTH2_SYNC_REGISTRY_CLIENT_ID``. Its output is captured, never shown; a failure
+  ``OAUTH2_SYNC_REGISTRY_CLIENT_ID``, and the registry's creation time of the client,
+  when it has one, as ``"created_at"`` and in ``OAUTH2_SYNC_CLIENT_CREATED_AT``. Its output is captured, never shown; a failure
   is reported with the exit status and a bounded excerpt of its stderr (the last line,
   at most 200 characters) in which the secret in any usual encoding and every long
   high-entropy token are masked (``redact``); an excerpt that still holds a piece of the
@@ -45,6 +46,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from oauth2_sync.errors import SecretSinkError
+from oauth2_sync.paths import escaping
 from oauth2_sync.registry.base import Secret
 from oauth2_sync.settings import Settings
 
@@ -85,6 +87,15 @@ class Sink(ABC):
         ``client_id`` (``RemoteClient.registry_client_id``).
         """
 
+    def deliver_created(
+        self, client_id: str, secret: Secret, registry_client_id: str | None,
+        created_at: str | None,
+    ) -> None:
+        """``deliver``, with the registry's creation time of the client (``created_at``,
+        when it has one): what tells this registration from an earlier one of the same
+        name. Sinks that have no use for it deliver as usual."""
+        self.deliver(client_id, secret, registry_client_id)
+
     def check_id(self, client_id: str) -> None:
         """``SecretSinkError`` when the sink could never store this client's secret;
         asked before a secret is issued, so that none is issued in vain."""
@@ -97,14 +108,21 @@ class Sink(ABC):
         first write of a run."""
 
 
-def payload(client_id: str, secret: Secret, registry_client_id: str | None = None) -> str:
+def payload(
+    client_id: str, secret: Secret, registry_client_id: str | None = None,
+    created_at: str | None = None,
+) -> str:
     """The JSON both sinks hand over: ``{"client_id", "registry_client_id",
-    "client_secret"}``, the registry's client_id being ours when it has none of its own."""
-    return json.dumps({
+    "client_secret"}``, the registry's client_id being ours when it has none of its own;
+    with ``"created_at"`` too when the command sink knows it."""
+    data = {
         "client_id": client_id,
         "registry_client_id": registry_client_id or client_id,
         "client_secret": secret.reveal(),
-    })
+    }
+    if created_at:
+        data["created_at"] = created_at
+    return json.dumps(data)
 
 
 class DirectorySink(Sink):
@@ -166,6 +184,9 @@ class DirectorySink(Sink):
     def _ensure_directory(self, client_id: str | None) -> None:
         """Create the folder (0700), or refuse one that others could reach secrets in."""
         folder = self.directory
+        outside = escaping(folder, self.root)
+        if outside is not None:
+            raise SecretSinkError(f"secret folder: {outside}") from None
         try:
             if not folder.is_symlink() and not folder.exists():
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -221,15 +242,26 @@ class CommandSink(Sink):
     def description(self) -> str:
         return f"command {self.argv[0]}"
 
+    def deliver_created(
+        self, client_id: str, secret: Secret, registry_client_id: str | None,
+        created_at: str | None,
+    ) -> None:
+        self.deliver(client_id, secret, registry_client_id, created_at)
+
     def deliver(
-        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None,
+        created_at: str | None = None,
     ) -> None:
         env = {k: v for k, v in os.environ.items() if k not in self.withheld}
         env["OAUTH2_SYNC_CLIENT_ID"] = client_id
         env["OAUTH2_SYNC_REGISTRY_CLIENT_ID"] = registry_client_id or client_id
+        env.pop("OAUTH2_SYNC_CLIENT_CREATED_AT", None)
+        if created_at:
+            env["OAUTH2_SYNC_CLIENT_CREATED_AT"] = created_at
+        data = payload(client_id, secret, registry_client_id, created_at)
         try:
             done = subprocess.run(
-                self.argv, input=payload(client_id, secret, registry_client_id), env=env, capture_output=True,
+                self.argv, input=data, env=env, capture_output=True,
                 text=True, timeout=COMMAND_TIMEOUT, check=False,
             )
         except FileNotFoundError:

@@ -860,7 +860,7 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
     # The reference registry uses our client IDs: the registry's is the same.
     assert all(
-        set(v) == {"client_id", "registry_client_id", "client_secret"}
+        set(v) == {"client_id", "registry_client_id", "client_secret", "created_at"}
         and v["registry_client_id"] == v["client_id"]
         for v in vault.data.values()
     )

@@ -6,6 +6,7 @@ reference registry; none mocks a request.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,3 +96,109 @@ def test_review_1_the_kit_message_naming_its_variable_is_not_masked(tmp_path: Pa
         f"{STORE_SECRET} exited with status 1 (secret of acme-reporting): store-secret: "
         "OAUTH2_SYNC_SECRET_STORE must be 'directory' or 'vault', not 's3')"
     ), line
+
+
+# --- 2. the kit's audit tells a client created again from the one whose secret it holds --
+
+
+def test_review_2_the_audit_names_a_client_created_again_whose_secret_was_lost(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    store = tmp_path / "store"
+    registry = {"url": "local:.oauth2-sync/registry.db", "seed": str(SEED)}
+    sink = {"command": [str(STORE_SECRET)]}
+
+    def declare(*ids: str) -> None:
+        write_repo(root, [client(i) for i in ids], extra={"registry": registry, "secrets": sink})
+
+    env = clean_env(OAUTH2_SYNC_SECRET_DIR=str(store))
+    declare("acme-reporting", "acme-mobile-app")
+    assert cli(root, "apply", "--auto-approve", env=env).returncode == 0
+    first = (store / "acme-reporting.json").read_text()
+    declare("acme-mobile-app")
+    deleted = cli(root, "apply", "--auto-approve", "--prune", "--allow-unsafe", env=env)
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    declare("acme-reporting", "acme-mobile-app")
+    failing = cli(root, "apply", "--auto-approve",
+                  env=env | {"OAUTH2_SYNC_SECRET_STORE": "s3"})
+    assert failing.returncode == 1
+    assert (store / "acme-reporting.json").read_text() == first
+
+    listed = cli(root, "export", "--list-created", env=env)
+    assert listed.returncode == 0, listed.stderr
+    created = dict(line.split("\t") for line in listed.stdout.splitlines())
+    assert sorted(created) == ["acme-mobile-app", "acme-reporting"]
+    old = json.loads(first)["created_at"]
+    assert old and created["acme-reporting"] > old
+    audit = subprocess.run(
+        [sys.executable, str(STORE_SECRET), "--audit"], input=listed.stdout, env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert (audit.returncode, audit.stdout) == (1, "")
+    assert audit.stderr == (
+        f"store-secret: acme-reporting: the secret in {store}/acme-reporting.json is of an "
+        f"earlier client of that name (created {old}; the registry's was created "
+        f"{created['acme-reporting']}), its own never reached the store\n"
+        "store-secret: 1 of 2 client(s) have no secret in the store. Unless their secrets "
+        "are kept elsewhere, issue new ones: oauth2-sync rotate-secret acme-reporting\n"
+    )
+
+
+# --- 3. `./prog` in secrets.command is the file beside the settings, never one on PATH ---
+
+MARK_SINK = """#!{python}
+import sys
+sys.stdin.read()
+open({marker!r}, "a").write({who!r} + "\\n")
+"""
+
+
+def test_review_3_a_dot_slash_sink_is_never_looked_up_on_path(tmp_path: Path) -> None:
+    root = local_repo(tmp_path / "repo", {"command": ["./sink.py"]})
+    marker = tmp_path / "marker"
+    decoys = tmp_path / "bin"
+    decoys.mkdir()
+    for folder, who in ((root, "beside the settings"), (decoys, "decoy on PATH")):
+        (folder / "sink.py").write_text(
+            MARK_SINK.format(python=sys.executable, marker=str(marker), who=who))
+        (folder / "sink.py").chmod(0o755)
+    env = clean_env(PATH=f"{decoys}{os.pathsep}{os.environ['PATH']}")
+    done = cli(root, "apply", "--auto-approve", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert marker.read_text() == "beside the settings\n"
+
+
+# --- 4. no folder is created through a linked folder leading out of the repository ---------
+
+
+def test_review_4_the_state_file_is_not_created_through_a_linked_folder(tmp_path: Path) -> None:
+    outside = tmp_path / "x"
+    outside.mkdir()
+    root = tmp_path / "repo"
+    write_repo(root, [client("acme-reporting")], extra={"registry": {
+        "url": "rfc7592+http://127.0.0.1:9/reg", "state_file": "lnk/sub/state.json"}})
+    (root / "lnk").symlink_to(outside)
+    done = cli(root, "plan")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "Error: registry.state_file: lnk/sub would be created through "
+        f"{root}/lnk, "
+        f"which resolves to {outside}, outside the settings' folder {root} (a linked "
+        "parent folder)\n"
+    )
+    assert list(outside.iterdir()) == []
+
+
+def test_review_4_no_secret_folder_is_created_through_a_linked_folder(tmp_path: Path) -> None:
+    outside = tmp_path / "x"
+    outside.mkdir()
+    root = local_repo(tmp_path / "repo", {"directory": "linked/deep/.secrets"})
+    (root / "linked").symlink_to(outside)
+    done = cli(root, "apply", "--auto-approve")
+    assert (done.returncode, done.stderr) == (1, (
+        f"Error: secret folder: linked/deep/.secrets would be created through "
+        f"{root}/linked, which resolves to {outside}, outside the settings' folder "
+        f"{root} (a linked parent folder); nothing was changed\n"
+    ))
+    assert list(outside.iterdir()) == []

@@ -295,7 +295,7 @@ class Rfc7592Registry(Registry):
         if reg.state_file is None:
             raise UsageError("an rfc7592 registry needs registry.state_file") from None
         token = os.environ.get(reg.auth.initial_access_token_env)
-        state = StateFile(reg.state_file, reg.url)
+        state = StateFile(reg.state_file, reg.url, settings.root)
         try:
             return cls(
                 reg.url,
@@ -841,7 +841,7 @@ def forget(settings: Settings, client_id: str) -> bool:
     state_file = settings.registry.state_file
     if state_file is None:
         raise UsageError("an rfc7592 registry needs registry.state_file") from None
-    with StateFile(state_file, settings.registry.url) as state:
+    with StateFile(state_file, settings.registry.url, settings.root) as state:
         return state.remove(client_id)
 
 

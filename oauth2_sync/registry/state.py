@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from oauth2_sync.errors import RegistryError
+from oauth2_sync.paths import escaping
 from oauth2_sync.registry.base import Secret
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,10 @@ class StateFile:
     waiting: a second run fails at once with a clear error instead of hanging.
     """
 
-    def __init__(self, path: Path, registry: str) -> None:
+    def __init__(self, path: Path, registry: str, root: Path | None = None) -> None:
         self.path = path
         self.registry = registry
+        self.root = root  # the settings' folder: the state file's folder stays inside
         self._mutex = threading.Lock()
         self._lock_fd: int | None = None
         self._entries: dict[str, Registration] = {}
@@ -137,6 +139,9 @@ class StateFile:
             raise RegistryError(f"{self.path}: the state file is closed") from None
 
     def _acquire(self) -> None:
+        outside = escaping(self.path.parent, self.root)
+        if outside is not None:
+            raise RegistryError(f"registry.state_file: {outside}") from None
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
