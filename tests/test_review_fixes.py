@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,56 @@ def test_review_4_no_secret_folder_is_created_through_a_linked_folder(tmp_path: 
         f"{root} (a linked parent folder); nothing was changed\n"
     ))
     assert list(outside.iterdir()) == []
+
+
+# --- 5. URLs read from the rfc7592 state file pass the URL check before any use ----------
+
+
+def test_review_5_a_state_file_url_with_user_info_is_refused_unsent(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    url = f"rfc7592+http://127.0.0.1:{port}/reg"
+    root = tmp_path / "repo"
+    write_repo(root, [client("acme-reporting")], extra={"registry": {
+        "url": url, "state_file": ".oauth2-sync/rfc7592-state.json"}})
+    state = root / ".oauth2-sync" / "rfc7592-state.json"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"format_version": 1, "registry": url, "clients": {
+        "acme-reporting": {
+            "client_id": "abc", "registration_access_token": "token-for-tests",
+            "registration_client_uri": f"http://user:pw@127.0.0.1:{port}/reg/abc"}}}))
+    state.chmod(0o600)
+    try:
+        done = cli(root, "plan")
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "Error: .oauth2-sync/rfc7592-state.json: the registration client URI of 'acme-reporting' is refused: it "
+        "holds user info (credentials belong in registry.auth); correct or remove its "
+        "entry in the state file\n"
+    )
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/v1?x=@evil", "http://127.0.0.1:9/v1#x", "rfc7592+http://127.0.0.1:9/reg?x",
+])
+def test_review_5_a_registry_url_with_a_query_or_fragment_is_refused(
+    tmp_path: Path, url: str
+) -> None:
+    registry: dict[str, object] = {"url": url}
+    if url.startswith("rfc7592"):
+        registry["state_file"] = ".oauth2-sync/rfc7592-state.json"
+    write_repo(tmp_path, [client("acme-reporting")], extra={"registry": registry})
+    done = cli(tmp_path, "plan", env=clean_env(
+        OAUTH2_SYNC_CLIENT_ID="x", OAUTH2_SYNC_CLIENT_SECRET="y"))
+    what = "the registration endpoint" if url.startswith("rfc7592") else "registry.url"
+    tail = "" if url.startswith("rfc7592") else "; use https://HOST/.../v1"
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", (
+        f"Error: refusing {what}: it holds a query or fragment ('?' or '#'){tail}\n"
+    ))

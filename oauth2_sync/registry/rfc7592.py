@@ -122,7 +122,10 @@ class _Retry(transport.BudgetRetry):
 def check_transport(url: str, what: str) -> None:
     """Refuse a URL that would carry a credential in clear text off this machine, or
     that parsers may read differently (``transport.url_problem``, the HTTP adapter's
-    check too): the host judged is the one urllib3 connects to."""
+    check too): the host judged is the one urllib3 connects to. The registration
+    endpoint (registry.url) holds no query or fragment."""
+    if what == "the registration endpoint" and ("?" in url or "#" in url):
+        raise UsageError(f"refusing {what}: it holds a query or fragment ('?' or '#')") from None
     problem = transport.url_problem(url)
     if problem is None:
         return

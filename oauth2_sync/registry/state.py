@@ -34,6 +34,7 @@ from typing import Any
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.paths import escaping
 from oauth2_sync.registry.base import Secret
+from oauth2_sync.registry.transport import url_problem
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,7 @@ class StateFile:
                 isinstance(item.get(f), str) and item.get(f) for f in fields
             ):
                 raise RegistryError(f"{bad} (entry {client_id!r} is malformed)") from None
+            _check_uri(self.path, client_id, item["registration_client_uri"])
             entries[client_id] = Registration(
                 client_id=client_id,
                 server_client_id=item["client_id"],
@@ -265,3 +267,21 @@ def _opened(folder: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def _check_uri(path: Path, client_id: str, uri: str) -> None:
+    """The URL check of every URL a credential goes to, on a URL read from the state
+    file (which anyone with write access to the repository could have edited)."""
+    problem = url_problem(uri)
+    if problem is None:
+        return
+    kind, detail = problem
+    why = {
+        "plain-http": f"plain http to {detail} (https only, http for loopback hosts)",
+        "scheme": f"its scheme {detail!r} is not http or https",
+    }.get(kind, detail)
+    # The URL itself is not shown: its user info may hold a password.
+    raise RegistryError(
+        f"{path}: the registration client URI of {client_id!r} is refused: {why}; "
+        "correct or remove its entry in the state file"
+    ) from None
