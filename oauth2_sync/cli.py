@@ -109,8 +109,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
+            from oauth2_sync.render.diagnostics import line
+
             for diagnostic in exc.diagnostics:
-                click.echo(str(diagnostic), err=True)
+                click.echo(line(diagnostic), err=True)
             ctx.exit(1)
         except Oauth2SyncError as exc:
             if ctx.obj is not None and ctx.obj.verbose:
@@ -517,10 +519,10 @@ def _show_plan(ctx: Context, made: Any, fmt: str, out: Any) -> None:
 
 def _echo_errors(made: Any) -> None:
     """A plan's errors on stderr, one diagnostic a line."""
-    from oauth2_sync.render import escape
+    from oauth2_sync.render.diagnostics import line
 
     for diagnostic in made.errors:
-        click.echo(escape(str(diagnostic)), err=True)
+        click.echo(line(diagnostic), err=True)
 
 
 def _run_with_progress(ctx: Context, total: int, label: str, run: Writes) -> Report:

@@ -1444,7 +1444,7 @@ def test_ci_files_call_only_commands_and_options_that_exist(
         "oauth2-sync-apply.yml": [
             "validate --format github", "apply --auto-approve --allow-unsafe",
             "apply --auto-approve", "rotate-secret -- ${client_ids[@]}",
-            "export --quiet --include-declared --out $listing",
+            "export --list-created",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
@@ -1452,7 +1452,7 @@ def test_ci_files_call_only_commands_and_options_that_exist(
             "validate", "plan --format markdown", "validate",
             "apply --auto-approve --allow-unsafe", "apply --auto-approve",
             "rotate-secret -- $OAUTH2_SYNC_ROTATE",
-            "export --quiet --include-declared --out $listing", "drift --format junit", "drift",
+            "export --list-created", "drift --format junit", "drift",
         ],
     }
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from configrepo import client, write_repo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,3 +257,23 @@ def test_review_5_a_registry_url_with_a_query_or_fragment_is_refused(
     assert (done.returncode, done.stdout, done.stderr) == (1, "", (
         f"Error: refusing {what}: it holds a query or fragment ('?' or '#'){tail}\n"
     ))
+
+
+# --- 6. file names in plan, apply and drift messages are escaped as validate escapes them --
+
+FORGED = "y\n::error file=z::pwn\x1b[2J"
+
+
+@pytest.mark.parametrize("command", [["plan"], ["apply", "--auto-approve"], ["drift"]])
+def test_review_6_a_file_name_cannot_forge_a_workflow_command(
+    tmp_path: Path, command: list[str]
+) -> None:
+    root = local_repo(tmp_path / "repo", {"directory": ".secrets"})
+    doc = {"clients": [client("acme-web-portal").to_document()]}
+    (root / "clients" / "acme" / f"{FORGED}.yaml").write_text(yaml.safe_dump(doc))
+    done = cli(root, *command)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "clients/acme/y\\x0a::error file=z::pwn\\x1b[2J.yaml:1:1: error: [team-ownership] "
+        "no team in the settings owns this file (teams.*.paths)\n"
+    )
