@@ -277,3 +277,49 @@ def test_review_6_a_file_name_cannot_forge_a_workflow_command(
         "clients/acme/y\\x0a::error file=z::pwn\\x1b[2J.yaml:1:1: error: [team-ownership] "
         "no team in the settings owns this file (teams.*.paths)\n"
     )
+
+
+# --- 7. a sink that failed is named as such; the client counts as created ------------------
+
+
+def test_review_7_a_failed_sink_is_reported_as_such_not_as_a_stopped_run(tmp_path: Path) -> None:
+    root = local_repo(tmp_path / "repo", {"command": [sys.executable, "-c", "raise SystemExit(5)"]})
+    applied = cli(root, "apply", "--auto-approve")
+    assert applied.returncode == 1
+    lines = applied.stdout.splitlines()
+    assert lines[-2:] == [
+        f"acme-reporting: created, but its secret was not delivered (secret command "
+        f"{sys.executable} exited with status 5 (secret of acme-reporting)); run "
+        "`oauth2-sync rotate-secret acme-reporting` to issue a new one",
+        "Apply finished with problems: 1 created, 0 updated, 0 deleted; 1 without a "
+        "delivered secret.",
+    ]
+    planned = cli(root, "plan")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    (warning,) = [x for x in planned.stderr.splitlines() if "acme-reporting" in x]
+    since = warning.split("(", 1)[1].split(")", 1)[0]
+    assert warning == (
+        f"Warning: acme-reporting was created ({since}), but its secret was not delivered "
+        "(the sink failed); run `oauth2-sync rotate-secret acme-reporting` to issue a new one"
+    )
+
+
+# --- 8. explicit YAML tags are refused where they stand ---------------------------------
+
+
+def test_review_8_explicit_tags_are_refused_at_the_tag(tmp_path: Path) -> None:
+    root = local_repo(tmp_path / "repo", {"directory": ".secrets"})
+    target = root / "clients" / "acme" / "clients.yaml"
+    text = target.read_text()
+    text = text.replace("name: Service acme-reporting", "name: !!str 123")
+    text += "  access_token_ttl: !!int 600\n"
+    target.write_text(text)
+    done = cli(root, "validate")
+    lines = done.stdout.splitlines()
+    name_line = text.splitlines().index("  name: !!str 123") + 1
+    ttl_line = len(text.splitlines())
+    assert (done.returncode, lines) == (1, [
+        f"clients/acme/clients.yaml:{name_line}:9: error: [yaml-syntax] explicit tags "
+        "(!!str) are not allowed: write the value itself (quoted, to mean text)",
+        "1 file, 0 clients: 1 error, 0 warnings.",
+    ]), (ttl_line, done.stdout)
