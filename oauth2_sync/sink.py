@@ -184,9 +184,13 @@ class DirectorySink(Sink):
     def _ensure_directory(self, client_id: str | None) -> None:
         """Create the folder (0700), or refuse one that others could reach secrets in."""
         folder = self.directory
-        outside = escaping(folder, self.root)
-        if outside is not None:
-            raise SecretSinkError(f"secret folder: {outside}") from None
+        # Before mkdir creates anything through a linked parent; an existing folder (or
+        # a link in its place) gets the checks below.
+        if self.root is not None and not os.path.lexists(folder) and escaping(folder, self.root):
+            raise SecretSinkError(
+                f"secret folder {folder} resolves to {folder.resolve()}, outside the "
+                f"settings' folder {self.root.resolve()}; a linked parent folder?"
+            ) from None
         try:
             if not folder.is_symlink() and not folder.exists():
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -199,9 +199,9 @@ def test_review_4_no_secret_folder_is_created_through_a_linked_folder(tmp_path: 
     (root / "linked").symlink_to(outside)
     done = cli(root, "apply", "--auto-approve")
     assert (done.returncode, done.stderr) == (1, (
-        f"Error: secret folder: linked/deep/.secrets would be created through "
-        f"{root}/linked, which resolves to {outside}, outside the settings' folder "
-        f"{root} (a linked parent folder); nothing was changed\n"
+        f"Error: secret folder linked/deep/.secrets resolves to {outside}/deep/.secrets, "
+        f"outside the settings' folder {root}; a linked parent folder?; nothing was "
+        "changed\n"
     ))
     assert list(outside.iterdir()) == []
 
