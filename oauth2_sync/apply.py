@@ -58,7 +58,7 @@ DEFAULT_PARALLELISM = 4
 Operation = Literal["create", "update", "delete", "rotate-secret"]
 Status = Literal[
     "created", "created-response-lost", "updated", "already-updated", "deleted",
-    "already-deleted", "rotated", "stale", "failed", "not-attempted",
+    "already-deleted", "rotated", "stale", "failed", "not-attempted", "created-undelivered",
 ]
 StopReason = Literal["SIGINT", "SIGTERM", "registry-unavailable"]
 OK_STATUSES: frozenset[Status] = frozenset(
@@ -110,7 +110,7 @@ class Report:
     def summary(self) -> str:
         """One closing line: ``Apply complete: 3 created, 1 updated, 0 deleted.``"""
         done = (
-            f"{self.count('created', 'created-response-lost')} created, "
+            f"{self.count('created', 'created-response-lost', 'created-undelivered')} created, "
             f"{self.count('updated')} updated, "
             f"{self.count('deleted', 'already-deleted')} deleted"
         )
@@ -128,6 +128,9 @@ class Report:
         lost = self.count("created-response-lost")
         if lost:
             problems.append(f"{lost} created without a confirmed secret")
+        undelivered = self.count("created-undelivered")
+        if undelivered:
+            problems.append(f"{undelivered} without a delivered secret")
         skipped = self.count("not-attempted")
         if skipped:
             problems.append(f"{skipped} not attempted")
@@ -406,10 +409,14 @@ class _Executor:
         assert self.sink is not None, "check_preconditions refuses creates without a sink"
         try:
             # The registry's client_id too: a standard OAuth server picks its own.
-            self.sink.deliver(desired.client_id, secret, created.registry_client_id)
+            self.sink.deliver_created(
+                desired.client_id, secret, created.registry_client_id, created.created_at
+            )
         except Oauth2SyncError as exc:
+            if self.journal is not None:
+                self.journal.undelivered([change.client_id])
             return Result(
-                change.client_id, "create", "failed",
+                change.client_id, "create", "created-undelivered",
                 f"created, but its secret was not delivered ({exc}); "
                 f"run `oauth2-sync rotate-secret {escape(change.client_id)}` to issue a new one",
             )
@@ -507,8 +514,12 @@ class _Executor:
         except Oauth2SyncError as exc:
             return self._failed(client_id, "rotate-secret", exc)
         try:
-            self.sink.deliver(client_id, secret, current.registry_client_id)
+            self.sink.deliver_created(
+                client_id, secret, current.registry_client_id, current.created_at
+            )
         except Oauth2SyncError as exc:
+            if self.journal is not None:
+                self.journal.undelivered([client_id])
             return Result(
                 client_id, "rotate-secret", "failed",
                 f"secret rotated, but the new one was not delivered ({exc}); the old one "

@@ -157,6 +157,16 @@ def export(
     )
 
 
+def creation_list(settings: Settings, registry: Registry) -> list[tuple[str, str]]:
+    """``(client_id, created_at)`` for each managed client of the registry, sorted (what
+    ``export --list-created`` prints, for ``ci/store-secret --audit``): the creation
+    time tells the current registration from an earlier one of the same name; empty
+    when the registry does not say."""
+    remote = {rc.client.client_id: rc for rc in registry.list_clients()}
+    chosen = select([rc.client for rc in remote.values()], settings)
+    return [(c.client_id, remote[c.client_id].created_at or "") for c in chosen]
+
+
 def select(
     clients: Sequence[Client],
     settings: Settings,

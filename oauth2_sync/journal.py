@@ -33,13 +33,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TextIO
 
 from oauth2_sync.errors import UsageError
+from oauth2_sync.paths import escaping
 from oauth2_sync.render import escape
 
 logger = logging.getLogger(__name__)
@@ -58,10 +59,18 @@ class Pending:
     since: str
     """When the create (or rotation) was about to be sent (UTC, ISO 8601)."""
     operation: PendingOperation = "create"
+    sink_failed: bool = False
+    """The secret was issued and the sink refused it (nothing stopped)."""
 
     def warning(self) -> str:
         """The one line ``plan`` and ``apply`` show for it."""
         client_id, since = escape(self.client_id), escape(self.since)
+        if self.sink_failed:
+            done = "created" if self.operation == "create" else "given a new secret"
+            return (
+                f"{client_id} was {done} ({since}), but its secret was not delivered (the "
+                f"sink failed); run `oauth2-sync rotate-secret {client_id}` to issue a new one"
+            )
         if self.operation == "rotate":
             return (
                 f"the secret of {client_id} was being rotated by a rotate-secret that "
@@ -102,6 +111,13 @@ class Journal:
         if lines:
             self._append(lines, durable=True)
 
+    def undelivered(self, client_ids: Iterable[str]) -> None:
+        """Note pending clients whose secret the sink refused: they stay pending, and
+        their warning says so rather than blame a run that stopped."""
+        lines = [{"undelivered": client_id} for client_id in client_ids]
+        if lines and os.path.lexists(self.path):
+            self._append(lines, durable=True)
+
     def clear(self, client_ids: Iterable[str]) -> None:
         """Cross clients off: their secret is in the sink, or they were never created.
 
@@ -139,9 +155,11 @@ class Journal:
             tmp = self.path.with_name(f".{self.path.name}.tmp")
             with _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as stream:
                 for item in pending.values():
-                    entry = {"pending": item.client_id, "since": item.since}
+                    entry: dict[str, str | bool] = {"pending": item.client_id, "since": item.since}
                     if item.operation != "create":
                         entry["operation"] = item.operation
+                    if item.sink_failed:
+                        entry["sink_failed"] = True
                     stream.write(_line(entry))
                 stream.flush()
                 os.fsync(stream.fileno())
@@ -184,7 +202,12 @@ class Journal:
                     "rotate" if entry.get("operation") == "rotate" else "create"
                 )
                 pending[client_id] = Pending(
-                    client_id, since if isinstance(since, str) else "", operation
+                    client_id, since if isinstance(since, str) else "", operation,
+                    entry.get("sink_failed") is True,
+                )
+            elif entry.get("undelivered") in pending:
+                pending[entry["undelivered"]] = replace(
+                    pending[entry["undelivered"]], sink_failed=True
                 )
             elif isinstance(entry.get("done"), str):
                 pending.pop(entry["done"], None)
@@ -203,6 +226,9 @@ class Journal:
             # A lock file of its own: compaction replaces the journal, and a lock on a
             # replaced file would not exclude a process that opened the new one.
             lock = self.path.with_name(self.path.name + ".lock")
+            outside = escaping(self.path.parent, self.root)
+            if outside is not None:
+                raise UsageError(f"pending-secrets journal: {outside}") from None
             try:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
@@ -256,7 +282,7 @@ def _open_private(path: Path, flags: int) -> TextIO:
     return os.fdopen(_open(path, flags), "w", encoding="utf-8")
 
 
-def _line(entry: dict[str, str]) -> str:
+def _line(entry: Mapping[str, object]) -> str:
     return json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n"
 
 

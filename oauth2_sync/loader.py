@@ -362,7 +362,8 @@ def _load(raw: bytes, display: str) -> Document:
                 "tabs are not allowed for indentation",
                 _mark(line, match.end() - match.start()),
             )
-    if "&" in text or "*" in text or _may_nest_deeply(text):
+    tagged = "!" in text and _TAG_START.search(text) is not None
+    if "&" in text or "*" in text or tagged or _may_nest_deeply(text):
         _scan_events(text)
     loader = _StrictConstructor(text)
     try:
@@ -414,7 +415,8 @@ def _may_nest_deeply(text: str) -> bool:
 
 
 def _scan_events(text: str) -> None:
-    """Refuse anchors, aliases and deep nesting, from the parser's event stream."""
+    """Refuse anchors, aliases, explicit tags and deep nesting, from the parser's
+    event stream."""
     depth = 0
     with _refusing_yaml_errors(text):
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
@@ -426,6 +428,9 @@ def _scan_events(text: str) -> None:
                 raise _Refused(
                     "anchor", f"anchors (&{event.anchor}) are not allowed", event.start_mark
                 )
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                raise _Refused("yaml-syntax", _tag_message(str(tag)), event.start_mark)
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -434,6 +439,19 @@ def _scan_events(text: str) -> None:
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+
+
+def _tag_message(tag: str) -> str:
+    shown = "!!" + tag.removeprefix(_YAML_TAGS) if tag.startswith(_YAML_TAGS) else tag
+    return (
+        f"explicit tags ({shown}) are not allowed: write the value itself (quoted, to "
+        "mean text)"
+    )
+
+
+_YAML_TAGS = "tag:yaml.org,2002:"
+_TAG_START = re.compile(r"(?:^|[\s\[{,])!", re.MULTILINE)
+"""Where a tag may start (after a blank or a flow indicator): the event scan runs then."""
 
 
 def _reader_refusal(text: str, exc: yaml.reader.ReaderError) -> _Refused:

@@ -358,10 +358,13 @@ def _path(root: Path, value: str | None) -> Path | None:
 
 def _command(root: Path, argv: list[str]) -> tuple[str, ...]:
     # `./ci/store-secret` means next to the settings file, like every other path here;
-    # a bare name (`vault`) is looked up on PATH.
+    # a bare name (`vault`) is looked up on PATH. It stays a path: `Path(".") / "./sink.py"`
+    # is the bare name `sink.py`, which subprocess would look up on PATH.
     program = argv[0]
     if "/" in program and not Path(program).is_absolute():
         program = str(root / program)
+        if "/" not in program:
+            program = f"./{program}"
     return (program, *argv[1:])
 
 

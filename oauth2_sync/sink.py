@@ -9,10 +9,12 @@ files or exception messages.
   in a directory created with mode 0700.
 - ``CommandSink``: runs an argument list (no shell) per secret; the same JSON arrives
   on stdin, the client ID also in ``OAUTH2_SYNC_CLIENT_ID`` and the registry's in
-  ``OAUTH2_SYNC_REGISTRY_CLIENT_ID``. Its output is captured, never shown; a failure
+  ``OAUTH2_SYNC_REGISTRY_CLIENT_ID``, and the registry's creation time of the client,
+  when it has one, as ``"created_at"`` and in ``OAUTH2_SYNC_CLIENT_CREATED_AT``. Its output is captured, never shown; a failure
   is reported with the exit status and a bounded excerpt of its stderr (the last line,
   at most 200 characters) in which the secret in any usual encoding and every long
-  high-entropy token are masked (``redact``).
+  high-entropy token are masked (``redact``); an excerpt that still holds a piece of the
+  secret (6 characters or more, ``leaks``) is withheld altogether.
 
 Both are checked before the first write (``preflight``): a secret folder that is a
 symbolic link, lies outside the settings' folder, or is group- or world-writable is
@@ -44,6 +46,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from oauth2_sync.errors import SecretSinkError
+from oauth2_sync.paths import escaping
 from oauth2_sync.registry.base import Secret
 from oauth2_sync.settings import Settings
 
@@ -56,6 +59,13 @@ _TOKEN = re.compile(r"[A-Za-z0-9+/=_.~%:-]{16,}")
 """A run of characters a secret or an encoding of one (base64, base64url, hex, URL
 encoding) is made of, long enough to be one."""
 EXCERPT = 200
+_WORD = r"(?:[A-Z]?[a-z]+|[A-Z]+[0-9]?)"
+_WORDS = re.compile(rf"{_WORD}(?:[-_.:/]{_WORD})*")
+"""Upper-case words joined by underscores, or plain words: never a token."""
+FRAGMENT = 6
+"""The shortest piece of a secret (or of an encoding of it) that withholds an excerpt."""
+WITHHELD = "(output withheld: it may contain the secret)"
+_SEPARATORS = re.compile(r"[\s'\"`,;:\[\](){}|<>.-]+")
 """The most characters of a failing command's output a message shows."""
 
 
@@ -77,6 +87,15 @@ class Sink(ABC):
         ``client_id`` (``RemoteClient.registry_client_id``).
         """
 
+    def deliver_created(
+        self, client_id: str, secret: Secret, registry_client_id: str | None,
+        created_at: str | None,
+    ) -> None:
+        """``deliver``, with the registry's creation time of the client (``created_at``,
+        when it has one): what tells this registration from an earlier one of the same
+        name. Sinks that have no use for it deliver as usual."""
+        self.deliver(client_id, secret, registry_client_id)
+
     def check_id(self, client_id: str) -> None:
         """``SecretSinkError`` when the sink could never store this client's secret;
         asked before a secret is issued, so that none is issued in vain."""
@@ -89,14 +108,21 @@ class Sink(ABC):
         first write of a run."""
 
 
-def payload(client_id: str, secret: Secret, registry_client_id: str | None = None) -> str:
+def payload(
+    client_id: str, secret: Secret, registry_client_id: str | None = None,
+    created_at: str | None = None,
+) -> str:
     """The JSON both sinks hand over: ``{"client_id", "registry_client_id",
-    "client_secret"}``, the registry's client_id being ours when it has none of its own."""
-    return json.dumps({
+    "client_secret"}``, the registry's client_id being ours when it has none of its own;
+    with ``"created_at"`` too when the command sink knows it."""
+    data = {
         "client_id": client_id,
         "registry_client_id": registry_client_id or client_id,
         "client_secret": secret.reveal(),
-    })
+    }
+    if created_at:
+        data["created_at"] = created_at
+    return json.dumps(data)
 
 
 class DirectorySink(Sink):
@@ -158,6 +184,13 @@ class DirectorySink(Sink):
     def _ensure_directory(self, client_id: str | None) -> None:
         """Create the folder (0700), or refuse one that others could reach secrets in."""
         folder = self.directory
+        # Before mkdir creates anything through a linked parent; an existing folder (or
+        # a link in its place) gets the checks below.
+        if self.root is not None and not os.path.lexists(folder) and escaping(folder, self.root):
+            raise SecretSinkError(
+                f"secret folder {folder} resolves to {folder.resolve()}, outside the "
+                f"settings' folder {self.root.resolve()}; a linked parent folder?"
+            ) from None
         try:
             if not folder.is_symlink() and not folder.exists():
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -213,15 +246,26 @@ class CommandSink(Sink):
     def description(self) -> str:
         return f"command {self.argv[0]}"
 
+    def deliver_created(
+        self, client_id: str, secret: Secret, registry_client_id: str | None,
+        created_at: str | None,
+    ) -> None:
+        self.deliver(client_id, secret, registry_client_id, created_at)
+
     def deliver(
-        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None,
+        created_at: str | None = None,
     ) -> None:
         env = {k: v for k, v in os.environ.items() if k not in self.withheld}
         env["OAUTH2_SYNC_CLIENT_ID"] = client_id
         env["OAUTH2_SYNC_REGISTRY_CLIENT_ID"] = registry_client_id or client_id
+        env.pop("OAUTH2_SYNC_CLIENT_CREATED_AT", None)
+        if created_at:
+            env["OAUTH2_SYNC_CLIENT_CREATED_AT"] = created_at
+        data = payload(client_id, secret, registry_client_id, created_at)
         try:
             done = subprocess.run(
-                self.argv, input=payload(client_id, secret, registry_client_id), env=env, capture_output=True,
+                self.argv, input=data, env=env, capture_output=True,
                 text=True, timeout=COMMAND_TIMEOUT, check=False,
             )
         except FileNotFoundError as exc:
@@ -315,7 +359,10 @@ def encodings(value: str) -> set[str]:
 
 def _high_entropy(token: str) -> bool:
     # Letters and digits mixed, or many distinct symbols: what secrets, keys and their
-    # encodings look like, and words seldom do.
+    # encodings look like, and words seldom do. An upper-case identifier
+    # (OAUTH2_SYNC_SECRET_STORE) or plain words are not tokens.
+    if _WORDS.fullmatch(token.strip(":.-")):
+        return False
     if re.search(r"[0-9]", token) and re.search(r"[A-Za-z]", token):
         return True
     counts = {c: token.count(c) for c in set(token)}
@@ -333,13 +380,40 @@ def redact(text: str, secret: Secret) -> str:
     return _TOKEN.sub(lambda m: "***" if _high_entropy(m.group()) else m.group(), text)
 
 
+def _pieces(value: str) -> set[str]:
+    """Every ``FRAGMENT``-character piece of ``value`` and of its encodings (also
+    the hex of byte-swapped pairs, as ``od -x`` prints), separators removed."""
+    raw = value.encode("utf-8")
+    swapped = b"".join(raw[i:i + 2][::-1] for i in range(0, len(raw), 2))
+    spellings = encodings(value) | {swapped.hex(), swapped.hex().upper()}
+    found: set[str] = set()
+    for spelling in spellings:
+        flat = _SEPARATORS.sub("", spelling)
+        found.update(flat[i:i + FRAGMENT] for i in range(len(flat) - FRAGMENT + 1))
+    return found
+
+
+def leaks(text: str, secret: Secret) -> bool:
+    """Whether ``text`` holds a piece of ``secret`` (``FRAGMENT`` characters or more of
+    it or of an encoding of it), separators, whitespace, quotes and commas ignored."""
+    value = secret.reveal()
+    if len(value) < FRAGMENT:
+        return bool(value) and value in text
+    flat = _SEPARATORS.sub("", text)
+    pieces = _pieces(value)
+    return any(flat[i:i + FRAGMENT] in pieces for i in range(len(flat) - FRAGMENT + 1))
+
+
 def excerpt(text: str, secret: Secret) -> str:
     """The last non-blank line of a command's output, redacted, printable, at most
-    ``EXCERPT`` characters; empty when there is none."""
+    ``EXCERPT`` characters; empty when there is none, ``WITHHELD`` when it still holds
+    a piece of the secret once redacted (``leaks``)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
     # Redacted before it is cut, so that no cut leaves a tail of a secret unmasked.
     last = redact(lines[-1], secret)
+    if leaks(last, secret):
+        return WITHHELD
     last = "".join(c if c.isprintable() else "?" for c in last)
     return last[:EXCERPT]

@@ -860,7 +860,7 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
     # The reference registry uses our client IDs: the registry's is the same.
     assert all(
-        set(v) == {"client_id", "registry_client_id", "client_secret"}
+        set(v) == {"client_id", "registry_client_id", "client_secret", "created_at"}
         and v["registry_client_id"] == v["client_id"]
         for v in vault.data.values()
     )
@@ -1444,7 +1444,7 @@ def test_ci_files_call_only_commands_and_options_that_exist(
         "oauth2-sync-apply.yml": [
             "validate --format github", "apply --auto-approve --allow-unsafe",
             "apply --auto-approve", "rotate-secret -- ${client_ids[@]}",
-            "export --quiet --include-declared --out $listing",
+            "export --list-created",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
@@ -1452,7 +1452,7 @@ def test_ci_files_call_only_commands_and_options_that_exist(
             "validate", "plan --format markdown", "validate",
             "apply --auto-approve --allow-unsafe", "apply --auto-approve",
             "rotate-secret -- $OAUTH2_SYNC_ROTATE",
-            "export --quiet --include-declared --out $listing", "drift --format junit", "drift",
+            "export --list-created", "drift --format junit", "drift",
         ],
     }
 

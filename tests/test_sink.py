@@ -255,7 +255,8 @@ def test_apply_shows_no_secret_a_failing_command_printed(tmp_path: Path) -> None
         f"acme-reporting: created, but its secret was not delivered (secret command "
         f"{sys.executable} exited with status 4 (secret of acme-reporting): cannot store "
         '"{\\"client_id\\": \\"acme-reporting\\", \\"registry_client_id\\": '
-        '\\"acme-reporting\\", \\"client_secret\\": \\"***\\"}" as ***); run '
+        '\\"acme-reporting\\", \\"client_secret\\": \\"***\\", \\"created_at\\": \\"***\\"}" '
+        "as ***); run "
         "`oauth2-sync rotate-secret acme-reporting` to issue a new one"
     )
 

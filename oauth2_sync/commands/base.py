@@ -108,8 +108,10 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
+            from oauth2_sync.render.diagnostics import line
+
             for diagnostic in exc.diagnostics:
-                click.echo(str(diagnostic), err=True)
+                click.echo(line(diagnostic), err=True)
             ctx.exit(1)
         except Oauth2SyncError as exc:
             _fail(ctx, f"Error: {exc}")

@@ -27,6 +27,11 @@ from oauth2_sync.commands.base import Context, common_options, exit_with, pass_c
     "--include-declared", is_flag=True,
     help="Also export clients that a file of the configuration already declares.",
 )
+@click.option(
+    "--list-created", is_flag=True,
+    help="Write no file: print each managed client of the registry and its creation "
+    "time (client_id, a tab, createdAt), one a line, for ci/store-secret --audit.",
+)
 @common_options
 @pass_ctx
 def export(
@@ -37,6 +42,7 @@ def export(
     out_dir: Path | None,
     force: bool,
     include_declared: bool,
+    list_created: bool,
 ) -> None:
     """Write client files for what the registry holds, to adopt clients into the repo.
 
@@ -46,10 +52,15 @@ def export(
     """
     from oauth2_sync import export as exporting
     from oauth2_sync.registry import open_registry
+    from oauth2_sync.render import escape
     from oauth2_sync.settings import load_settings
 
     settings = load_settings(ctx.config)
     with open_registry(settings) as registry:
+        if list_created:
+            for client_id, created_at in exporting.creation_list(settings, registry):
+                click.echo(f"{escape(client_id)}\t{escape(created_at)}")
+            return
         report = exporting.export(
             settings, registry, partners=partners, client_ids=client_ids, out=out_dir,
             force=force, include_declared=include_declared,

@@ -768,7 +768,11 @@ def default_token_url(url: str) -> str:
 def check_transport(url: str, what: str = "registry.url") -> None:
     """``UsageError`` unless ``url`` is https, or http to a loopback host, as urllib3
     will connect to it; URLs that parsers may read differently are refused
-    (``transport.url_problem``)."""
+    (``transport.url_problem``), and so is a registry URL with a query or fragment."""
+    if what == "registry.url" and ("?" in url or "#" in url):
+        raise UsageError(
+            f"refusing {what}: it holds a query or fragment ('?' or '#'); use https://HOST/.../v1"
+        )
     problem = transport.url_problem(url)
     if problem is None:
         return

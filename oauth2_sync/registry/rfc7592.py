@@ -122,7 +122,10 @@ class _Retry(transport.BudgetRetry):
 def check_transport(url: str, what: str) -> None:
     """Refuse a URL that would carry a credential in clear text off this machine, or
     that parsers may read differently (``transport.url_problem``, the HTTP adapter's
-    check too): the host judged is the one urllib3 connects to."""
+    check too): the host judged is the one urllib3 connects to. The registration
+    endpoint (registry.url) holds no query or fragment."""
+    if what == "the registration endpoint" and ("?" in url or "#" in url):
+        raise UsageError(f"refusing {what}: it holds a query or fragment ('?' or '#')") from None
     problem = transport.url_problem(url)
     if problem is None:
         return
@@ -295,7 +298,7 @@ class Rfc7592Registry(Registry):
         if reg.state_file is None:
             raise UsageError("an rfc7592 registry needs registry.state_file") from None
         token = os.environ.get(reg.auth.initial_access_token_env)
-        state = StateFile(reg.state_file, reg.url)
+        state = StateFile(reg.state_file, reg.url, settings.root)
         try:
             return cls(
                 reg.url,
@@ -841,7 +844,7 @@ def forget(settings: Settings, client_id: str) -> bool:
     state_file = settings.registry.state_file
     if state_file is None:
         raise UsageError("an rfc7592 registry needs registry.state_file") from None
-    with StateFile(state_file, settings.registry.url) as state:
+    with StateFile(state_file, settings.registry.url, settings.root) as state:
         return state.remove(client_id)
 
 

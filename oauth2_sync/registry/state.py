@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from oauth2_sync.errors import RegistryError
+from oauth2_sync.paths import escaping
 from oauth2_sync.registry.base import Secret
+from oauth2_sync.registry.transport import url_problem
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +61,10 @@ class StateFile:
     waiting: a second run fails at once with a clear error instead of hanging.
     """
 
-    def __init__(self, path: Path, registry: str) -> None:
+    def __init__(self, path: Path, registry: str, root: Path | None = None) -> None:
         self.path = path
         self.registry = registry
+        self.root = root  # the settings' folder: the state file's folder stays inside
         self._mutex = threading.Lock()
         self._lock_fd: int | None = None
         self._entries: dict[str, Registration] = {}
@@ -137,6 +140,9 @@ class StateFile:
             raise RegistryError(f"{self.path}: the state file is closed") from None
 
     def _acquire(self) -> None:
+        outside = escaping(self.path.parent, self.root)
+        if outside is not None:
+            raise RegistryError(f"registry.state_file: {outside}") from None
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -200,6 +206,7 @@ class StateFile:
                 isinstance(item.get(f), str) and item.get(f) for f in fields
             ):
                 raise RegistryError(f"{bad} (entry {client_id!r} is malformed)") from None
+            _check_uri(self.path, client_id, item["registration_client_uri"])
             entries[client_id] = Registration(
                 client_id=client_id,
                 server_client_id=item["client_id"],
@@ -260,3 +267,21 @@ def _opened(folder: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def _check_uri(path: Path, client_id: str, uri: str) -> None:
+    """The URL check of every URL a credential goes to, on a URL read from the state
+    file (which anyone with write access to the repository could have edited)."""
+    problem = url_problem(uri)
+    if problem is None:
+        return
+    kind, detail = problem
+    why = {
+        "plain-http": f"plain http to {detail} (https only, http for loopback hosts)",
+        "scheme": f"its scheme {detail!r} is not http or https",
+    }.get(kind, detail)
+    # The URL itself is not shown: its user info may hold a password.
+    raise RegistryError(
+        f"{path}: the registration client URI of {client_id!r} is refused: {why}; "
+        "correct or remove its entry in the state file"
+    ) from None

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from oauth2_sync.render import escape
 from oauth2_sync.render import json as render_json
 from oauth2_sync.render import markdown as render_markdown
 from oauth2_sync.render import text as render_text
+from oauth2_sync.render.diagnostics import line as diagnostic_line
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -50,7 +50,7 @@ def render_plan(
 def render_errors(plan: Plan, err: TextIO) -> None:
     """A plan's errors, one diagnostic a line."""
     for diagnostic in plan.errors:
-        click.echo(escape(str(diagnostic)), file=err)
+        click.echo(diagnostic_line(diagnostic), file=err)
 
 
 def render_warning(line: str, err: TextIO) -> None:

@@ -17,6 +17,7 @@ from oauth2_sync.model import effective_ttl
 from oauth2_sync.plan import Action, Change, Plan
 from oauth2_sync.planfile import REFUSED_RULE
 from oauth2_sync.render import escape, quote
+from oauth2_sync.render.diagnostics import line
 
 SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
 LEGEND: dict[Action, str] = {
@@ -101,7 +102,7 @@ def _errors(plan: Plan, stream: TextIO, style: _Styler) -> None:
         return
     stream.write(f"\n{style.error('Error:')} {errors_line(plan)}\n")
     for diagnostic in plan.errors:
-        stream.write(f"  {escape(str(diagnostic))}\n")
+        stream.write(f"  {line(diagnostic)}\n")
 
 
 def plan_line(plan: Plan) -> str:
