@@ -35,12 +35,12 @@ import os
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TextIO
 
+from oauth2_sync import clock
 from oauth2_sync.errors import UsageError
-from oauth2_sync.render import escape
+from oauth2_sync.safetext import escape
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Journal:
     ) -> None:
         """Note clients about to be created (or rotated); on disk (fsync) before this
         returns."""
-        now = _now()
+        now = clock.timestamp()
         lines = [{"pending": client_id, "since": now} for client_id in client_ids]
         if operation != "create":
             lines = [line | {"operation": operation} for line in lines]
@@ -259,6 +259,3 @@ def _open_private(path: Path, flags: int) -> TextIO:
 def _line(entry: dict[str, str]) -> str:
     return json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n"
 
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -19,20 +19,19 @@ import json
 import logging
 import os
 import stat
-import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from oauth2_sync import __version__
+from oauth2_sync import __version__, clock
 from oauth2_sync.diff import FieldChange, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.loader import collector_paused, file_kind, open_regular
+from oauth2_sync.gitinfo import git_commit
+from oauth2_sync.loader import file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
-from oauth2_sync.registry.base import Partner, Registry, RemoteClient
+from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
 from oauth2_sync.settings import Safety, Settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
@@ -201,26 +200,6 @@ def safety_violations(plan: Plan, safety: Safety) -> list[Limit]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryState:
-    """What a plan is made against: the registry's partners and clients."""
-
-    url: str
-    partners: tuple[Partner, ...]
-    clients: tuple[RemoteClient, ...]
-
-
-def read_registry(registry: Registry) -> RegistryState:
-    """Read every partner and client (every page) once."""
-    with collector_paused():
-        partners = tuple(registry.list_partners())
-        clients = tuple(registry.list_clients())
-    logger.info(
-        "read %d partners and %d clients from %s", len(partners), len(clients), registry.url
-    )
-    return RegistryState(registry.url, partners, clients)
-
-
 def build_plan(
     desired: Sequence[DesiredClient],
     state: RegistryState,
@@ -308,7 +287,7 @@ def build_plan(
         targets=tuple(sorted(wanted)),
         undeclared=undeclared,
         errors=tuple(sorted(d for _, d in left_out)),
-        created_at=created_at if created_at is not None else _now(),
+        created_at=created_at if created_at is not None else clock.timestamp(),
     )
     # The verdict of the limits travels with the plan, so that the pull request shows
     # it, not only the apply job after the merge.
@@ -408,23 +387,6 @@ def config_digests(
             name = settings.relative(doc.display) or doc.display
             seen[id(doc)] = (name, hashlib.sha256(doc.text.encode("utf-8")).hexdigest())
     return settings_sha256, tuple(sorted(seen.values()))
-
-
-def git_commit(root: Path) -> str | None:
-    """The commit checked out in the git repository holding ``root``, if there is one."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 # --- the JSON document ------------------------------------------------------------------

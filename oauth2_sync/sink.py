@@ -44,7 +44,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from oauth2_sync.errors import SecretSinkError
-from oauth2_sync.registry.base import Secret
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings
 
 logger = logging.getLogger(__name__)

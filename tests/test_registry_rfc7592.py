@@ -27,7 +27,6 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.model import Client
 from oauth2_sync.registry import open_registry
-from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.rfc7592 import (
     Rfc7592Registry,
     _Retry,
@@ -38,6 +37,7 @@ from oauth2_sync.registry.rfc7592 import (
     version_of,
 )
 from oauth2_sync.registry.state import StateFile
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings, load_settings
 
 IAT_ENV = "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"

@@ -18,10 +18,10 @@ from oauth2_sync.diff import diff_clients
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Change, Plan, from_dict, safety_violations
-from oauth2_sync.render import escape, printable, quote
 from oauth2_sync.render import json as render_json
 from oauth2_sync.render import markdown as render_markdown
 from oauth2_sync.render import text as render_text
+from oauth2_sync.safetext import escape, printable, quote
 from oauth2_sync.settings import Safety
 
 GOLDEN = Path(__file__).parent / "golden"

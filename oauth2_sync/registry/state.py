@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from oauth2_sync.errors import RegistryError
-from oauth2_sync.registry.base import Secret
+from oauth2_sync.secret import Secret
 
 logger = logging.getLogger(__name__)
 
