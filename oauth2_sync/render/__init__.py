@@ -1,10 +1,12 @@
 """Renderers: each writes one kind of data in one output format.
 
-The convention: a renderer module per format (``render.text``, ``render.json``,
-``render.markdown``) or per kind of data (``render.drift``, ``render.diagnostics``);
-its entry points are functions ``render_<what>(data, stream, *, color=False, ...)``
-that write to ``stream`` and return nothing, keyword-only options after the stream.
-Plans render as text, JSON or Markdown; drift reports as text, JSON, Markdown or
+The convention: one module per kind of data (``render.plan``, ``render.drift``,
+``render.diagnostics``), whose entry points are ``render_<format>(data, stream, *,
+color=False, ...)``: they write to ``stream`` and return nothing, options keyword-only
+after the stream (diagnostics take their counts of files and clients with the data).
+Plans render as text, JSON or Markdown (``render.plan``, delegating to the format
+modules ``render.text``, ``render.json`` and ``render.markdown``, each with one
+``render(plan, stream, *, color=False)``); drift reports as text, JSON, Markdown or
 JUnit; validation findings as text, JSON or GitHub annotations.
 
 Registry data is untrusted, so every renderer escapes what it shows

@@ -35,6 +35,8 @@ DEFAULT_LIMIT = GITHUB_COMMENT_LIMIT - 1_536
 """Our default budget: room for a header or footer a CI job may add around the plan."""
 MAX_ERRORS_SHOWN = 50
 """Errors listed at most (the list comes before the details and is never cut by them)."""
+
+
 def render(
     plan: Plan, stream: TextIO, *, color: bool = False, limit: int = DEFAULT_LIMIT
 ) -> None:
