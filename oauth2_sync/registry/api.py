@@ -145,7 +145,7 @@ class ApiConnection:
                 f"{method} {shown}: {exc.status_code} {exc.reason}: the response is larger "
                 f"than {self.max_response_bytes // (1024 * 1024)} MiB; refusing to read it",
                 status=0,
-            ) from None  # from None: the size is the whole story
+            ) from exc
         if deadline.expired:
             # The watchdog shut the socket: what was read may look complete (headers cut
             # at a line end, a body without a length), but it is not.
@@ -221,6 +221,7 @@ class ApiConnection:
             return response.json()
         except (ValueError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
             shown = path if full else self._shown(path)
+            # from None: the cause quotes the body, which may hold a client secret.
             raise RegistryError(
                 f"{method} {shown}: {response.status_code} {response.reason}: "
                 "the response is not JSON",

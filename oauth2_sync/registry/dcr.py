@@ -103,7 +103,7 @@ class DcrConnection:
         raise RegistryError(
             f"no discovery document names {self.endpoint} as its registration_endpoint "
             f"(tried {', '.join(tried)})"
-        ) from None
+        )
 
     def _discovery_document(self, url: str) -> dict[str, Any] | None:
         response = self._request("GET", url, what="reading the discovery document")
@@ -145,6 +145,7 @@ class DcrConnection:
             if deadline.expired:
                 raise requests.exceptions.ConnectionError("deadline passed")
         except requests.exceptions.RetryError:
+            # from None: the cause holds the request, whose headers carry a token.
             raise RegistryError(f"{what}: the registry kept failing ({url})") from None
         except requests.exceptions.RequestException as exc:
             # from None: the cause holds the request, whose headers carry a token.
@@ -196,12 +197,12 @@ class DcrConnection:
                 f"{registration.registration_client_uri}` with its current token in "
                 f"{REGISTRATION_ACCESS_TOKEN_ENV}; if it is gone, run "
                 f"`oauth2-sync forget {registration.client_id}`", status=401,
-            ) from None
+            )
         if response.status_code == 404:
             raise NotFoundError(
                 f"{what}: the registry has no client {registration.server_client_id}",
                 status=404,
-            ) from None
+            )
         expected = 204 if method == "DELETE" else 200
         if response.status_code not in (expected, 200):
             raise self._error(response, what)
@@ -221,7 +222,7 @@ class DcrConnection:
         if metadata is None:
             raise NotFoundError(
                 f"client {registration.client_id} no longer exists in the registry", status=404
-            ) from None
+            )
         return metadata
 
     def _known(self, client_id: str) -> Registration:
@@ -229,7 +230,7 @@ class DcrConnection:
         if registration is None:
             raise NotFoundError(
                 f"client {client_id} is not in the state file {self.state.path}", status=404
-            ) from None
+            )
         return registration
 
     def _json(self, response: requests.Response, what: str) -> dict[str, Any]:
@@ -241,7 +242,7 @@ class DcrConnection:
             raise RegistryError(
                 f"{what}: the registry answered {response.status_code} without a JSON object",
                 status=response.status_code,
-            ) from None
+            )
         return body
 
     def _error(self, response: requests.Response, what: str) -> RegistryError:

@@ -231,8 +231,8 @@ class HttpRegistry(ApiConnection, Registry):
             total, items = int(body["total"]), body["list"]
             if not isinstance(items, list):
                 raise TypeError(items)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise RegistryError(f"GET {self._shown(path)}: not a page of clients") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise RegistryError(f"GET {self._shown(path)}: not a page of clients") from exc
         return total, items
 
     def get_client(self, client_id: str) -> RemoteClient | None:
@@ -408,7 +408,7 @@ def credentials_from_settings(settings: Settings) -> Credentials:
             raise UsageError(
                 f"registry credentials: cannot read {auth.client_secret_file}: "
                 f"{exc.strerror or exc}"
-            ) from None
+            ) from exc
     if not secret:
         where = f"{auth.client_secret_env}"
         if auth.client_secret_file is not None:

@@ -111,7 +111,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         deadline: float = 3600.0,
     ) -> None:
         if not url.startswith(SCHEME_PREFIX):
-            raise UsageError(f"not an rfc7592 registry URL: {url}") from None
+            raise UsageError(f"not an rfc7592 registry URL: {url}")
         self.url = url
         self.endpoint = url[len(SCHEME_PREFIX):]
         check_transport(self.endpoint, "the registration endpoint")
@@ -136,7 +136,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         """The adapter for ``settings.registry``: the endpoint, its state file and tokens."""
         reg = settings.registry
         if reg.state_file is None:
-            raise UsageError("an rfc7592 registry needs registry.state_file") from None
+            raise UsageError("an rfc7592 registry needs registry.state_file")
         token = os.environ.get(reg.auth.initial_access_token_env)
         state = StateFile(reg.state_file, reg.url)
         try:
@@ -212,7 +212,7 @@ class Rfc7592Registry(DcrConnection, Registry):
             raise ConflictError(
                 f"client {client.client_id} already exists (registry client_id "
                 f"{existing.server_client_id})", status=409,
-            ) from None
+            )
         sent = to_metadata(client)
         headers = {}
         if self._iat is not None:
@@ -224,7 +224,7 @@ class Rfc7592Registry(DcrConnection, Registry):
             raise RegistryError(
                 f"creating client {client.client_id}: the registry refused the initial "
                 f"access token{hint}", status=401,
-            ) from None
+            )
         if response.status_code not in (200, 201):
             raise self._error(response, f"creating client {client.client_id}")
         body = self._json(response, f"creating client {client.client_id}")
@@ -241,12 +241,12 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"{', '.join(problems)}; the client was deleted again. A server drops "
                 "metadata it does not know: declare the oauth2_sync_* fields on it "
                 "(oidc-provider: extraClientMetadata.properties)",
-            ) from None
+            )
         secret = body.get("client_secret")
         if not isinstance(secret, str) or not secret:
             raise RegistryError(
                 f"creating client {client.client_id}: the registry issued no client secret"
-            ) from None
+            )
         return self._remote(client.client_id, body), Secret(secret)
 
     def replace_client(self, client: Client, version: str | None) -> RemoteClient:
@@ -265,7 +265,7 @@ class Rfc7592Registry(DcrConnection, Registry):
             raise PreconditionFailedError(
                 f"client {client.client_id} changed in the registry since it was read "
                 "(version mismatch); plan again", status=412,
-            ) from None
+            )
         sent = to_metadata(client)
         update = {k: v for k, v in current.items() if k not in NOT_IN_UPDATE}
         for field in MANAGED_FIELDS:
@@ -282,7 +282,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"updating client {client.client_id}: the registry did not keep "
                 f"{', '.join(problems)}. A server drops metadata it does not know: declare "
                 "the oauth2_sync_* fields on it (oidc-provider: extraClientMetadata.properties)",
-            ) from None
+            )
         logger.info("updated %s", client.client_id)
         return self._remote(client.client_id, returned)
 
@@ -300,7 +300,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                     raise PreconditionFailedError(
                         f"client {client_id} changed in the registry since it was read "
                         "(version mismatch); plan again", status=412,
-                    ) from None
+                    )
             self._management("DELETE", registration, what=f"deleting client {client_id}")
         except NotFoundError:
             # Gone already (a server that answers 404 rather than RFC 7592's 401).
@@ -317,7 +317,7 @@ class Rfc7592Registry(DcrConnection, Registry):
             "secret rotation; rotate it on the server, or delete the client and let apply "
             "create it again (it gets a new registry client_id)",
             status=405,  # a definite refusal: nothing was rotated (the journal forgets it)
-        ) from None
+        )
 
     def unsupported(self, client: Client) -> list[str]:
         """What ``client`` asks for that the server's discovery document does not offer
@@ -343,7 +343,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"{what}: the registry refused the registration access token for "
                 f"{registration_client_uri} ({response.status_code})",
                 status=response.status_code,
-            ) from None
+            )
         if response.status_code != 200:
             raise self._error(response, what)
         metadata = self._json(response, what)
@@ -352,10 +352,10 @@ class Rfc7592Registry(DcrConnection, Registry):
             raise UsageError(
                 f"the registration at {registration_client_uri} belongs to {stored!r} "
                 f"({X_CLIENT_ID}), not {client_id!r}"
-            ) from None
+            )
         server_id = metadata.get("client_id")
         if not isinstance(server_id, str) or not server_id:
-            raise RegistryError(f"{what}: the registry's answer has no client_id") from None
+            raise RegistryError(f"{what}: the registry's answer has no client_id")
         if stored is None:
             logger.warning(
                 "%s: the registration has no %s (not created by oauth2-sync); the next "
@@ -381,7 +381,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"creating client {client_id}: the registry returned no client_id, "
                 "registration_client_uri or registration_access_token: it does not support "
                 "RFC 7592 management (oidc-provider: features.registrationManagement)"
-            ) from None
+            )
         check_transport(uri, "the registration client URI")
         return Registration(client_id, server_id, uri, Secret(token))
 
@@ -425,7 +425,7 @@ class Rfc7592Registry(DcrConnection, Registry):
     def _refuse_unsupported(self, client: Client) -> None:
         problems = self.unsupported(client)
         if problems:
-            raise RegistryError("; ".join(problems)) from None
+            raise RegistryError("; ".join(problems))
 
 
 # --- adopt and forget: rebuilding the state ------------------------------------------------
@@ -450,7 +450,7 @@ def forget(settings: Settings, client_id: str) -> bool:
     _require_rfc7592(settings, "forget")
     state_file = settings.registry.state_file
     if state_file is None:
-        raise UsageError("an rfc7592 registry needs registry.state_file") from None
+        raise UsageError("an rfc7592 registry needs registry.state_file")
     with StateFile(state_file, settings.registry.url) as state:
         return state.remove(client_id)
 
@@ -459,4 +459,4 @@ def _require_rfc7592(settings: Settings, command: str) -> None:
     if not settings.registry.url.startswith(SCHEME_PREFIX):
         raise UsageError(
             f"{command} works with rfc7592+ registries only, not {settings.registry.url}"
-        ) from None
+        )

@@ -134,7 +134,7 @@ class StateFile:
 
     def _check_open(self) -> None:
         if self._lock_fd is None:
-            raise RegistryError(f"{self.path}: the state file is closed") from None
+            raise RegistryError(f"{self.path}: the state file is closed")
 
     def _acquire(self) -> None:
         try:
@@ -143,18 +143,18 @@ class StateFile:
         except OSError as exc:
             raise RegistryError(
                 f"{self.path}: cannot create the state file's lock: {exc.strerror}"
-            ) from None
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             os.close(fd)
             raise RegistryError(
                 f"{self.path}: the state file is locked by another oauth2-sync run; "
                 "wait for it to finish"
-            ) from None
+            ) from exc
         except OSError as exc:
             os.close(fd)
-            raise RegistryError(f"{self.path}: cannot lock the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot lock the state file: {exc.strerror}") from exc
         self._lock_fd = fd
 
     def _read(self) -> dict[str, Registration]:
@@ -166,7 +166,7 @@ class StateFile:
             logger.info("no state file at %s yet: starting empty", self.path)
             return {}
         except OSError as exc:
-            raise RegistryError(f"{self.path}: cannot read the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot read the state file: {exc.strerror}") from exc
         if stat.S_IMODE(mode) & 0o077:
             # Tighten rather than refuse: the next write recreates it 0600 anyway.
             logger.warning("%s: state file was readable by others; setting mode 0600", self.path)
@@ -175,31 +175,32 @@ class StateFile:
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
+            # from None: the cause quotes the file, which holds registration access tokens.
             raise RegistryError(f"{self.path}: the state file is not valid JSON") from None
         return self._parse(data)
 
     def _parse(self, data: Any) -> dict[str, Registration]:
         bad = f"{self.path}: not an oauth2-sync rfc7592 state file"
         if not isinstance(data, dict) or not isinstance(data.get("clients"), dict):
-            raise RegistryError(bad) from None
+            raise RegistryError(bad)
         if data.get("format_version") != FORMAT_VERSION:
             raise RegistryError(
                 f"{self.path}: state format_version {data.get('format_version')!r} is not "
                 f"supported (this oauth2-sync reads {FORMAT_VERSION})"
-            ) from None
+            )
         if data.get("registry") != self.registry:
             raise RegistryError(
                 f"{self.path}: the state file belongs to the registry "
                 f"{data.get('registry')!r}, not {self.registry!r}; point registry.state_file "
                 "at another file, or edit its \"registry\" if the server moved"
-            ) from None
+            )
         entries: dict[str, Registration] = {}
         for client_id, item in data["clients"].items():
             fields = ("client_id", "registration_client_uri", "registration_access_token")
             if not isinstance(item, dict) or not all(
                 isinstance(item.get(f), str) and item.get(f) for f in fields
             ):
-                raise RegistryError(f"{bad} (entry {client_id!r} is malformed)") from None
+                raise RegistryError(f"{bad} (entry {client_id!r} is malformed)")
             entries[client_id] = Registration(
                 client_id=client_id,
                 server_client_id=item["client_id"],
@@ -231,7 +232,7 @@ class StateFile:
                 dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
             )
         except OSError as exc:
-            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
                 stream.write(text)
@@ -241,7 +242,7 @@ class StateFile:
             _fsync_dir(self.path.parent)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
-            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

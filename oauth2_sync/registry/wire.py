@@ -82,8 +82,8 @@ def partner_from_wire(obj: Any) -> Partner:
             name=str(obj.get("name", obj["subdomain"])),
             users=tuple(sorted(str(u) for u in obj.get("users", []))),
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise RegistryError(f"the registry sent a malformed partner: {_short(obj)}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RegistryError(f"the registry sent a malformed partner: {_short(obj)}") from exc
 
 
 def split_redirects(value: str | None) -> tuple[str, ...]:
@@ -149,8 +149,8 @@ def client_from_wire(obj: Any, subdomains: Mapping[int, str]) -> RemoteClient:
             updated_at=obj.get("updatedAt"),
             updated_by=obj.get("updatedBy"),
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise RegistryError(f"the registry sent a malformed client: {_short(obj)}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RegistryError(f"the registry sent a malformed client: {_short(obj)}") from exc
 
 
 def etag(version: str) -> str:
