@@ -29,9 +29,9 @@ from typing import Any
 import requests
 from common import best_of
 
-from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.http import Credentials, HttpRegistry
 from oauth2_sync.registry.store import RegistryStore, load_seed
+from oauth2_sync.secret import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "registry-seed.yaml"

@@ -46,8 +46,9 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.journal import Journal
 from oauth2_sync.plan import Change, Plan, safety_violations
-from oauth2_sync.registry.base import Registry, RemoteClient, Secret
-from oauth2_sync.render import escape, printable
+from oauth2_sync.registry.base import Registry, RemoteClient
+from oauth2_sync.safetext import escape, printable
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Safety
 from oauth2_sync.sink import Sink
 

@@ -5,7 +5,7 @@ change in the registry (registry -> files), drift says what someone changed in t
 registry behind the repository's back (files -> registry): ``before`` is what the files
 declare, ``after`` what the registry holds. The field comparison is the plan's
 (``diff.diff_clients``), and the registry is read the way the plan reads it
-(``plan.read_registry``).
+(``registry.base.read_registry``).
 
 Three kinds of drift, all in the managed scope (partners named by a team):
 
@@ -26,10 +26,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal, TypedDict, get_args
 
-from oauth2_sync import __version__
+from oauth2_sync import __version__, clock
 from oauth2_sync.diff import (
     ClientJson,
     FieldValue,
@@ -38,9 +37,9 @@ from oauth2_sync.diff import (
     diff_clients,
     json_value,
 )
+from oauth2_sync.gitinfo import git_commit
 from oauth2_sync.model import Client
-from oauth2_sync.plan import RegistryState, git_commit, read_registry
-from oauth2_sync.registry.base import Registry, RemoteClient
+from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
 from oauth2_sync.settings import DriftMode, Settings
 from oauth2_sync.validation import DesiredClient
 
@@ -250,7 +249,7 @@ def build_drift(
         ignored=ignored,
         policy=tuple(sorted(policy.items())),
         commit=commit,
-        created_at=created_at if created_at is not None else _now(),
+        created_at=created_at if created_at is not None else clock.timestamp(),
     )
 
 
@@ -281,10 +280,6 @@ def _with_audit(item: ClientDrift, current: RemoteClient) -> ClientDrift:
         created_at=current.created_at, updated_at=current.updated_at,
         updated_by=current.updated_by,
     )
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 # --- the JSON document ------------------------------------------------------------------

@@ -35,13 +35,13 @@ import os
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TextIO
 
+from oauth2_sync import clock
 from oauth2_sync.errors import UsageError
 from oauth2_sync.paths import escaping
-from oauth2_sync.render import escape
+from oauth2_sync.safetext import escape
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Journal:
     ) -> None:
         """Note clients about to be created (or rotated); on disk (fsync) before this
         returns."""
-        now = _now()
+        now = clock.timestamp()
         lines = [{"pending": client_id, "since": now} for client_id in client_ids]
         if operation != "create":
             lines = [line | {"operation": operation} for line in lines]
@@ -285,6 +285,3 @@ def _open_private(path: Path, flags: int) -> TextIO:
 def _line(entry: Mapping[str, object]) -> str:
     return json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n"
 
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

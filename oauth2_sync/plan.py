@@ -16,15 +16,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import subprocess
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import replace
 
+from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.fast.gcpause import collector_paused
+from oauth2_sync.gitinfo import git_commit
 from oauth2_sync.model import Client
 
 # The plan's data and its JSON document live in modules of their own; their names are
@@ -40,7 +38,7 @@ from oauth2_sync.plandoc import (
     save,
     to_dict,
 )
-from oauth2_sync.registry.base import Partner, Registry, RemoteClient
+from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
 from oauth2_sync.settings import Safety, Settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
@@ -95,26 +93,6 @@ def safety_violations(plan: Plan, safety: Safety) -> list[Limit]:
                     f"{count} ({share:.1f}%)", f"{limit:g}%", setting,
                 ))
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryState:
-    """What a plan is made against: the registry's partners and clients."""
-
-    url: str
-    partners: tuple[Partner, ...]
-    clients: tuple[RemoteClient, ...]
-
-
-def read_registry(registry: Registry) -> RegistryState:
-    """Read every partner and client (every page) once."""
-    with collector_paused():
-        partners = tuple(registry.list_partners())
-        clients = tuple(registry.list_clients())
-    logger.info(
-        "read %d partners and %d clients from %s", len(partners), len(clients), registry.url
-    )
-    return RegistryState(registry.url, partners, clients)
 
 
 def build_plan(
@@ -204,7 +182,7 @@ def build_plan(
         targets=tuple(sorted(wanted)),
         undeclared=undeclared,
         errors=tuple(sorted(d for _, d in left_out)),
-        created_at=created_at if created_at is not None else _now(),
+        created_at=created_at if created_at is not None else clock.timestamp(),
     )
     # The verdict of the limits travels with the plan, so that the pull request shows
     # it, not only the apply job after the merge.
@@ -306,18 +284,3 @@ def config_digests(
     return settings_sha256, tuple(sorted(seen.values()))
 
 
-def git_commit(root: Path) -> str | None:
-    """The commit checked out in the git repository holding ``root``, if there is one."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

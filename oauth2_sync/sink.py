@@ -47,7 +47,7 @@ from pathlib import Path
 
 from oauth2_sync.errors import SecretSinkError
 from oauth2_sync.paths import escaping
-from oauth2_sync.registry.base import Secret
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,9 @@ from oauth2_sync.apply import (
 from oauth2_sync.errors import RegistryError, SafetyLimitError, SecretSinkError, UsageError
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Plan, make_plan, safety_violations
-from oauth2_sync.registry.base import RemoteClient, Secret
+from oauth2_sync.registry.base import RemoteClient
 from oauth2_sync.registry.local import LocalRegistry
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Safety, Settings, load_settings
 from oauth2_sync.sink import DirectorySink, Sink
 

@@ -22,8 +22,7 @@ from configrepo import client, write_repo
 from oauth2_sync.cli import cli
 from oauth2_sync.drift import ClientDrift, DriftReport, FieldDrift, build_drift, to_dict
 from oauth2_sync.model import Client
-from oauth2_sync.plan import RegistryState
-from oauth2_sync.registry.base import Partner, RemoteClient
+from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient
 from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.render import drift as render
 from oauth2_sync.settings import Settings, load_settings

@@ -26,9 +26,9 @@ from faultproxy import FaultProxy, start_proxy
 from faultproxy import origin as proxy_origin
 
 from oauth2_sync.errors import RegistryError
-from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.http import Credentials, HttpRegistry
 from oauth2_sync.registry.store import RegistryStore
+from oauth2_sync.secret import Secret
 
 CI = CI_CREDENTIAL
 NAME = (

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from configrepo import client, write_repo
 
+from oauth2_sync import gitinfo
 from oauth2_sync import plan as planning
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.model import Client
-from oauth2_sync.plan import Change, Plan, RegistryState, build_plan, load, save, to_dict
-from oauth2_sync.registry.base import Partner, RemoteClient
+from oauth2_sync.plan import Change, Plan, build_plan, load, save, to_dict
+from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient
 from oauth2_sync.render import text as render_text
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.validation import DesiredClient, load_desired
@@ -319,7 +320,7 @@ def test_field_changes_in_a_plan_file_are_recomputed_not_trusted(tmp_path: Path)
 
 
 def test_git_commit_is_read_from_the_config_repository(tmp_path: Path) -> None:
-    assert planning.git_commit(tmp_path) is None
+    assert gitinfo.git_commit(tmp_path) is None
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
            "PATH": "/usr/bin:/bin"}
@@ -331,7 +332,7 @@ def test_git_commit_is_read_from_the_config_repository(tmp_path: Path) -> None:
         ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], check=True, capture_output=True,
         text=True,
     ).stdout.strip()
-    assert planning.git_commit(tmp_path) == head
+    assert gitinfo.git_commit(tmp_path) == head
     assert len(head) == 40
 
 

@@ -21,9 +21,10 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.model import Client
 from oauth2_sync.registry import open_registry
-from oauth2_sync.registry.base import Partner, Registry, Secret
+from oauth2_sync.registry.base import Partner, Registry
 from oauth2_sync.registry.http import HttpRegistry
 from oauth2_sync.registry.local import LocalRegistry
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings
 
 

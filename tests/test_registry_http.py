@@ -33,7 +33,6 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.model import Client
 from oauth2_sync.registry import open_registry
-from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.http import (
     Credentials,
     HttpRegistry,
@@ -41,6 +40,7 @@ from oauth2_sync.registry.http import (
     credentials_from_settings,
     default_token_url,
 )
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings
 
 

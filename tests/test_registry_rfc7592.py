@@ -27,17 +27,17 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.model import Client
 from oauth2_sync.registry import open_registry
-from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.rfc7592 import (
     Rfc7592Registry,
-    _Retry,
     adopt,
     forget,
     from_metadata,
+    retry_policy,
     to_metadata,
     version_of,
 )
 from oauth2_sync.registry.state import StateFile
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings, load_settings
 
 IAT_ENV = "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"
@@ -159,8 +159,9 @@ def test_version_ignores_credentials_and_changes_with_any_other_field() -> None:
 def test_retry_never_repeats_a_write_the_server_may_have_done(
     method: str, status: int, retried: bool
 ) -> None:
-    policy = _Retry(total=3, status_forcelist=(429, 502, 503, 504))
-    assert policy.is_retry(method, status) is retried
+    policy = retry_policy(3)
+    assert policy.may_repeat(method, status) is retried
+    assert policy.urllib3().is_retry(method, status) is retried
 
 
 # --- settings and capabilities -----------------------------------------------------------

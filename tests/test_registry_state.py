@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from oauth2_sync.errors import RegistryError
-from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.state import Registration, StateFile
+from oauth2_sync.secret import Secret
 
 REGISTRY = "rfc7592+http://127.0.0.1:9/reg"
 TOKEN = "rat-0123456789-abcdefghij"

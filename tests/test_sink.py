@@ -14,7 +14,7 @@ import pytest
 from configrepo import client, write_repo
 
 from oauth2_sync.errors import SecretSinkError
-from oauth2_sync.registry.base import Secret
+from oauth2_sync.secret import Secret
 from oauth2_sync.settings import load_settings
 from oauth2_sync.sink import CommandSink, DirectorySink, encodings, open_sink, payload
 

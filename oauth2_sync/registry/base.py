@@ -8,10 +8,20 @@ subclasses.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.model import Client
+from oauth2_sync.secret import Secret
+
+__all__ = [
+    "Partner", "Registry", "RegistryState", "RemoteClient", "Secret", "read_registry",
+]
+"""``Secret`` is re-exported: it moved to ``oauth2_sync.secret``."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,30 +51,6 @@ class RemoteClient:
     """The client_id the registry issued, where it chose its own (standard OAuth servers,
     whose server picks it); ``None`` where the registry uses ours. Applications
     authenticate with this one, so it travels with a new secret to the sink."""
-
-
-class Secret:
-    """A client secret or token: its ``repr`` and ``str`` never show the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that must write it (the sink)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 class Registry(ABC):
@@ -130,3 +116,23 @@ class Registry(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryState:
+    """What a plan or a drift check is made against: the registry's partners and clients."""
+
+    url: str
+    partners: tuple[Partner, ...]
+    clients: tuple[RemoteClient, ...]
+
+
+def read_registry(registry: Registry) -> RegistryState:
+    """Read every partner and client (every page) once."""
+    with collector_paused():
+        partners = tuple(registry.list_partners())
+        clients = tuple(registry.list_clients())
+    logger.info(
+        "read %d partners and %d clients from %s", len(partners), len(clients), registry.url
+    )
+    return RegistryState(registry.url, partners, clients)

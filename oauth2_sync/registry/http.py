@@ -28,45 +28,46 @@ refresh token when there is one) and the request repeated.
 
 from __future__ import annotations
 
-import base64
 import logging
-import random
 import threading
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
-from urllib.parse import quote, urlencode, urlsplit
-
-import requests
-from urllib3.exceptions import ConnectTimeoutError
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlencode, urlsplit
 
 from oauth2_sync.errors import (
-    ConflictError,
     CreatedResponseLostError,
-    NotFoundError,
-    PreconditionFailedError,
     RegistryError,
-    RegistryUnavailableError,
     UsageError,
 )
 from oauth2_sync.loader import open_regular
 from oauth2_sync.model import Client
-from oauth2_sync.registry import transport, wire
-from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
-from oauth2_sync.registry.transport import BudgetRetry, Deadline, WatchedAdapter
+from oauth2_sync.registry import wire
+from oauth2_sync.registry.api import (
+    LOST_STATUSES,
+    ApiConnection,
+    check_transport,
+    client_path,
+    default_token_url,
+    no_such_client,
+    outcome_unknown,
+)
+from oauth2_sync.registry.base import Partner, Registry, RemoteClient
+from oauth2_sync.registry.retry import RetryPolicy
+from oauth2_sync.registry.session import Answer, new_session
+from oauth2_sync.registry.tokens import Credentials, TokenSource
+from oauth2_sync.registry.transport import Deadline
+from oauth2_sync.secret import Secret
 
 if TYPE_CHECKING:
     from oauth2_sync.settings import Settings
 
+__all__ = [
+    "Credentials", "HttpRegistry", "check_transport", "credentials_from_settings",
+    "default_token_url",
+]
+
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-LOST_STATUSES: Final = frozenset({500, 502, 503, 504})
-"""Answers after which a POST may or may not have been carried out."""
-MAX_RETRY_AFTER: Final = 300.0
 MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """A larger response is refused (a page of 5,000 clients is about 3 MiB): a broken or
 hostile registry must not make us read without bound."""
@@ -79,35 +80,9 @@ MAX_CLIENTS: Final = 200_000
 TOTAL_MARGIN: Final = 0.1
 """Paging may read this share more than the first page's ``total`` (clients created
 while we read), plus one page, before it stops as a registry that never ends."""
-UNREACHABLE_HINT: Final = "check registry.url and that the registry is running"
-BASE_PATH_HINT: Final = (
-    "the base path looks wrong: registry.url must end in the API's base, e.g. /v1"
-)
-_MESSAGE_MAX: Final = 300
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """Who the adapter authenticates as. Secrets stay wrapped until sent."""
-
-    client_id: str
-    client_secret: Secret
-    grant_type: Literal["client_credentials", "password"] = "client_credentials"
-    username: str | None = None
-    password: Secret | None = None
-
-
-class _Bearer(requests.auth.AuthBase):
-    # An auth object rather than a header: requests then never swaps in ~/.netrc.
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = self.value
-        return r
-
-
-class HttpRegistry(Registry):
+class HttpRegistry(ApiConnection, Registry):
     """The registry API over HTTP(S)."""
 
     def __init__(
@@ -140,8 +115,6 @@ class HttpRegistry(Registry):
         self.credential_names = credential_names
         self._circuit: str | None = None
         """Why the registry is unavailable, once it is: the circuit is open."""
-        self._scope: str | None = None
-        transport.quiet_urllib3()
         self._base_path = urlsplit(self.url).path
         self.credentials = credentials
         self.timeout = (connect_timeout, read_timeout)
@@ -150,31 +123,18 @@ class HttpRegistry(Registry):
         self.backoff_factor = backoff_factor
         self.backoff_max = backoff_max
         self.max_response_bytes = max_response_bytes
-        self.session = requests.Session()
-        self.session.verify = str(ca_bundle) if ca_bundle is not None else True
-        self.session.headers["Accept"] = "application/json"
-        self.session.headers["User-Agent"] = "oauth2-sync"
-        retry = BudgetRetry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            other=0,
-            redirect=0,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
-            backoff_factor=backoff_factor,
-            backoff_max=backoff_max,
-            backoff_jitter=backoff_factor,
-            respect_retry_after_header=True,
-            raise_on_status=False,
+        self.policy = RetryPolicy(
+            retries, unprocessed=frozenset({429}), maybe_executed=LOST_STATUSES,
+            repeatable=frozenset({"GET", "PUT", "DELETE"}),
+            # urllib3's default: these too, when the answer says when to come back.
+            retry_after=frozenset({413, 429, 503}),
+            backoff_factor=backoff_factor, backoff_max=backoff_max, jitter=backoff_factor,
         )
-        adapter = WatchedAdapter(max_retries=retry, pool_connections=2, pool_maxsize=pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self._token_lock = threading.Lock()
-        self._access: Secret | None = None
-        self._refresh: Secret | None = None
+        self.session = new_session(
+            self.policy, pool_size=pool_size, pool_connections=2, ca_bundle=ca_bundle,
+            headers={"Accept": "application/json", "User-Agent": "oauth2-sync"},
+        )
+        self.tokens = TokenSource(credentials, self._token, urlsplit(self.token_url).path)
         self._partner_lock = threading.Lock()
         self._partners: dict[str, int] | None = None
 
@@ -271,16 +231,16 @@ class HttpRegistry(Registry):
             total, items = int(body["total"]), body["list"]
             if not isinstance(items, list):
                 raise TypeError(items)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise RegistryError(f"GET {self._shown(path)}: not a page of clients") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise RegistryError(f"GET {self._shown(path)}: not a page of clients") from exc
         return total, items
 
     def get_client(self, client_id: str) -> RemoteClient | None:
         """One client, or ``None`` on 404."""
-        path = _client_path(client_id)
+        path = client_path(client_id)
         response = self._call("GET", path, ok=(200, 404))
         if response.status_code == 404:
-            if not _no_such_client(response):
+            if not no_such_client(response):
                 raise self._error("GET", path, response)
             return None
         return self._remote(response, "GET", path)
@@ -291,47 +251,54 @@ class HttpRegistry(Registry):
         body = wire.client_to_wire(client, self._partner_id(client.partner))
         path = "/oauth2-clients"
         for attempt in range(self.retries + 1):
-            outcome = self._post_once(path, body)
-            if isinstance(outcome, requests.Response):
-                if outcome.status_code == 201:
-                    remote = self._remote(outcome, "POST", path)
-                    return remote, self._secret(outcome, "POST", path)
-                if outcome.status_code == 429 and attempt < self.retries:
-                    self._sleep(attempt, outcome)
-                    continue
-                if outcome.status_code not in LOST_STATUSES or attempt == self.retries:
-                    raise self._error("POST", path, outcome)
-                reason = f"{outcome.status_code} {outcome.reason}"
-                logger.warning(
-                    "POST %s: %s; reading %s before trying again",
-                    self._shown(path), reason, client.client_id,
-                )
-            else:
-                if attempt == self.retries:
-                    # The outcome is unknown: the caller reads the client back (and a
-                    # registry that is gone fails that read, opening the circuit).
-                    raise outcome
-                reason = "no response"
-                logger.warning("%s; reading %s before trying again", outcome, client.client_id)
-            # The POST may have been carried out: look before sending it again.
-            self._sleep(attempt, outcome if isinstance(outcome, requests.Response) else None)
-            if self.get_client(client.client_id) is not None:
-                raise CreatedResponseLostError(
-                    f"POST {self._shown(path)}: the response was lost ({reason}) and "
-                    f"client {client.client_id} exists now; its secret was not received: "
-                    f"run `oauth2-sync rotate-secret {client.client_id}`",
-                    status=409,
-                )
+            last = attempt == self.retries
+            try:
+                answer = self._send("POST", path, json=body)
+            except RegistryError as exc:
+                if last or not outcome_unknown(exc):
+                    # Unknown on the last attempt: the caller reads the client back (and
+                    # a registry that is gone fails that read, opening the circuit).
+                    raise
+                logger.warning("%s; reading %s before trying again", exc, client.client_id)
+                self._look_before_repeating(client, path, attempt, None, "no response")
+                continue
+            if answer.status_code == 201:
+                return self._remote(answer, "POST", path), self._secret(answer, "POST", path)
+            if answer.status_code == 429 and not last:
+                self._sleep(attempt, answer)  # refused before any work: send it again
+                continue
+            if answer.status_code not in LOST_STATUSES or last:
+                raise self._error("POST", path, answer)
+            reason = f"{answer.status_code} {answer.reason}"
+            logger.warning(
+                "POST %s: %s; reading %s before trying again",
+                self._shown(path), reason, client.client_id,
+            )
+            self._look_before_repeating(client, path, attempt, answer, reason)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _look_before_repeating(
+        self, client: Client, path: str, attempt: int, answer: Answer | None, reason: str
+    ) -> None:
+        """The POST may have been carried out: wait, then ``CreatedResponseLostError`` if
+        the client exists now (its secret was never received)."""
+        self._sleep(attempt, answer)
+        if self.get_client(client.client_id) is not None:
+            raise CreatedResponseLostError(
+                f"POST {self._shown(path)}: the response was lost ({reason}) and "
+                f"client {client.client_id} exists now; its secret was not received: "
+                f"run `oauth2-sync rotate-secret {client.client_id}`",
+                status=409,
+            )
 
     def replace_client(self, client: Client, version: str | None) -> RemoteClient:
         """``PUT`` with ``If-Match``; ``PreconditionFailedError`` on 412, ``NotFoundError``."""
         body = wire.client_to_wire(client, self._partner_id(client.partner))
-        path = _client_path(client.client_id)
+        path = client_path(client.client_id)
         headers = {} if version is None else {"If-Match": wire.etag(version)}
         response = self._call("PUT", path, json=body, headers=headers, ok=(200, 412))
         if response.status_code == 412:
-            if _was_retried(response):
+            if response.retried:
                 current = self.get_client(client.client_id)
                 if current is not None and current.client == client:
                     logger.info("PUT %s: an earlier attempt landed", self._shown(path))
@@ -341,26 +308,29 @@ class HttpRegistry(Registry):
 
     def delete_client(self, client_id: str, version: str | None) -> None:
         """``DELETE`` with ``If-Match``; ``PreconditionFailedError``, ``NotFoundError``."""
-        path = _client_path(client_id)
+        path = client_path(client_id)
         headers = {} if version is None else {"If-Match": wire.etag(version)}
         response = self._call("DELETE", path, headers=headers, ok=(204, 404))
         if response.status_code == 404:
-            if _was_retried(response) and _no_such_client(response):
+            if response.retried and no_such_client(response):
                 logger.info("DELETE %s: an earlier attempt landed", self._shown(path))
                 return
             raise self._error("DELETE", path, response)
 
     def rotate_secret(self, client_id: str) -> Secret:
         """``POST .../secret``: the new secret (the old one stops working)."""
-        path = f"{_client_path(client_id)}/secret"
-        response = self._post_retrying(path)
-        return self._secret(response, "POST", path)
+        path = f"{client_path(client_id)}/secret"
+        # A second rotation only makes the first new secret obsolete too: harmless.
+        answer = self._repeated(lambda: self._send("POST", path), outcome_unknown)
+        if answer.status_code != 200:
+            raise self._error("POST", path, answer)
+        return self._secret(answer, "POST", path)
 
     def check_can_write(self) -> None:
         """Refuse, before the first write, a credential whose token may only read
         (its granted ``scope`` lacks ``write``). ``RegistryError`` naming the variables."""
-        self._bearer()
-        scope = self._scope
+        self.tokens.bearer()
+        scope = self.tokens.scope
         if scope is not None and "write" not in scope.split():
             raise RegistryError(
                 f"the API credential ({' and '.join(self.credential_names)}, named in "
@@ -371,231 +341,6 @@ class HttpRegistry(Registry):
     def close(self) -> None:
         """Close the session's connections."""
         self.session.close()
-
-    # --- requests --------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        ok: Iterable[int] = (200,),
-    ) -> requests.Response:
-        """One API call with its retries and one token renewal; errors raised."""
-        response = self._send(method, path, json=json, headers=headers)
-        if response.status_code not in ok:
-            raise self._error(method, path, response)
-        return response
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        """Send with a bearer token; on 401 invalid_token renew it once and resend."""
-        for attempt in (0, 1):
-            token = self._bearer()
-            try:
-                response = self._request(
-                    method, self.url + path, self._shown(path), json=json, headers=headers,
-                    auth=_Bearer(f"Bearer {token.reveal()}"),
-                )
-            except requests.RequestException as exc:
-                # from None: the cause holds the request, whose headers carry the token.
-                if method != "POST" or _never_sent(exc) or _timed_out(exc):
-                    # urllib3 spent the whole retry budget (a POST's only when the
-                    # connection never opened): the registry is unreachable.
-                    raise self._unavailable(method, path, exc) from None
-                raise self._transport_error(method, path, exc) from None
-            logger.debug("%s %s -> %d", method, self._shown(path), response.status_code)
-            if attempt == 0 and _invalid_token(response):
-                logger.info("%s %s: token expired; renewing it", method, self._shown(path))
-                self._renew(token)
-                continue
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _request(self, method: str, url: str, shown: str, **options: Any) -> requests.Response:
-        """One call within its deadline (``request_timeout``, and what is left of the
-        command's), with the timeouts, no redirects, and the body read at once but never
-        beyond ``max_response_bytes`` (after decompression).
-
-        ``RegistryUnavailableError`` at once when the circuit is open (an earlier call
-        found the registry unreachable) or the command's deadline passed.
-        """
-        if self._circuit is not None:
-            raise RegistryUnavailableError(f"{method} {shown}: not sent: {self._circuit}", status=0)
-        if self.deadline.remaining() <= 0:
-            reason = f"the command's deadline of {self.deadline.seconds:g} s passed (registry.deadline)"
-            raise self._open(f"{method} {shown}: not sent: {reason}", reason)
-        left = self.deadline.remaining()
-        cause: Literal["request", "command"] = (
-            "request" if self.request_timeout <= left else "command"
-        )
-        with Deadline(min(self.request_timeout, left), cause) as deadline:
-            response = self._exchange(method, url, shown, **options)
-        if deadline.expired:
-            # The watchdog shut the socket: what was read may look complete (headers cut
-            # at a line end, a body without a length), but it is not.
-            response.close()
-            raise requests.exceptions.ConnectionError(f"{method} {shown}: deadline passed")
-        return response
-
-    def _exchange(self, method: str, url: str, shown: str, **options: Any) -> requests.Response:
-        response = transport.send_as_built(
-            self.session, method, url, timeout=self.timeout, allow_redirects=False,
-            stream=True, **options,
-        )
-        limit = self.max_response_bytes
-        chunks: list[bytes] = []
-        try:
-            declared = response.headers.get("Content-Length", "")
-            size = int(declared) if declared.isdigit() else 0
-            if size <= limit:
-                size = 0
-                for chunk in response.iter_content(64 * 1024):
-                    size += len(chunk)
-                    if size > limit:
-                        break
-                    chunks.append(chunk)
-        except BaseException:
-            response.close()
-            raise
-        if size > limit:
-            response.close()
-            # Status 0: the response was not usable, whatever the registry did.
-            raise RegistryError(
-                f"{method} {shown}: {response.status_code} {response.reason}: the response "
-                f"is larger than {limit // (1024 * 1024)} MiB; refusing to read it",
-                status=0,
-            )
-        # What requests itself does for a response it does not stream: json() reads this.
-        response._content = b"".join(chunks)
-        return response
-
-    def _post_once(self, path: str, body: Any) -> requests.Response | RegistryError:
-        """One POST (connection failures before sending are retried by urllib3).
-
-        Returns the response, or the error when the outcome is unknown (no response).
-        """
-        try:
-            return self._send("POST", path, json=body)
-        except RegistryUnavailableError:
-            raise
-        except RegistryError as exc:
-            if exc.status != 0:
-                raise
-            return exc
-
-    def _post_retrying(self, path: str) -> requests.Response:
-        """A POST that is safe to repeat, retried like a GET."""
-        for attempt in range(self.retries + 1):
-            outcome = self._post_once(path, None)
-            last = attempt == self.retries
-            if isinstance(outcome, RegistryError):
-                if last:
-                    raise outcome
-                self._sleep(attempt, None)
-                continue
-            if outcome.status_code in RETRY_STATUSES and not last:
-                self._sleep(attempt, outcome)
-                continue
-            if outcome.status_code != 200:
-                raise self._error("POST", path, outcome)
-            return outcome
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _sleep(self, attempt: int, response: requests.Response | None) -> None:
-        delay = min(self.backoff_max, self.backoff_factor * (2**attempt))
-        delay *= random.uniform(0.5, 1.5)  # jitter, not cryptography
-        if response is not None:
-            after = _retry_after(response)
-            if after is not None:
-                delay = after
-        if delay >= self.deadline.remaining():
-            reason = (
-                f"waiting {delay:.0f} s to retry would pass the command's deadline of "
-                f"{self.deadline.seconds:g} s (registry.deadline)"
-            )
-            raise self._open(reason, reason)
-        logger.info("waiting %.2f s before retrying", delay)
-        time.sleep(delay)
-
-    # --- tokens ------------------------------------------------------------------
-
-    def _bearer(self) -> Secret:
-        with self._token_lock:
-            if self._access is None:
-                self._fetch_token(self._grant())
-            assert self._access is not None
-            return self._access
-
-    def _renew(self, stale: Secret) -> None:
-        with self._token_lock:
-            if self._access is not None and self._access != stale:
-                return  # another thread renewed it meanwhile
-            self._access = None
-            if self._refresh is not None:
-                refresh, self._refresh = self._refresh, None
-                try:
-                    self._fetch_token(
-                        {"grant_type": "refresh_token", "refresh_token": refresh.reveal()}
-                    )
-                    return
-                except RegistryError as exc:
-                    logger.info("refreshing the token failed (%s); authenticating again", exc)
-            self._fetch_token(self._grant())
-
-    def _grant(self) -> dict[str, str]:
-        creds = self.credentials
-        if creds.grant_type == "password":
-            assert creds.username is not None and creds.password is not None
-            return {
-                "grant_type": "password",
-                "username": creds.username,
-                "password": creds.password.reveal(),
-            }
-        return {"grant_type": "client_credentials"}
-
-    def _fetch_token(self, form: Mapping[str, str]) -> None:
-        creds = self.credentials
-        # RFC 6749 2.3.1: id and secret are form-encoded before the Basic encoding.
-        pair = f"{quote(creds.client_id, safe='')}:{quote(creds.client_secret.reveal(), safe='')}"
-        basic = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-        shown = urlsplit(self.token_url).path
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
-            try:
-                response = self._request(
-                    "POST", self.token_url, shown, data=dict(form), auth=_Bearer(basic)
-                )
-            except requests.RequestException as exc:
-                # from None: the cause holds the request, whose headers carry the credential.
-                if last or _never_sent(exc) or _timed_out(exc):
-                    raise self._unavailable("POST", shown, exc, full=True) from None
-                self._sleep(attempt, None)
-                continue
-            if response.status_code in RETRY_STATUSES and not last:
-                self._sleep(attempt, response)
-                continue
-            break
-        if response.status_code != 200:
-            raise self._error("POST", shown, response, full=True)
-        body = self._json(response, "POST", shown, full=True)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise RegistryError(f"POST {shown}: the token endpoint sent no access_token")
-        self._access = Secret(token)
-        refresh = body.get("refresh_token")
-        self._refresh = Secret(refresh) if isinstance(refresh, str) and refresh else None
-        scope = body.get("scope")
-        self._scope = scope if isinstance(scope, str) else None
-        logger.debug("got a token (scope %s)", self._scope)
 
     # --- helpers -----------------------------------------------------------------
 
@@ -620,7 +365,7 @@ class HttpRegistry(Registry):
                 known = self._partners or {}
         return {pid: sub for sub, pid in known.items()}
 
-    def _remote(self, response: requests.Response, method: str, path: str) -> RemoteClient:
+    def _remote(self, response: Answer, method: str, path: str) -> RemoteClient:
         body = self._json(response, method, path)
         partner_id = body.get("partnerId") if isinstance(body, dict) else None
         remote = wire.client_from_wire(body, self._subdomains(partner_id))
@@ -632,160 +377,12 @@ class HttpRegistry(Registry):
             )
         return remote
 
-    def _secret(self, response: requests.Response, method: str, path: str) -> Secret:
+    def _secret(self, response: Answer, method: str, path: str) -> Secret:
         body = self._json(response, method, path)
         value = body.get("clientSecret") if isinstance(body, dict) else None
         if not isinstance(value, str) or not value:
             raise RegistryError(f"{method} {self._shown(path)}: the response has no clientSecret")
         return Secret(value)
-
-    def _json(
-        self, response: requests.Response, method: str, path: str, *, full: bool = False
-    ) -> Any:
-        try:
-            return response.json()
-        except (ValueError, RecursionError):  # RecursionError: [[[[...]]]] nested too deep
-            shown = path if full else self._shown(path)
-            raise RegistryError(
-                f"{method} {shown}: {response.status_code} {response.reason}: "
-                "the response is not JSON",
-                status=response.status_code,
-            ) from None
-
-    def _shown(self, path: str) -> str:
-        return self._base_path + path
-
-    def _error(
-        self, method: str, path: str, response: requests.Response, *, full: bool = False
-    ) -> RegistryError:
-        """One line: method, path, status and the registry's message (and fields)."""
-        status = response.status_code
-        message, fields = transport.error_detail(response, _MESSAGE_MAX)
-        shown = path if full else self._shown(path)
-        line = f"{method} {shown}: {status} {response.reason}: {message}"
-        cls: type[RegistryError] = {
-            404: NotFoundError, 409: ConflictError, 412: PreconditionFailedError
-        }.get(status, RegistryError)
-        if status == 404 and not _no_such_client(response):
-            # Not the registry's "no such client": an unknown route, so a wrong base path
-            # (or a client ID that addressed another route) - never "already deleted".
-            cls, line = RegistryError, f"{line}; {BASE_PATH_HINT}"
-        elif status == 401:
-            line += f"; check {' and '.join(self.credential_names)} (named in registry.auth)"
-        return cls(line, status=status, fields=fields)
-
-    def _transport_error(
-        self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
-    ) -> RegistryError:
-        """One line: what was sent, to which host, what happened and what to check."""
-        shown = path if full else self._shown(path)
-        return RegistryError(f"{method} {shown}: {self._reason(exc)}", status=0)
-
-    def _reason(self, exc: requests.RequestException) -> str:
-        return transport.failure_reason(
-            exc, urlsplit(self.url).netloc, timeouts=self.timeout, retries=self.retries,
-            command_deadline=self.deadline.seconds, hint=UNREACHABLE_HINT,
-        )
-
-    def _unavailable(
-        self, method: str, path: str, exc: requests.RequestException, *, full: bool = False
-    ) -> RegistryUnavailableError:
-        """The registry could not be reached for a whole retry budget: the circuit opens,
-        and every later call of this run fails at once, saying why."""
-        error = self._transport_error(method, path, exc, full=full)
-        return self._open(str(error), self._reason(exc))
-
-    def _open(self, line: str, reason: str) -> RegistryUnavailableError:
-        """Open the circuit (the first ``reason`` is kept) and return the error for ``line``."""
-        if self._circuit is None:
-            self._circuit = reason
-            logger.info("the registry is unavailable (%s); no more requests this run", reason)
-        return RegistryUnavailableError(line, status=0)
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    # requests wraps urllib3's MaxRetryError; a connect failure (refused, connect
-    # timeout) means the request never left this machine.
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
-        return True  # no connection, or no TLS session: no request was sent
-    return any(isinstance(getattr(a, "reason", None), ConnectTimeoutError) for a in exc.args)
-
-
-def _client_path(client_id: str) -> str:
-    return f"/oauth2-clients/{transport.segment(client_id)}"
-
-
-def _timed_out(exc: requests.RequestException) -> bool:
-    """Whether the request's deadline cut it short (the budget is spent)."""
-    deadline = transport.last_deadline()
-    return deadline is not None and deadline.passed()
-
-
-def _no_such_client(response: requests.Response) -> bool:
-    """Whether a 404 is the registry's "no such client" (``error: not_found`` and not an
-    unknown route), rather than a route that does not exist."""
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        return False
-    if not isinstance(body, dict) or body.get("error") != "not_found":
-        return False
-    message = body.get("message")
-    return isinstance(message, str) and not message.startswith("no such endpoint")
-
-
-def _invalid_token(response: requests.Response) -> bool:
-    if response.status_code != 401:
-        return False
-    challenge = response.headers.get("WWW-Authenticate", "")
-    return "invalid_token" in challenge or not challenge
-
-
-def _was_retried(response: requests.Response) -> bool:
-    retries = getattr(response.raw, "retries", None)
-    return bool(retries is not None and retries.history)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = Retry().parse_retry_after(value)
-    except Exception:  # urllib3 raises InvalidHeader on junk; then back off normally
-        return None
-    return min(MAX_RETRY_AFTER, max(0.0, seconds))
-
-
-def default_token_url(url: str) -> str:
-    """The registry URL without its trailing ``/v1``, plus ``/oauth/token``."""
-    base = url.rstrip("/")
-    if base.endswith("/v1"):
-        base = base[: -len("/v1")]
-    return f"{base}/oauth/token"
-
-
-def check_transport(url: str, what: str = "registry.url") -> None:
-    """``UsageError`` unless ``url`` is https, or http to a loopback host, as urllib3
-    will connect to it; URLs that parsers may read differently are refused
-    (``transport.url_problem``), and so is a registry URL with a query or fragment."""
-    if what == "registry.url" and ("?" in url or "#" in url):
-        raise UsageError(
-            f"refusing {what}: it holds a query or fragment ('?' or '#'); use https://HOST/.../v1"
-        )
-    problem = transport.url_problem(url)
-    if problem is None:
-        return
-    kind, detail = problem
-    if kind == "plain-http":
-        raise UsageError(
-            f"refusing plain http to {detail}: use https (http is allowed only for "
-            "loopback addresses)"
-        )
-    if kind == "ambiguous":
-        raise UsageError(f"refusing {what}: {detail}; use https://HOST/.../v1")
-    raise UsageError(f"unsupported registry URL {url!r}: use https://HOST/.../v1")
-
 
 def credentials_from_settings(settings: Settings) -> Credentials:
     """Read the API credentials from the variables and files ``registry.auth`` names."""
@@ -811,7 +408,7 @@ def credentials_from_settings(settings: Settings) -> Credentials:
             raise UsageError(
                 f"registry credentials: cannot read {auth.client_secret_file}: "
                 f"{exc.strerror or exc}"
-            ) from None
+            ) from exc
     if not secret:
         where = f"{auth.client_secret_env}"
         if auth.client_secret_file is not None:

@@ -33,8 +33,8 @@ from typing import Any
 
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.paths import escaping
-from oauth2_sync.registry.base import Secret
 from oauth2_sync.registry.transport import url_problem
+from oauth2_sync.secret import Secret
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class StateFile:
 
     def _check_open(self) -> None:
         if self._lock_fd is None:
-            raise RegistryError(f"{self.path}: the state file is closed") from None
+            raise RegistryError(f"{self.path}: the state file is closed")
 
     def _acquire(self) -> None:
         outside = escaping(self.path.parent, self.root)
@@ -149,18 +149,18 @@ class StateFile:
         except OSError as exc:
             raise RegistryError(
                 f"{self.path}: cannot create the state file's lock: {exc.strerror}"
-            ) from None
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             os.close(fd)
             raise RegistryError(
                 f"{self.path}: the state file is locked by another oauth2-sync run; "
                 "wait for it to finish"
-            ) from None
+            ) from exc
         except OSError as exc:
             os.close(fd)
-            raise RegistryError(f"{self.path}: cannot lock the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot lock the state file: {exc.strerror}") from exc
         self._lock_fd = fd
 
     def _read(self) -> dict[str, Registration]:
@@ -172,7 +172,7 @@ class StateFile:
             logger.info("no state file at %s yet: starting empty", self.path)
             return {}
         except OSError as exc:
-            raise RegistryError(f"{self.path}: cannot read the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot read the state file: {exc.strerror}") from exc
         if stat.S_IMODE(mode) & 0o077:
             # Tighten rather than refuse: the next write recreates it 0600 anyway.
             logger.warning("%s: state file was readable by others; setting mode 0600", self.path)
@@ -181,24 +181,25 @@ class StateFile:
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
+            # from None: the cause quotes the file, which holds registration access tokens.
             raise RegistryError(f"{self.path}: the state file is not valid JSON") from None
         return self._parse(data)
 
     def _parse(self, data: Any) -> dict[str, Registration]:
         bad = f"{self.path}: not an oauth2-sync rfc7592 state file"
         if not isinstance(data, dict) or not isinstance(data.get("clients"), dict):
-            raise RegistryError(bad) from None
+            raise RegistryError(bad)
         if data.get("format_version") != FORMAT_VERSION:
             raise RegistryError(
                 f"{self.path}: state format_version {data.get('format_version')!r} is not "
                 f"supported (this oauth2-sync reads {FORMAT_VERSION})"
-            ) from None
+            )
         if data.get("registry") != self.registry:
             raise RegistryError(
                 f"{self.path}: the state file belongs to the registry "
                 f"{data.get('registry')!r}, not {self.registry!r}; point registry.state_file "
                 "at another file, or edit its \"registry\" if the server moved"
-            ) from None
+            )
         entries: dict[str, Registration] = {}
         for client_id, item in data["clients"].items():
             fields = ("client_id", "registration_client_uri", "registration_access_token")
@@ -238,7 +239,7 @@ class StateFile:
                 dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
             )
         except OSError as exc:
-            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
                 stream.write(text)
@@ -248,7 +249,7 @@ class StateFile:
             _fsync_dir(self.path.parent)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
-            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from None
+            raise RegistryError(f"{self.path}: cannot write the state file: {exc.strerror}") from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -8,6 +8,7 @@ deadlines and the wording of transport failures.
   control characters, a missing host.
 - ``segment`` encodes one path segment so that no value can address another route
   (``.`` and ``..`` become ``%2E`` and ``%2E%2E``).
+- ``check_url`` refuses such a URL with the adapter's wording (``Refusals``).
 - ``Deadline`` and the watchdog bound a whole request (headers and body, every retry):
   a socket timeout only bounds each ``recv``, so a response trickling a byte a second
   would never end. When the deadline passes, the watchdog shuts the request's sockets.
@@ -22,16 +23,17 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import LocationParseError, MaxRetryError
-from urllib3.util.retry import Retry
+from urllib3.exceptions import LocationParseError
 
+from oauth2_sync.errors import UsageError
 from oauth2_sync.urls import is_loopback
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,17 @@ REFUSED_ATTEMPTS: Final = 3
 (a restarting server is up again within a second or two)."""
 
 _local = threading.local()
+
+
+class ResponseLike(Protocol):
+    """What the wording reads of an answer: ``requests.Response`` or a body read whole."""
+
+    @property
+    def reason(self) -> str:
+        """The status line's reason phrase."""
+
+    def json(self) -> object:
+        """The body as JSON (``ValueError`` when it is not)."""
 
 
 # --- URLs --------------------------------------------------------------------------------
@@ -85,6 +98,31 @@ def url_problem(url: str) -> tuple[UrlProblem, str] | None:
     if scheme.lower() == "http" and not is_loopback(host):
         return "plain-http", host
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusals:
+    """How an adapter words the refusal of each ``UrlProblem``: ``str.format``
+    templates of ``url``, ``what`` (the setting or URI checked) and ``detail`` (the
+    problem's reason or host)."""
+
+    ambiguous: str
+    plain_http: str
+    scheme: str
+
+
+def check_url(url: str, what: str, refusals: Refusals) -> None:
+    """``UsageError`` unless ``url`` may carry a credential (``url_problem``): the one
+    transport check of every adapter, worded by ``refusals``."""
+    problem = url_problem(url)
+    if problem is None:
+        return
+    kind, detail = problem
+    template = {
+        "ambiguous": refusals.ambiguous, "plain-http": refusals.plain_http,
+        "scheme": refusals.scheme,
+    }[kind]
+    raise UsageError(template.format(url=url, what=what, detail=detail))
 
 
 def segment(value: str) -> str:
@@ -262,48 +300,6 @@ class WatchedAdapter(HTTPAdapter):
         }
 
 
-class BudgetRetry(Retry):
-    """urllib3's ``Retry`` within a deadline, brief on refused connections, and telling
-    our logger (at ``-v``) rather than urllib3's warnings what it retries."""
-
-    def increment(  # type: ignore[override]
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> Retry:
-        deadline = current_deadline()
-        if deadline is not None and deadline.passed():
-            raise MaxRetryError(_pool, url or "", error) from error
-        if error is not None and is_refused(error) and len(self.history) + 1 >= REFUSED_ATTEMPTS:
-            raise MaxRetryError(_pool, url or "", error) from error
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
-        wait = new.get_backoff_time()
-        if response is not None:
-            wait = new.get_retry_after(response) or wait
-        if deadline is not None and wait >= deadline.remaining():
-            raise MaxRetryError(_pool, url or "", error) from error
-        what = f"{response.status}" if response is not None else describe(error)
-        logger.info("%s %s: %s; retrying (attempt %d)", method, _path(url), what,
-                    len(new.history) + 1)
-        return new
-
-
-def _path(url: str | None) -> str:
-    return (url or "").split("?", 1)[0]
-
-
-def quiet_urllib3() -> None:
-    """urllib3's own retry warnings never reach the default verbosity: our retry notices
-    go through our logger at ``-v``. A level set by someone else is kept."""
-    third_party = logging.getLogger("urllib3")
-    if third_party.level == logging.NOTSET:
-        third_party.setLevel(logging.ERROR)
-
-
 # --- wording -----------------------------------------------------------------------------
 
 
@@ -397,7 +393,7 @@ def failure_reason(
     }.get(describe(exc), f"cannot reach {host}: {describe(exc)}")
 
 
-def error_detail(response: requests.Response, limit: int) -> tuple[str, dict[str, str]]:
+def error_detail(response: ResponseLike, limit: int) -> tuple[str, dict[str, str]]:
     """The registry's message of an error response on one line (at most ``limit``
     characters), and its per-field messages."""
     fields: dict[str, str] = {}

@@ -10,11 +10,67 @@ an opaque string.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.model import Client, normal_set
 from oauth2_sync.registry.base import Partner, RemoteClient
+
+# The wire's documents, as the OpenAPI contract (schemas/registry-api.openapi.yaml) and
+# RFC 6749 describe them. What a registry sends is untrusted: readers check each field
+# rather than trust these shapes; writers build them.
+
+
+class ClientBody(TypedDict):
+    """A client as a create or replace sends it (``ClientInput`` of the OpenAPI contract)."""
+
+    clientId: str
+    name: str
+    email: str
+    partnerId: int
+    restrictToPartnerUsers: bool
+    scope: list[str]
+    grantTypes: list[str]
+    redirectUri: str
+    accessTokenValiditySeconds: int | None
+    refreshTokenValiditySeconds: int | None
+
+
+class WireClient(ClientBody, total=False):
+    """A client as the registry sends it: the body plus its version and audit fields
+    (and, once, the secret of a create or rotation)."""
+
+    version: Required[int]
+    createdAt: str
+    updatedAt: str
+    updatedBy: str
+    clientSecret: str
+
+
+class WirePartner(TypedDict, total=False):
+    """A partner of ``GET /v1/partners``."""
+
+    id: Required[int]
+    subdomain: Required[str]
+    name: str
+    users: list[str]
+
+
+class Page(TypedDict):
+    """A page of ``GET /v1/oauth2-clients``."""
+
+    total: int
+    list: list[WireClient]
+
+
+class ErrorBody(TypedDict, total=False):
+    """An error answer: the registry's (``error``, ``message``, ``fields``) or the token
+    endpoint's (RFC 6749 5.2: ``error``, ``error_description``)."""
+
+    error: Required[str]
+    message: str
+    error_description: str
+    fields: dict[str, str]
 
 
 def partner_from_wire(obj: Any) -> Partner:
@@ -26,8 +82,8 @@ def partner_from_wire(obj: Any) -> Partner:
             name=str(obj.get("name", obj["subdomain"])),
             users=tuple(sorted(str(u) for u in obj.get("users", []))),
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise RegistryError(f"the registry sent a malformed partner: {_short(obj)}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RegistryError(f"the registry sent a malformed partner: {_short(obj)}") from exc
 
 
 def split_redirects(value: str | None) -> tuple[str, ...]:
@@ -45,7 +101,7 @@ def join_redirects(uris: tuple[str, ...]) -> str:
     return ",".join(sorted(uris))
 
 
-def client_to_wire(client: Client, partner_id: int) -> dict[str, Any]:
+def client_to_wire(client: Client, partner_id: int) -> ClientBody:
     """The body of a create or replace for ``client``."""
     return {
         "clientId": client.client_id,
@@ -93,8 +149,8 @@ def client_from_wire(obj: Any, subdomains: Mapping[int, str]) -> RemoteClient:
             updated_at=obj.get("updatedAt"),
             updated_by=obj.get("updatedBy"),
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise RegistryError(f"the registry sent a malformed client: {_short(obj)}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RegistryError(f"the registry sent a malformed client: {_short(obj)}") from exc
 
 
 def etag(version: str) -> str:
@@ -140,3 +196,29 @@ def _short(obj: Any) -> str:
         obj = {**obj, "clientSecret": "***"}
     text = repr(obj)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+class TokenResponse(TypedDict, total=False):
+    """The token endpoint's answer (RFC 6749 5.1), the fields we read."""
+
+    access_token: Required[str]
+    refresh_token: str
+    scope: str
+
+
+def token_from_wire(body: object) -> TokenResponse | None:
+    """The token response in ``body``, its fields of the wrong type left out; ``None``
+    when it holds no access token."""
+    if not isinstance(body, dict):
+        return None
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        return None
+    token: TokenResponse = {"access_token": access}
+    refresh = body.get("refresh_token")
+    if isinstance(refresh, str) and refresh:
+        token["refresh_token"] = refresh
+    scope = body.get("scope")
+    if isinstance(scope, str):
+        token["scope"] = scope
+    return token

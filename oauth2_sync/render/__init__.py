@@ -1,50 +1,23 @@
-"""Renderers: functions of (data, stream) that write one output format.
+"""Renderers: each writes one kind of data in one output format.
 
-Plans render as text (``render.text``), JSON (``render.json``) or Markdown
-(``render.markdown``); validation findings as ``render.diagnostics``. Registry data is
-untrusted, so every renderer escapes what it shows; the helpers here are shared.
+The convention: one module per kind of data (``render.plan``, ``render.drift``,
+``render.diagnostics``), whose entry points are ``render_<format>(data, stream, *,
+color=False, ...)``: they write to ``stream`` and return nothing, options keyword-only
+after the stream (diagnostics take their counts of files and clients with the data).
+Plans render as text, JSON or Markdown (``render.plan``, delegating to the format
+modules ``render.text``, ``render.json`` and ``render.markdown``, each with one
+``render(plan, stream, *, color=False)``); drift reports as text, JSON, Markdown or
+JUnit; validation findings as text, JSON or GitHub annotations.
+
+Registry data is untrusted, so every renderer escapes what it shows
+(``oauth2_sync.safetext``); helpers shared by several renderers live in
+``render.common``, so that no renderer imports another.
 """
 
 from __future__ import annotations
 
-_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Re-exported for callers that still import them from here; new code imports
+# oauth2_sync.safetext.
+from oauth2_sync.safetext import escape, printable, quote
 
-
-def escape(text: str) -> str:
-    """``text`` with backslash, double quote and every invisible or control character escaped.
-
-    Control characters (C0, DEL, C1), format characters (bidirectional overrides,
-    zero-width joiners), spaces other than U+0020 and line/paragraph separators could
-    move the cursor, recolour a terminal or disguise a value, so they become
-    ``\\xNN``/``\\uNNNN``. The result is one printable line.
-    """
-    if text.isascii() and text.isprintable() and "\\" not in text and '"' not in text:
-        return text
-    out: list[str] = []
-    for char in text:
-        named = _NAMED.get(char)
-        if named is not None:
-            out.append(named)
-        elif char.isprintable():
-            out.append(char)
-        else:
-            out.append(_hex(ord(char)))
-    return "".join(out)
-
-
-def printable(text: str) -> str:
-    """``text`` with only the invisible and control characters escaped (for messages)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _hex(ord(c)) for c in text)
-
-
-def _hex(code: int) -> str:
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def quote(text: str) -> str:
-    """``text`` as a double-quoted, escaped string literal."""
-    return f'"{escape(text)}"'
+__all__ = ["escape", "printable", "quote"]

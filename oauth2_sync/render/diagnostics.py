@@ -10,7 +10,7 @@ from typing import TextIO
 import click
 
 from oauth2_sync.errors import Diagnostic
-from oauth2_sync.render import printable
+from oauth2_sync.safetext import printable
 
 FORMAT_VERSION = 1
 

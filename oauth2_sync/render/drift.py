@@ -19,9 +19,8 @@ import click
 
 from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.drift import ClientDrift, DriftKind, DriftReport, to_dict
-from oauth2_sync.render import escape, quote
-from oauth2_sync.render.markdown import cell, code
-from oauth2_sync.render.text import human_ttl, literal
+from oauth2_sync.render.common import cell, code, human_ttl, literal
+from oauth2_sync.safetext import escape, quote
 
 SYMBOLS: dict[DriftKind, str] = {"changed": "~", "missing": "-", "undeclared": "+"}
 LEGEND: dict[DriftKind, str] = {

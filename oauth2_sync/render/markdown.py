@@ -14,18 +14,17 @@ people with ``@`` mentions.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
 from typing import TextIO
 
-from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
+from oauth2_sync.diff import client_fields
 from oauth2_sync.plan import Change, Plan
-from oauth2_sync.render import escape
-from oauth2_sync.render.text import (
+from oauth2_sync.render.common import (
     APPROVAL_LABEL,
     LEGEND,
     SYMBOLS,
+    cell,
+    code,
     errors_line,
-    human_ttl,
     matches_line,
     plan_line,
 )
@@ -36,8 +35,6 @@ DEFAULT_LIMIT = GITHUB_COMMENT_LIMIT - 1_536
 """Our default budget: room for a header or footer a CI job may add around the plan."""
 MAX_ERRORS_SHOWN = 50
 """Errors listed at most (the list comes before the details and is never cut by them)."""
-MAX_VALUE_CHARS = 300
-"""A longer value is cut (a 2,000-character URI list would crowd out other clients)."""
 
 
 def render(
@@ -175,37 +172,4 @@ def _notice(left_out: int, total: int) -> str:
         "The counts above are complete; run <code>oauth2-sync plan</code> for every "
         "detail.</p>\n"
     )
-
-
-def cell(value: FieldValue, field: str, same_effect: bool = False) -> str:
-    """A field value as a table cell: inside ``<code>``, escaped, lifetimes explained."""
-    if field in TTL_FIELDS:
-        note = human_ttl(field, value) + ("; effective value unchanged" if same_effect else "")
-        return f"<code>{'null' if value is None else value}</code> ({note})"
-    if value is None:
-        return "<code>null</code>"
-    if isinstance(value, bool):
-        return f"<code>{'true' if value else 'false'}</code>"
-    if isinstance(value, int):
-        return f"<code>{value}</code>"
-    if isinstance(value, str):
-        return code(value, quoted=True)
-    return _list(value)
-
-
-def _list(values: Iterable[str]) -> str:
-    items = list(values)
-    if not items:
-        return "<code>[]</code>"
-    return "<br>".join(code(v, quoted=True) for v in items)
-
-
-def code(text: str, *, quoted: bool = False) -> str:
-    """Untrusted text, escaped and cut, inside ``<code>`` (no Markdown parses there)."""
-    shown = escape(text)
-    if len(shown) > MAX_VALUE_CHARS:
-        shown = f"{shown[:MAX_VALUE_CHARS]}… ({len(shown) - MAX_VALUE_CHARS} more characters)"
-    if quoted:
-        shown = f'"{shown}"'
-    return f"<code>{html.escape(shown, quote=True)}</code>"
 

@@ -11,20 +11,31 @@ from typing import TextIO
 
 import click
 
-from oauth2_sync import durations
 from oauth2_sync.diff import COMPARED_FIELDS, TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.model import effective_ttl
 from oauth2_sync.plan import Action, Change, Plan
-from oauth2_sync.planfile import REFUSED_RULE
-from oauth2_sync.render import escape, quote
+from oauth2_sync.render.common import (
+    APPROVAL_LABEL,
+    LEGEND,
+    SYMBOLS,
+    errors_line,
+    human_seconds,
+    human_ttl,
+    literal,
+    matches_line,
+    plan_line,
+    plural,
+)
 from oauth2_sync.render.diagnostics import line
+from oauth2_sync.safetext import escape, quote
 
-SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
-LEGEND: dict[Action, str] = {
-    "create": "create",
-    "update": "update in-place",
-    "delete": "destroy",
-}
+__all__ = [
+    "APPROVAL_LABEL", "COLORS", "LEGEND", "SYMBOLS", "VERBS", "counts_line", "errors_line",
+    "matches_line", "plan_line", "render", "safety_line",
+]
+"""The summary lines and symbols live in ``render.common``; they are re-exported here,
+where the CLI composes its messages from them."""
+
 VERBS: dict[Action, str] = {
     "create": "will be created",
     "update": "will be updated in-place",
@@ -56,16 +67,6 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
     _errors(plan, stream, style)
 
 
-def matches_line(plan: Plan) -> str:
-    """What follows ``No changes.``: the registry matches, but for any client left out."""
-    if plan.errors:
-        return "The registry matches the configuration, but for the clients left out below."
-    return "The registry matches the configuration."
-
-
-APPROVAL_LABEL = "oauth2-sync:allow-unsafe"
-"""The pull-request (merge-request) label with which a reviewer approves an unsafe plan
-in the CI kit: the apply job then passes ``--allow-unsafe``."""
 
 
 def safety_line(plan: Plan) -> str:
@@ -77,38 +78,12 @@ def safety_line(plan: Plan) -> str:
     )
 
 
-def errors_line(plan: Plan) -> str:
-    """What the plan's errors mean: ``2 clients are left out of this plan: ...``, and
-    the changes of a saved plan that apply refused (``planfile.py``)."""
-    refused = sum(1 for d in plan.errors if d.rule == REFUSED_RULE)
-    n = len({(d.file, d.line, d.column) for d in plan.errors if d.rule != REFUSED_RULE})
-    parts = []
-    if n or not refused:
-        parts.append(
-            f"{n} {_plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
-            f"the registry cannot hold {'it' if n == 1 else 'them'}."
-        )
-    if refused:
-        parts.append(
-            f"{refused} {_plural(refused, 'change')} of the saved plan "
-            f"{'was' if refused == 1 else 'were'} refused: not what the current files and "
-            "settings allow."
-        )
-    return " ".join(parts)
-
-
 def _errors(plan: Plan, stream: TextIO, style: _Styler) -> None:
     if not plan.errors:
         return
     stream.write(f"\n{style.error('Error:')} {errors_line(plan)}\n")
     for diagnostic in plan.errors:
         stream.write(f"  {line(diagnostic)}\n")
-
-
-def plan_line(plan: Plan) -> str:
-    """``Plan: N to add, N to change, N to destroy.``"""
-    s = plan.summary
-    return f"Plan: {s.create} to add, {s.update} to change, {s.delete} to destroy."
 
 
 def counts_line(plan: Plan) -> str:
@@ -146,7 +121,7 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
             )
         hidden = len(COMPARED_FIELDS) - len(change.fields)
         if hidden:
-            stream.write(f"        # ({hidden} unchanged {_plural(hidden, 'field')} hidden)\n")
+            stream.write(f"        # ({hidden} unchanged {plural(hidden, 'field')} hidden)\n")
     else:
         client = change.after if change.action == "create" else change.before
         assert client is not None
@@ -158,44 +133,12 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
     stream.write("    }\n\n")
 
 
-def literal(value: FieldValue) -> str:
-    """A field value as the text plan shows it: null, true, 3600, "name", ["a", "b"]."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return quote(value)
-    return "[" + ", ".join(quote(v) for v in value) + "]"
-
-
 def _ttl_note(field: str, before: FieldValue, after: FieldValue) -> str:
     old = before if isinstance(before, int) else None
     new = after if isinstance(after, int) else None
     if effective_ttl(field, old) == effective_ttl(field, new):
-        return f" # effective value unchanged ({_human(effective_ttl(field, new))})"
+        return f" # effective value unchanged ({human_seconds(effective_ttl(field, new))})"
     return f" # {human_ttl(field, old)} -> {human_ttl(field, new)}"
-
-
-def human_ttl(field: str, value: FieldValue) -> str:
-    """A lifetime for people: ``12h``, ``never expires``, ``platform default, 30d``."""
-    if value is None:
-        return f"platform default, {_human(effective_ttl(field, None))}"
-    assert isinstance(value, int) and not isinstance(value, bool)
-    return _human(value)
-
-
-def _human(seconds: int | None) -> str:
-    if seconds == durations.NEVER:
-        return "never expires"
-    short = durations.shortest(seconds)
-    return f"{short}s" if isinstance(short, int) else str(short)
-
-
-def _plural(n: int, word: str) -> str:
-    return word if n == 1 else f"{word}s"
 
 
 class _Styler:

@@ -1,0 +1,137 @@
+"""Helpers the renderers share, so that no renderer imports another.
+
+Values are shown the same way in every format: as escaped literals in text
+(``literal``), inside ``<code>`` in Markdown (``code``, ``cell``), lifetimes explained
+for people (``human_ttl``); plan renderers share the symbols, legend and summary lines.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from oauth2_sync import durations
+from oauth2_sync.diff import TTL_FIELDS, FieldValue
+from oauth2_sync.model import effective_ttl
+from oauth2_sync.plan import Action, Plan
+from oauth2_sync.planfile import REFUSED_RULE
+from oauth2_sync.safetext import escape, quote
+
+SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
+LEGEND: dict[Action, str] = {
+    "create": "create",
+    "update": "update in-place",
+    "delete": "destroy",
+}
+
+APPROVAL_LABEL = "oauth2-sync:allow-unsafe"
+"""The pull-request (merge-request) label with which a reviewer approves an unsafe plan
+in the CI kit: the apply job then passes ``--allow-unsafe``."""
+MAX_VALUE_CHARS = 300
+"""A longer value is cut (a 2,000-character URI list would crowd out other clients)."""
+
+
+# --- plan summary lines ------------------------------------------------------------------
+
+
+def matches_line(plan: Plan) -> str:
+    """What follows ``No changes.``: the registry matches, but for any client left out."""
+    if plan.errors:
+        return "The registry matches the configuration, but for the clients left out below."
+    return "The registry matches the configuration."
+
+
+def errors_line(plan: Plan) -> str:
+    """What the plan's errors mean: ``2 clients are left out of this plan: ...``, and
+    the changes of a saved plan that apply refused (``planfile.py``)."""
+    refused = sum(1 for d in plan.errors if d.rule == REFUSED_RULE)
+    n = len({(d.file, d.line, d.column) for d in plan.errors if d.rule != REFUSED_RULE})
+    parts = []
+    if n or not refused:
+        parts.append(
+            f"{n} {plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
+            f"the registry cannot hold {'it' if n == 1 else 'them'}."
+        )
+    if refused:
+        parts.append(
+            f"{refused} {plural(refused, 'change')} of the saved plan "
+            f"{'was' if refused == 1 else 'were'} refused: not what the current files and "
+            "settings allow."
+        )
+    return " ".join(parts)
+
+
+def plan_line(plan: Plan) -> str:
+    """``Plan: N to add, N to change, N to destroy.``"""
+    s = plan.summary
+    return f"Plan: {s.create} to add, {s.update} to change, {s.delete} to destroy."
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def literal(value: FieldValue) -> str:
+    """A field value as the text plan shows it: null, true, 3600, "name", ["a", "b"]."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return quote(value)
+    return "[" + ", ".join(quote(v) for v in value) + "]"
+
+
+def human_ttl(field: str, value: FieldValue) -> str:
+    """A lifetime for people: ``12h``, ``never expires``, ``platform default, 30d``."""
+    if value is None:
+        return f"platform default, {human_seconds(effective_ttl(field, None))}"
+    assert isinstance(value, int) and not isinstance(value, bool)
+    return human_seconds(value)
+
+
+def human_seconds(seconds: int | None) -> str:
+    """Seconds for people: ``12h``, ``never expires``."""
+    if seconds == durations.NEVER:
+        return "never expires"
+    short = durations.shortest(seconds)
+    return f"{short}s" if isinstance(short, int) else str(short)
+
+
+def plural(n: int, word: str) -> str:
+    """``word`` for ``n`` of it: ``client``, ``clients``."""
+    return word if n == 1 else f"{word}s"
+
+
+def cell(value: FieldValue, field: str, same_effect: bool = False) -> str:
+    """A field value as a table cell: inside ``<code>``, escaped, lifetimes explained."""
+    if field in TTL_FIELDS:
+        note = human_ttl(field, value) + ("; effective value unchanged" if same_effect else "")
+        return f"<code>{'null' if value is None else value}</code> ({note})"
+    if value is None:
+        return "<code>null</code>"
+    if isinstance(value, bool):
+        return f"<code>{'true' if value else 'false'}</code>"
+    if isinstance(value, int):
+        return f"<code>{value}</code>"
+    if isinstance(value, str):
+        return code(value, quoted=True)
+    return _code_list(value)
+
+
+def _code_list(values: Iterable[str]) -> str:
+    items = list(values)
+    if not items:
+        return "<code>[]</code>"
+    return "<br>".join(code(v, quoted=True) for v in items)
+
+
+def code(text: str, *, quoted: bool = False) -> str:
+    """Untrusted text, escaped and cut, inside ``<code>`` (no Markdown parses there)."""
+    shown = escape(text)
+    if len(shown) > MAX_VALUE_CHARS:
+        shown = f"{shown[:MAX_VALUE_CHARS]}… ({len(shown) - MAX_VALUE_CHARS} more characters)"
+    if quoted:
+        shown = f'"{shown}"'
+    return f"<code>{html.escape(shown, quote=True)}</code>"

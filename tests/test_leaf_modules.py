@@ -1,0 +1,45 @@
+"""The leaf modules: the injectable clock, the git commit, Secret, safe text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from oauth2_sync import clock, gitinfo
+from oauth2_sync.registry import base
+from oauth2_sync.safetext import escape, quote
+from oauth2_sync.secret import Secret
+
+
+def test_the_clock_can_be_replaced_and_is_restored() -> None:
+    fixed = datetime(2026, 1, 31, 12, 0, 0, 987_654, tzinfo=UTC)
+    with clock.use(lambda: fixed):
+        assert clock.timestamp() == "2026-01-31T12:00:00Z"
+        later = fixed + timedelta(hours=1)
+        with clock.use(lambda: later):
+            assert clock.timestamp() == "2026-01-31T13:00:00Z"
+        assert clock.now() == fixed
+    assert clock.now() != fixed
+
+
+def test_the_timestamp_is_in_utc_whatever_the_clock_s_zone() -> None:
+    east = timezone(timedelta(hours=2))
+    with clock.use(lambda: datetime(2026, 1, 31, 14, 0, 0, tzinfo=east)):
+        assert clock.timestamp() == "2026-01-31T12:00:00Z"
+
+
+def test_no_commit_outside_a_repository(tmp_path: Path) -> None:
+    assert gitinfo.git_commit(tmp_path) is None
+
+
+def test_secret_keeps_its_old_import_path_and_never_shows() -> None:
+    assert base.Secret is Secret
+    secret = Secret("s3cr3t")
+    assert "s3cr3t" not in repr(secret) + str(secret) + f"{[secret]}"
+    assert secret == Secret("s3cr3t") and secret.reveal() == "s3cr3t"
+
+
+def test_safe_text_escapes_a_quote_without_a_backslash() -> None:
+    # The shortcut for plain ASCII must not skip a value holding only a double quote.
+    assert escape('say "hi"') == 'say \\"hi\\"'
+    assert quote('a"b') == '"a\\"b"'
