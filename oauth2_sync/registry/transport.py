@@ -282,12 +282,14 @@ class _WatchedHTTPSConnection(HTTPSConnection):
         super().request(*args, **kwargs)
 
 
+# ``ConnectionCls`` is urllib3's documented way to choose a pool's connections; its stubs
+# declare it a mutable attribute, hence the override note.
 class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
+    ConnectionCls = _WatchedHTTPConnection  # type: ignore[mutable-override]
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
+    ConnectionCls = _WatchedHTTPSConnection  # type: ignore[mutable-override]
 
 
 class WatchedAdapter(HTTPAdapter):
