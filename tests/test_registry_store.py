@@ -17,13 +17,10 @@ from oauth2_sync.errors import (
     RegistryError,
     UsageError,
 )
-from oauth2_sync.registry.store import (
-    RegistryStore,
-    TokenInfo,
-    hash_secret,
-    load_seed,
-    verify_secret,
-)
+from oauth2_sync.refserver.db import hash_secret, verify_secret
+from oauth2_sync.refserver.records import TokenInfo
+from oauth2_sync.refserver.seed import load_seed
+from oauth2_sync.refserver.store import RegistryStore
 
 SEED = Path(__file__).parent.parent / "examples" / "registry-seed.yaml"
 
