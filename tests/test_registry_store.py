@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
 
 from oauth2_sync.errors import (
     ConflictError,
@@ -467,3 +470,44 @@ def test_expiry_and_audit_times_follow_the_injected_clock(tmp_path: Path) -> Non
     now[0] += 60.5
     assert st.check_token(issued.access_token) is None
     assert st.redeem_refresh_token(issued.refresh_token, "oauth2-sync-ci") is not None
+
+
+SEED_SCHEMA = Path(__file__).parent.parent / "oauth2_sync" / "schemas" / "registry-seed.schema.json"
+
+
+def seed_schema_errors(text: str) -> list[str]:
+    """What the published seed schema says about a seed document."""
+    validator = Draft202012Validator(json.loads(SEED_SCHEMA.read_text()))
+    return [error.message for error in validator.iter_errors(yaml.safe_load(text))]
+
+
+def test_the_example_seed_satisfies_its_schema() -> None:
+    text = SEED.read_text()
+    assert text.startswith("# yaml-language-server: $schema=schemas/registry-seed.schema.json\n")
+    assert seed_schema_errors(text) == []
+    copy = SEED.parent / "schemas" / "registry-seed.schema.json"
+    assert copy.read_text() == SEED_SCHEMA.read_text()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "partners: {}\n",
+        "partners: []\nextra: 1\n",
+        "partners:\n  - subdomain: acme\n",
+        "partners:\n  - {id: 0, subdomain: acme}\n",
+        "partners:\n  - {id: 1, subdomain: Acme}\n",
+        "partners:\n  - {id: 1, subdomain: acme, name: ''}\n",
+        "partners:\n  - {id: 1, subdomain: acme, users: x}\n",
+        "partners: []\napi_credentials:\n  - {client_id: x, secret: s, scope: admin}\n",
+        "partners: []\napi_users:\n  - {username: u, password: ''}\n",
+        "partners: []\napi_users:\n  - {username: u}\n",
+    ],
+)
+def test_the_seed_schema_refuses_what_the_reader_refuses(tmp_path: Path, text: str) -> None:
+    # Uniqueness and unset variables are beyond JSON Schema: only the reader sees them.
+    path = tmp_path / "seed.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError):
+        load_seed(path)
+    assert seed_schema_errors(text)
