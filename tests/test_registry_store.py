@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from oauth2_sync.errors import (
@@ -21,6 +23,8 @@ from oauth2_sync.errors import (
     UsageError,
 )
 from oauth2_sync.model import DEFAULT_GRANTS, DEFAULT_SCOPES, GRANT_TYPES, SCOPES
+from oauth2_sync.refserver import bodies as bodies_module
+from oauth2_sync.refserver import schemafast
 from oauth2_sync.refserver.bodies import check_body, component
 from oauth2_sync.refserver.db import hash_secret, verify_secret
 from oauth2_sync.refserver.records import MAX_INT, TokenInfo
@@ -511,3 +515,26 @@ def test_the_seed_schema_refuses_what_the_reader_refuses(tmp_path: Path, text: s
     with pytest.raises(UsageError):
         load_seed(path)
     assert seed_schema_errors(text)
+
+
+_FIELD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, 1.0, 1.5, -1.0, 2**31]),
+    st.text(max_size=6), st.sampled_from(["acme-x", "a@b.example", "a@b.example\n", " "]),
+    st.lists(st.one_of(st.sampled_from(["read", "write", "implicit", "password", "x"]),
+                       st.integers(0, 1), st.booleans()), max_size=3),
+)
+_FIELD_NAMES = st.sampled_from(
+    ["clientId", "name", "email", "partnerId", "restrictToPartnerUsers", "scope", "grantTypes",
+     "redirectUri", "accessTokenValiditySeconds", "refreshTokenValiditySeconds", "version", "x"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(changes=st.dictionaries(_FIELD_NAMES, _FIELD_VALUES, max_size=4), drop=st.booleans())
+def test_the_fast_path_agrees_with_jsonschema(changes: dict[str, Any], drop: bool) -> None:
+    instance = {**body(), **changes}
+    if drop:
+        instance.pop("email", None)
+    schemas = component("ClientCreate"), bodies_module._contract()["components"]["schemas"]
+    fast = schemafast.compile_schema(*schemas)(instance)
+    assert fast == bodies_module._validator().is_valid(instance)
