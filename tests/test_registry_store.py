@@ -22,7 +22,14 @@ from oauth2_sync.errors import (
     RegistryError,
     UsageError,
 )
-from oauth2_sync.model import DEFAULT_GRANTS, DEFAULT_SCOPES, GRANT_TYPES, SCOPES
+from oauth2_sync.model import (
+    CLIENT_ID_PATTERN,
+    DEFAULT_GRANTS,
+    DEFAULT_SCOPES,
+    GRANT_TYPES,
+    SCOPES,
+    SUBDOMAIN_PATTERN,
+)
 from oauth2_sync.refserver import bodies as bodies_module
 from oauth2_sync.refserver import schemafast
 from oauth2_sync.refserver.bodies import check_body, component
@@ -314,6 +321,10 @@ def test_the_contract_and_the_model_agree() -> None:
     assert tuple(properties["scope"]["default"]) == DEFAULT_SCOPES
     assert tuple(properties["grantTypes"]["default"]) == DEFAULT_GRANTS
     assert component("PartnerId")["maximum"] == MAX_INT
+    assert component("ClientIdValue")["pattern"] == f"^{CLIENT_ID_PATTERN}$"
+    seed_schema = json.loads(SEED_SCHEMA.read_text())
+    subdomain = seed_schema["properties"]["partners"]["items"]["properties"]["subdomain"]
+    assert subdomain["pattern"] == f"^{SUBDOMAIN_PATTERN}$"
 
 
 def test_paging(store: RegistryStore) -> None:
