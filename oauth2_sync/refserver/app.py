@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, quote, unquote_plus
 
 from oauth2_sync.errors import NotFoundError, RegistryError
 from oauth2_sync.model import PLATFORM_REFRESH_TTL
+from oauth2_sync.refserver import bodies
 from oauth2_sync.refserver.db import Clock
 from oauth2_sync.refserver.exchange import HttpError, Request, Response, int_param, registry_error
 from oauth2_sync.refserver.records import MAX_INT, TokenInfo
@@ -82,6 +83,8 @@ class RegistryApp:
         seed = load_seed(config.seed) if config.seed is not None else None
         self.config = config
         self.store = RegistryStore(config.db, config.clock)
+        # The first write must not pay for loading the contract: answer times stay even.
+        bodies.prepare()
         if seed is not None:
             self.store.apply_seed(seed)
         self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None

@@ -67,7 +67,7 @@ Problem = tuple[int, str]
 @functools.cache
 def _contract() -> dict[str, Any]:
     text = resources.files("oauth2_sync").joinpath("schemas/registry-api.openapi.yaml")
-    document: dict[str, Any] = yaml.safe_load(text.read_text(encoding="utf-8"))
+    document: dict[str, Any] = yaml.load(text.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     return document
 
 
@@ -83,6 +83,12 @@ def _validator() -> Draft202012Validator:
 def _fast_valid() -> schemafast.Check:
     schemas = _contract()["components"]["schemas"]
     return schemafast.compile_schema(schemas[_COMPONENT], schemas)
+
+
+def prepare() -> None:
+    """Load the contract and build the validators now rather than on the first write."""
+    _fast_valid()
+    _validator()
 
 
 def component(name: str) -> dict[str, Any]:
