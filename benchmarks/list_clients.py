@@ -29,8 +29,9 @@ from typing import Any
 import requests
 from common import best_of
 
+from oauth2_sync.refserver.seed import load_seed
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry.http import Credentials, HttpRegistry
-from oauth2_sync.registry.store import RegistryStore, load_seed
 from oauth2_sync.secret import Secret
 
 ROOT = Path(__file__).resolve().parent.parent

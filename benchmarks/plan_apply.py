@@ -43,8 +43,9 @@ from oauth2_sync.apply import apply_plan, check_preconditions
 from oauth2_sync.diff import diff_clients
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Plan, make_plan
+from oauth2_sync.refserver.records import ApiCredential, PartnerRecord, Seed
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry import open_registry
-from oauth2_sync.registry.store import ApiCredential, PartnerRecord, RegistryStore, Seed
 from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.sink import open_sink

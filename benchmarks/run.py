@@ -46,8 +46,8 @@ from oauth2_sync.apply import apply_plan, check_preconditions
 from oauth2_sync.journal import Journal
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Plan, make_plan
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry import open_registry, wire
-from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.settings import load_settings
 from oauth2_sync.sink import open_sink
 

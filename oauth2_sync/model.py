@@ -22,6 +22,10 @@ SCOPES: tuple[Scope, ...] = get_args(Scope)
 REDIRECT_GRANTS: frozenset[GrantType] = frozenset({"implicit", "authorization_code"})
 DEFAULT_GRANTS: tuple[GrantType, ...] = ("password", "refresh_token")
 DEFAULT_SCOPES: tuple[Scope, ...] = ("read",)
+CLIENT_ID_PATTERN = r"[a-z0-9][a-z0-9._-]*"
+"""What a client ID is made of (the whole ID must match; at least 3 characters)."""
+SUBDOMAIN_PATTERN = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+"""What a partner subdomain is made of (the whole subdomain must match)."""
 PLATFORM_ACCESS_TTL = 12 * 3600
 """What the registry uses when a client's access-token lifetime is null."""
 PLATFORM_REFRESH_TTL = 30 * 86400

@@ -34,8 +34,8 @@ from oauth2_sync.apply import Report, apply_plan, check_preconditions, rotate_se
 from oauth2_sync.journal import Journal
 from oauth2_sync.model import Client
 from oauth2_sync.plan import make_plan
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry.http import Credentials, HttpRegistry
-from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.sink import DirectorySink

@@ -26,8 +26,8 @@ from faultproxy import FaultProxy, start_proxy
 from faultproxy import origin as proxy_origin
 
 from oauth2_sync.errors import RegistryError
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry.http import Credentials, HttpRegistry
-from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.secret import Secret
 
 CI = CI_CREDENTIAL

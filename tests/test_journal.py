@@ -21,9 +21,9 @@ from oauth2_sync.errors import RegistryError
 from oauth2_sync.journal import JOURNAL_PATH, Journal, Pending
 from oauth2_sync.model import Client
 from oauth2_sync.plan import make_plan
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry.base import RemoteClient
 from oauth2_sync.registry.local import LocalRegistry
-from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.secret import Secret
 from oauth2_sync.settings import load_settings
 from oauth2_sync.sink import DirectorySink, Sink

@@ -46,8 +46,8 @@ from conftest import RegistryServer
 from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 
 from oauth2_sync.cli import cli
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry.local import LocalRegistry
-from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from oauth2_sync.errors import (
     ConflictError,
@@ -17,13 +22,21 @@ from oauth2_sync.errors import (
     RegistryError,
     UsageError,
 )
-from oauth2_sync.registry.store import (
-    RegistryStore,
-    TokenInfo,
-    hash_secret,
-    load_seed,
-    verify_secret,
+from oauth2_sync.model import (
+    CLIENT_ID_PATTERN,
+    DEFAULT_GRANTS,
+    DEFAULT_SCOPES,
+    GRANT_TYPES,
+    SCOPES,
+    SUBDOMAIN_PATTERN,
 )
+from oauth2_sync.refserver import bodies as bodies_module
+from oauth2_sync.refserver import schemafast
+from oauth2_sync.refserver.bodies import check_body, component
+from oauth2_sync.refserver.db import hash_secret, verify_secret
+from oauth2_sync.refserver.records import MAX_INT, TokenInfo
+from oauth2_sync.refserver.seed import load_seed
+from oauth2_sync.refserver.store import RegistryStore
 
 SEED = Path(__file__).parent.parent / "examples" / "registry-seed.yaml"
 
@@ -256,6 +269,64 @@ def test_a_body_that_is_not_an_object(store: RegistryStore) -> None:
         store.create_client([], "a")  # type: ignore[arg-type]
 
 
+NUMERIC_ID = "must be a partner's numeric id"
+PATTERN_ID = "must be lower-case letters, digits, '.', '_' and '-', starting with a letter or digit"
+
+
+@pytest.mark.parametrize(
+    ("changes", "path", "fields"),
+    [
+        # What the OpenAPI component lets through and the registry's rules do not.
+        ({"clientId": "acme-x\n"}, None, {"clientId": PATTERN_ID}),
+        ({"email": "a@x.example\n"}, None, {"email": "must be exactly one e-mail address"}),
+        ({"partnerId": 101.0}, None, {"partnerId": NUMERIC_ID}),
+        ({"accessTokenValiditySeconds": 60.0}, None,
+         {"accessTokenValiditySeconds": "must be null (platform default), -1 (never "
+                                        "expires) or a positive number of seconds"}),
+        ({"name": "a\x00b"}, None, {"name": "must be valid Unicode text"}),
+        ({"grantTypes": ["implicit"], "redirectUri": "https://a.example/" + "x" * 2000}, None,
+         {"redirectUri": "each URI must be at most 2000 characters"}),
+        # When a field breaks several rules, the first of the hand-written order wins.
+        ({"partnerId": None}, None, {"partnerId": "is required"}),
+        ({"clientId": ""}, None, {"clientId": "must not be empty"}),
+        ({"clientId": "ab"}, None, {"clientId": "must be at least 3 characters"}),
+        ({"clientId": "A"}, None, {"clientId": PATTERN_ID}),
+        ({"clientId": "x" * 101}, None, {"clientId": "must be at most 100 characters"}),
+        ({"scope": ["x", "x"]}, None, {"scope": "unknown value 'x' (allowed: read, write)"}),
+        ({"scope": ["read", 1]}, None, {"scope": "must be an array of strings"}),
+        ({"redirectUri": None}, None, {"redirectUri": "must be a string"}),
+        ({"clientId": None}, "acme-reporting",
+         {"clientId": "must equal the client ID in the path"}),
+        ({"clientId": ...}, "Acme", {"clientId": PATTERN_ID}),
+    ],
+)
+def test_rules_beyond_the_contract(
+    changes: dict[str, Any], path: str | None, fields: dict[str, str]
+) -> None:
+    _, problems = check_body(body(**changes), path)
+    assert problems == fields
+
+
+def test_bodies_may_hold_tuples_as_the_local_adapter_sends() -> None:
+    values, problems = check_body(body(scope=("write", "read")), None)
+    assert problems == {}
+    assert values["scope"] == ("read", "write")
+
+
+def test_the_contract_and_the_model_agree() -> None:
+    schemas = {name: component(name) for name in ("Scope", "GrantTypes", "ClientCreate")}
+    assert tuple(schemas["Scope"]["items"]["enum"]) == SCOPES
+    assert tuple(schemas["GrantTypes"]["items"]["enum"]) == GRANT_TYPES
+    properties = schemas["ClientCreate"]["properties"]
+    assert tuple(properties["scope"]["default"]) == DEFAULT_SCOPES
+    assert tuple(properties["grantTypes"]["default"]) == DEFAULT_GRANTS
+    assert component("PartnerId")["maximum"] == MAX_INT
+    assert component("ClientIdValue")["pattern"] == f"^{CLIENT_ID_PATTERN}$"
+    seed_schema = json.loads(SEED_SCHEMA.read_text())
+    subdomain = seed_schema["properties"]["partners"]["items"]["properties"]["subdomain"]
+    assert subdomain["pattern"] == f"^{SUBDOMAIN_PATTERN}$"
+
+
 def test_paging(store: RegistryStore) -> None:
     store.bulk_create(
         [body(clientId=f"acme-user{i:02d}") for i in range(25)], "bench"
@@ -401,3 +472,80 @@ def test_seed_file_must_be_strict_yaml(tmp_path: Path) -> None:
     path.write_text("partners: []\npartners: []\n")
     with pytest.raises(InputError):
         load_seed(path)
+
+
+def test_expiry_and_audit_times_follow_the_injected_clock(tmp_path: Path) -> None:
+    now = [1_700_000_000.0]
+    st = RegistryStore(tmp_path / "r.db", clock=lambda: now[0])
+    st.apply_seed(load_seed(SEED))
+    issued = st.issue_token(TokenInfo("oauth2-sync-ci", ("read",)), 60, refresh_ttl=120)
+    assert issued.refresh_token is not None
+    created, _ = st.create_client(body(), "a")
+    assert created["createdAt"] == "2023-11-14T22:13:20.000Z"
+    now[0] += 60.5
+    assert st.check_token(issued.access_token) is None
+    assert st.redeem_refresh_token(issued.refresh_token, "oauth2-sync-ci") is not None
+
+
+SEED_SCHEMA = Path(__file__).parent.parent / "oauth2_sync" / "schemas" / "registry-seed.schema.json"
+
+
+def seed_schema_errors(text: str) -> list[str]:
+    """What the published seed schema says about a seed document."""
+    validator = Draft202012Validator(json.loads(SEED_SCHEMA.read_text()))
+    return [error.message for error in validator.iter_errors(yaml.safe_load(text))]
+
+
+def test_the_example_seed_satisfies_its_schema() -> None:
+    text = SEED.read_text()
+    assert text.startswith("# yaml-language-server: $schema=schemas/registry-seed.schema.json\n")
+    assert seed_schema_errors(text) == []
+    copy = SEED.parent / "schemas" / "registry-seed.schema.json"
+    assert copy.read_text() == SEED_SCHEMA.read_text()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "partners: {}\n",
+        "partners: []\nextra: 1\n",
+        "partners:\n  - subdomain: acme\n",
+        "partners:\n  - {id: 0, subdomain: acme}\n",
+        "partners:\n  - {id: 1, subdomain: Acme}\n",
+        "partners:\n  - {id: 1, subdomain: acme, name: ''}\n",
+        "partners:\n  - {id: 1, subdomain: acme, users: x}\n",
+        "partners: []\napi_credentials:\n  - {client_id: x, secret: s, scope: admin}\n",
+        "partners: []\napi_users:\n  - {username: u, password: ''}\n",
+        "partners: []\napi_users:\n  - {username: u}\n",
+    ],
+)
+def test_the_seed_schema_refuses_what_the_reader_refuses(tmp_path: Path, text: str) -> None:
+    # Uniqueness and unset variables are beyond JSON Schema: only the reader sees them.
+    path = tmp_path / "seed.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError):
+        load_seed(path)
+    assert seed_schema_errors(text)
+
+
+_FIELD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, 1.0, 1.5, -1.0, 2**31]),
+    st.text(max_size=6), st.sampled_from(["acme-x", "a@b.example", "a@b.example\n", " "]),
+    st.lists(st.one_of(st.sampled_from(["read", "write", "implicit", "password", "x"]),
+                       st.integers(0, 1), st.booleans()), max_size=3),
+)
+_FIELD_NAMES = st.sampled_from(
+    ["clientId", "name", "email", "partnerId", "restrictToPartnerUsers", "scope", "grantTypes",
+     "redirectUri", "accessTokenValiditySeconds", "refreshTokenValiditySeconds", "version", "x"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(changes=st.dictionaries(_FIELD_NAMES, _FIELD_VALUES, max_size=4), drop=st.booleans())
+def test_the_fast_path_agrees_with_jsonschema(changes: dict[str, Any], drop: bool) -> None:
+    instance = {**body(), **changes}
+    if drop:
+        instance.pop("email", None)
+    schemas = component("ClientCreate"), bodies_module._contract()["components"]["schemas"]
+    fast = schemafast.compile_schema(*schemas)(instance)
+    assert fast == bodies_module._validator().is_valid(instance)

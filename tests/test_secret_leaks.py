@@ -25,7 +25,7 @@ from conftest import RegistryServer
 from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 
 from oauth2_sync.cli import cli
-from oauth2_sync.registry.store import RegistryStore
+from oauth2_sync.refserver.store import RegistryStore
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 CANDIDATE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")

@@ -282,7 +282,7 @@ def sink_repo(root: Path, secrets: dict[str, object]) -> Path:
 
 
 def nothing_created(root: Path) -> bool:
-    from oauth2_sync.registry.store import RegistryStore
+    from oauth2_sync.refserver.store import RegistryStore
 
     store = RegistryStore(root / ".oauth2-sync" / "registry.db")
     try:

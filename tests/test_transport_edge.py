@@ -27,11 +27,11 @@ from conftest import CI_CREDENTIAL, PLAN_CREDENTIAL, RegistryServer
 
 from oauth2_sync.errors import RegistryError, RegistryUnavailableError, UsageError
 from oauth2_sync.model import Client
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry.http import Credentials, HttpRegistry
 from oauth2_sync.registry.rfc7592 import Rfc7592Registry
 from oauth2_sync.registry.rfc7592 import check_transport as rfc7592_check
 from oauth2_sync.registry.state import StateFile
-from oauth2_sync.registry.store import RegistryStore
 from oauth2_sync.registry.transport import segment
 from oauth2_sync.secret import Secret
 

@@ -57,7 +57,7 @@ def serve(
 
     Prints `registry listening on URL` to stderr once it accepts requests.
     """
-    from oauth2_sync.registry.server import ServerConfig, run
+    from oauth2_sync.refserver.server import ServerConfig, run
 
     config = ServerConfig(
         db=db, host=host, port=port, seed=seed, token_ttl=token_ttl, rate_limit=rate_limit,

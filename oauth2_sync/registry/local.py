@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.model import Client
+from oauth2_sync.refserver.records import Seed
+from oauth2_sync.refserver.seed import load_seed
+from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry import wire
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Secret
-from oauth2_sync.registry.store import RegistryStore, Seed, load_seed
 
 if TYPE_CHECKING:
     from oauth2_sync.settings import Settings
