@@ -95,7 +95,7 @@ def report_lines(report: ExportReport, *, quiet: bool = False, verbose: int = 0)
     """The lines ``export`` prints for ``report``, in order: each client written (not
     with ``quiet``), skipped (only with ``verbose``) or failed, then the summary (not
     with ``quiet``). Client IDs and reasons from the registry are escaped."""
-    from oauth2_sync.render import escape  # the safe-text helpers; lazy like yaml's users
+    from oauth2_sync.safetext import escape
 
     lines: list[ExportLine] = []
     for item in report.items:

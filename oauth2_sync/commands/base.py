@@ -108,7 +108,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            from oauth2_sync.render.diagnostics import line
+            from oauth2_sync.render.common import line
 
             for diagnostic in exc.diagnostics:
                 click.echo(line(diagnostic), err=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, quote, unquote_plus
 
+from oauth2_sync import etags
 from oauth2_sync.errors import NotFoundError, RegistryError
 from oauth2_sync.model import PLATFORM_REFRESH_TTL
 from oauth2_sync.refserver import bodies
@@ -26,7 +27,6 @@ from oauth2_sync.refserver.exchange import HttpError, Request, Response, int_par
 from oauth2_sync.refserver.records import MAX_INT, TokenInfo
 from oauth2_sync.refserver.seed import load_seed
 from oauth2_sync.refserver.store import RegistryStore
-from oauth2_sync.registry import wire
 
 MAX_PAGE_SIZE: Final = 5000
 DEFAULT_PAGE_SIZE: Final = 500
@@ -305,7 +305,7 @@ class RegistryApp:
         obj = self.store.get_client(client_id)
         if obj is None:
             raise NotFoundError(f"client {client_id} does not exist", status=404)
-        return Response(200, obj, {"ETag": wire.etag(str(obj["version"]))})
+        return Response(200, obj, {"ETag": etags.etag(str(obj["version"]))})
 
     def create_client(self, request: Request, caller: TokenInfo) -> Response:
         """``POST /v1/oauth2-clients``: 201 with the secret (the only time it is shown)."""
@@ -314,7 +314,7 @@ class RegistryApp:
             201,
             {**obj, "clientSecret": secret},
             {
-                "ETag": wire.etag(str(obj["version"])),
+                "ETag": etags.etag(str(obj["version"])),
                 "Location": f"/v1/oauth2-clients/{quote(obj['clientId'], safe='')}",
                 "Cache-Control": "no-store",
             },
@@ -327,7 +327,7 @@ class RegistryApp:
         obj = self.store.replace_client(
             client_id, request.json(), request.if_match(), caller.credential
         )
-        return Response(200, obj, {"ETag": wire.etag(str(obj["version"]))})
+        return Response(200, obj, {"ETag": etags.etag(str(obj["version"]))})
 
     def delete_client(
         self, request: Request, caller: TokenInfo, client_id: str
@@ -344,7 +344,7 @@ class RegistryApp:
         return Response(
             200,
             {**obj, "clientSecret": secret},
-            {"ETag": wire.etag(str(obj["version"])), "Cache-Control": "no-store"},
+            {"ETag": etags.etag(str(obj["version"])), "Cache-Control": "no-store"},
         )
 
     # --- one request -----------------------------------------------------------

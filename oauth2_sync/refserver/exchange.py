@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from oauth2_sync import etags
 from oauth2_sync.errors import (
     ConflictError,
     NotFoundError,
     PreconditionFailedError,
     RegistryError,
 )
-from oauth2_sync.registry import wire
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class Request:
 
     def if_match(self) -> frozenset[str] | None:
         """The versions ``If-Match`` accepts; ``None`` when absent or ``*``."""
-        return wire.parse_if_match(self.headers.get("if-match"))
+        return etags.parse_if_match(self.headers.get("if-match"))
 
 
 def too_large() -> HttpError:

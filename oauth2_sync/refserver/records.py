@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from oauth2_sync.registry.base import Secret
+from oauth2_sync.secret import Secret
 
 WireClient = dict[str, Any]
 """A client as the API sends it (camelCase keys; see ``schemas/registry-api.openapi.yaml``)."""

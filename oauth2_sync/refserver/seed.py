@@ -17,7 +17,7 @@ from oauth2_sync.errors import UsageError
 from oauth2_sync.loader import load_file
 from oauth2_sync.model import SUBDOMAIN_PATTERN
 from oauth2_sync.refserver.records import MAX_INT, ApiCredential, ApiUser, PartnerRecord, Seed
-from oauth2_sync.registry.base import Secret
+from oauth2_sync.secret import Secret
 
 SUBDOMAIN_RE: Final = re.compile(SUBDOMAIN_PATTERN)
 _ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode, urlsplit
 
+from oauth2_sync import etags
 from oauth2_sync.errors import (
     CreatedResponseLostError,
     RegistryError,
@@ -295,7 +296,7 @@ class HttpRegistry(ApiConnection, Registry):
         """``PUT`` with ``If-Match``; ``PreconditionFailedError`` on 412, ``NotFoundError``."""
         body = wire.client_to_wire(client, self._partner_id(client.partner))
         path = client_path(client.client_id)
-        headers = {} if version is None else {"If-Match": wire.etag(version)}
+        headers = {} if version is None else {"If-Match": etags.etag(version)}
         response = self._call("PUT", path, json=body, headers=headers, ok=(200, 412))
         if response.status_code == 412:
             if response.retried:
@@ -309,7 +310,7 @@ class HttpRegistry(ApiConnection, Registry):
     def delete_client(self, client_id: str, version: str | None) -> None:
         """``DELETE`` with ``If-Match``; ``PreconditionFailedError``, ``NotFoundError``."""
         path = client_path(client_id)
-        headers = {} if version is None else {"If-Match": wire.etag(version)}
+        headers = {} if version is None else {"If-Match": etags.etag(version)}
         response = self._call("DELETE", path, headers=headers, ok=(204, 404))
         if response.status_code == 404:
             if response.retried and no_such_client(response):
@@ -369,7 +370,7 @@ class HttpRegistry(ApiConnection, Registry):
         body = self._json(response, method, path)
         partner_id = body.get("partnerId") if isinstance(body, dict) else None
         remote = wire.client_from_wire(body, self._subdomains(partner_id))
-        tag = wire.version_from_etag(response.headers.get("ETag"))
+        tag = etags.version_from_etag(response.headers.get("ETag"))
         if tag is not None and tag != remote.version:
             raise RegistryError(
                 f"{method} {self._shown(path)}: ETag {tag} disagrees with version "

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 
 from oauth2_sync import durations
 from oauth2_sync.diff import TTL_FIELDS, FieldValue
+from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import effective_ttl
 from oauth2_sync.plan import Action, Plan
 from oauth2_sync.planfile import REFUSED_RULE
-from oauth2_sync.safetext import escape, quote
+from oauth2_sync.safetext import escape, printable, quote
 
 SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
 LEGEND: dict[Action, str] = {
@@ -135,3 +136,10 @@ def code(text: str, *, quoted: bool = False) -> str:
     if quoted:
         shown = f'"{shown}"'
     return f"<code>{html.escape(shown, quote=True)}</code>"
+
+
+def line(d: Diagnostic) -> str:
+    """One diagnostic as ``validate`` prints it: file name and message with every
+    invisible or control character escaped, so that a file name cannot start a line
+    of its own (a forged ``::error`` workflow command) or drive the terminal."""
+    return f"{printable(d.file)}:{d.line}:{d.column}: {d.severity}: [{d.rule}] {printable(d.message)}"

@@ -35,13 +35,6 @@ def render_text(
     stream.write(summary(diagnostics, files, clients) + "\n")
 
 
-def line(d: Diagnostic) -> str:
-    """One diagnostic as ``validate`` prints it: file name and message with every
-    invisible or control character escaped, so that a file name cannot start a line
-    of its own (a forged ``::error`` workflow command) or drive the terminal."""
-    return f"{printable(d.file)}:{d.line}:{d.column}: {d.severity}: [{d.rule}] {printable(d.message)}"
-
-
 def summary(diagnostics: Sequence[Diagnostic], files: int, clients: int) -> str:
     """``3 files, 10 clients: 1 error, 2 warnings.``"""
     errors = sum(1 for d in diagnostics if d.severity == "error")

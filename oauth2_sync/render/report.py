@@ -14,7 +14,7 @@ import click
 from oauth2_sync.render import json as render_json
 from oauth2_sync.render import markdown as render_markdown
 from oauth2_sync.render import text as render_text
-from oauth2_sync.render.diagnostics import line as diagnostic_line
+from oauth2_sync.render.common import line as diagnostic_line
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar

@@ -21,12 +21,12 @@ from oauth2_sync.render.common import (
     errors_line,
     human_seconds,
     human_ttl,
+    line,
     literal,
     matches_line,
     plan_line,
     plural,
 )
-from oauth2_sync.render.diagnostics import line
 from oauth2_sync.safetext import escape, quote
 
 __all__ = [
