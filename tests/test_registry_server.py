@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import RegistryServer, launch_registry_server
+from support.registry import RegistryServer, launch_registry_server
 
 INVALID_TOKEN = 'Bearer realm="oauth", error="invalid_token"'
 AUDIT = ("createdAt", "updatedAt")
