@@ -13,147 +13,15 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-import yaml
+from support.oidc_peer import peer_problem
+from support.registry import RegistryServer, launch_registry_server, write_registry_settings
 
 from oauth2_sync.settings import Settings, load_settings
-
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "examples" / "registry-seed.yaml"
-START_TIMEOUT = 30.0
-
-CI_CREDENTIAL = ("oauth2-sync-ci", "ci-secret-for-local-tests")
-"""Read-write API credential of the example seed (client ID, secret): test values."""
-PLAN_CREDENTIAL = ("oauth2-sync-plan", "plan-secret-for-local-tests")
-"""Read-only API credential of the example seed."""
-OPS_USER = ("ops", "ops-password-for-local-tests")
-"""Password-grant user of the example seed (read write)."""
-
-
-@dataclass
-class RegistryServer:
-    """A running ``oauth2-sync registry serve``.
-
-    ``base_url`` ends in ``/v1``; ``ci`` and ``plan`` are the (client ID, secret) pairs
-    of the read-write and read-only API credentials; ``user`` the password-grant user.
-    """
-
-    process: subprocess.Popen[str]
-    base_url: str
-    db: Path
-    ci: tuple[str, str] = CI_CREDENTIAL
-    plan: tuple[str, str] = PLAN_CREDENTIAL
-    user: tuple[str, str] = OPS_USER
-    stderr: list[str] = field(default_factory=list)
-
-    @property
-    def token_url(self) -> str:
-        """The token endpoint (``/oauth/token`` beside ``/v1``)."""
-        return self.base_url[: -len("/v1")] + "/oauth/token"
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on."""
-        return int(self.base_url.rsplit(":", 1)[1].split("/")[0])
-
-    def token(self, credential: tuple[str, str] = CI_CREDENTIAL) -> str:
-        """A fresh access token (client_credentials grant) for ``credential``."""
-        response = requests.post(
-            self.token_url, data={"grant_type": "client_credentials"},
-            auth=credential, timeout=10,
-        )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
-
-    def headers(self, credential: tuple[str, str] = CI_CREDENTIAL) -> dict[str, str]:
-        """``Authorization: Bearer`` headers for ``credential``."""
-        return {"Authorization": f"Bearer {self.token(credential)}"}
-
-    def env(self, credential: tuple[str, str] = CI_CREDENTIAL) -> dict[str, str]:
-        """The environment variables the HTTP adapter reads its credentials from."""
-        return {"OAUTH2_SYNC_CLIENT_ID": credential[0], "OAUTH2_SYNC_CLIENT_SECRET": credential[1]}
-
-    def stop(self) -> int:
-        """SIGTERM, wait for the exit; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-def launch_registry_server(
-    folder: Path,
-    *,
-    seed: Path | None = SEED,
-    token_ttl: int | None = None,
-    rate_limit: float | None = None,
-    extra_env: Mapping[str, str] | None = None,
-    verbose: bool = False,
-    latency_ms: int | None = None,
-) -> RegistryServer:
-    """Start a server on a free port with a database in ``folder``; return once it listens.
-
-    ``verbose`` runs it with ``-vv`` (debug logs on its stderr, kept in ``stderr``);
-    ``latency_ms`` delays every answer (``--latency-ms``), so that an apply takes time."""
-    db = folder / "registry.db"
-    command = [
-        sys.executable, "-m", "oauth2_sync", "registry", "serve",
-        "--db", str(db), "--host", "127.0.0.1", "--port", "0",
-    ]
-    if seed is not None:
-        command += ["--seed", str(seed)]
-    if token_ttl is not None:
-        command += ["--token-ttl", str(token_ttl)]
-    if rate_limit is not None:
-        command += ["--rate-limit", str(rate_limit)]
-    if verbose:
-        command.append("-vv")
-    if latency_ms is not None:
-        command += ["--latency-ms", str(latency_ms)]
-    env = {**os.environ, **(extra_env or {})}
-    process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True, env=env, cwd=ROOT,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    stderr: list[str] = []
-
-    def pump() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            stderr.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    prefix = "registry listening on "
-    while True:
-        try:
-            line = lines.get(timeout=START_TIMEOUT)
-        except queue.Empty:
-            process.kill()
-            raise RuntimeError("registry server did not start in time") from None
-        if line is None:
-            process.wait()
-            raise RuntimeError(f"registry server exited: {''.join(stderr)}")
-        if line.startswith(prefix):
-            return RegistryServer(process, line[len(prefix):].strip(), db, stderr=stderr)
 
 
 @pytest.fixture(scope="session")
@@ -195,33 +63,6 @@ def registry_env(
     return env
 
 
-def write_registry_settings(
-    root: Path,
-    url: str,
-    *,
-    registry: Mapping[str, Any] | None = None,
-    teams: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write ``root/oauth2-sync.yaml`` for registry ``url`` (extra ``registry`` keys such as
-    ``auth`` or ``retries``); teams default to acme/globex/initech. Returns its path."""
-    root.mkdir(parents=True, exist_ok=True)
-    document = {
-        "registry": {"url": url, **(registry or {})},
-        "clients": {"paths": ["clients/**/*.yaml"]},
-        "teams": dict(
-            teams
-            or {
-                "payments": {"paths": ["clients/acme/**"], "partners": ["acme"]},
-                "analytics": {"paths": ["clients/globex/**"], "partners": ["globex"]},
-                "platform": {"paths": ["clients/initech/**"], "partners": ["initech"]},
-            }
-        ),
-    }
-    path = root / "oauth2-sync.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def registry_settings(tmp_path: Path) -> Callable[..., Settings]:
     """A factory: ``registry_settings(url, **options)`` writes an ``oauth2-sync.yaml`` in a
@@ -231,3 +72,46 @@ def registry_settings(tmp_path: Path) -> Callable[..., Settings]:
         return load_settings(write_registry_settings(tmp_path / "config", url, **options))
 
     return make
+
+
+# --- markers ---------------------------------------------------------------------
+
+SLOW_MODULES: frozenset[str] = frozenset({
+    "test_broken_environments", "test_e2e_drift", "test_e2e_plan_apply", "test_e2e_rfc7592",
+    "test_faults", "test_hostile_registry", "test_interrupts", "test_kit",
+})
+"""Modules of whole-workflow runs (CLI subprocesses, servers, CI jobs): marked ``slow`` and
+left out of the inner loop, ``pytest -m "not slow and not peer"``."""
+
+PEER_NAMES = frozenset({"running_peer", "OidcPeer"})
+"""A test that calls these, or uses a fixture that does, needs the oidc-provider peer."""
+
+
+def _uses_peer(item: pytest.Item) -> bool:
+    functions = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    if info is not None:
+        functions += [d.func for defs in info.name2fixturedefs.values() for d in defs]
+    return any(
+        PEER_NAMES & set(getattr(getattr(f, "__code__", None), "co_names", ()))
+        for f in functions
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``peer`` what starts oidc-provider (found from the code, so a new test cannot
+    forget the mark) and ``slow`` the modules listed in ``SLOW_MODULES``."""
+    for item in items:
+        if _uses_peer(item):
+            item.add_marker(pytest.mark.peer)
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A ``peer`` test fails at once, saying what is missing and how to install it,
+    rather than erroring deep in a fixture (and it is not skipped: CI must run it)."""
+    if item.get_closest_marker("peer") is not None:
+        problem = peer_problem()
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from configrepo import client, write_repo
+from support.configrepo import client, write_repo
 
 from oauth2_sync.apply import (
     Report,

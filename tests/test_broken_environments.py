@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RegistryServer, launch_registry_server
+from support.registry import RegistryServer, launch_registry_server
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 TIMEOUT = 60

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from configrepo import client, write_repo
+from support.configrepo import client, write_repo
 
 from oauth2_sync.cli import cli
 from oauth2_sync.drift import ClientDrift, DriftReport, FieldDrift, build_drift, to_dict

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import RegistryServer
+from support.registry import RegistryServer
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 CHANGED, MISSING, UNDECLARED = "acme-web-portal", "initech-kiosk", "acme-ops-cli"

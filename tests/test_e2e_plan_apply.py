@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import RegistryServer
+from support.registry import RegistryServer
 
 from oauth2_sync.model import Client
 from oauth2_sync.registry import wire

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
+from support.oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
 
 from oauth2_sync.export import render_file
 from oauth2_sync.model import Client

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from configrepo import client, write_repo
-from conftest import RegistryServer, write_registry_settings
+from support.configrepo import client, write_repo
+from support.registry import RegistryServer, write_registry_settings
 
 from oauth2_sync.cli import cli
 from oauth2_sync.errors import UsageError

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import CI_CREDENTIAL, RegistryServer
-from faultproxy import Exchange, FaultProxy, start_proxy
-from faultproxy import origin as proxy_origin
+from support.faultproxy import Exchange, FaultProxy, start_proxy
+from support.faultproxy import origin as proxy_origin
+from support.registry import CI_CREDENTIAL, RegistryServer
 
 from oauth2_sync.apply import Report, apply_plan, check_preconditions, rotate_secrets
 from oauth2_sync.journal import Journal

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CI_CREDENTIAL, RegistryServer
-from faultproxy import FaultProxy, start_proxy
-from faultproxy import origin as proxy_origin
+from support.faultproxy import FaultProxy, start_proxy
+from support.faultproxy import origin as proxy_origin
+from support.registry import CI_CREDENTIAL, RegistryServer
 
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.refserver.store import RegistryStore

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from configrepo import client, write_repo
-from conftest import SEED, RegistryServer, launch_registry_server
+from support.configrepo import client, write_repo
+from support.registry import SEED, RegistryServer, launch_registry_server
 
 from oauth2_sync.apply import Result, Stop, StopReason, apply_plan
 from oauth2_sync.errors import RegistryUnavailableError

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from configrepo import client, write_repo
-from conftest import RegistryServer
+from support.configrepo import client, write_repo
+from support.registry import RegistryServer
 
 from oauth2_sync.apply import apply_plan, check_preconditions
 from oauth2_sync.errors import RegistryError

@@ -20,56 +20,49 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import stat
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import click
 import pytest
 import requests
 import yaml
-from conftest import RegistryServer
-from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
+from support.github_actions import GitHubRunner
+from support.gitlab_ci import run_gitlab_job
+from support.kit import (
+    DRIFT_LABEL,
+    EXAMPLE_IDS,
+    EXAMPLES,
+    GITLAB_CI,
+    PLAN_MARKER,
+    ROOT,
+    TIMEOUT,
+    TUTORIAL_ADDRESS,
+    WORKFLOWS,
+    ci_scripts,
+    clean_env,
+    copy_examples,
+    edit_local_client,
+    no_secret_in,
+    store_secret,
+)
+from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
+from support.registry import RegistryServer
+from support.shell import ShellCommand, invocations, parse_with_click
+from support.standins import GitLabMergeRequests, GitLabNotes, Vault, stand_in
+from support.tutorial import TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
 
 from oauth2_sync.cli import cli
 from oauth2_sync.refserver.store import RegistryStore
-from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.settings import load_settings
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-README = ROOT / "README.md"
-WORKFLOWS = EXAMPLES / ".github" / "workflows"
-GITLAB_CI = EXAMPLES / ".gitlab-ci.yml"
-STORE_SECRET = EXAMPLES / "ci" / "store-secret"
-NOT_RUN = "(not run by tests)"
-INSTALL_STEP = "Install oauth2-sync"
-PLACEHOLDER = "git.example.com/YOUR-ORG/oauth2-sync"
-TUTORIAL_ADDRESS = "127.0.0.1:8080"
-EXAMPLE_IDS = (
-    "acme-billing-sync", "acme-mobile-app", "acme-reporting", "acme-web-portal",
-    "globex-analytics", "globex-etl", "globex-partner-portal",
-    "initech-batch", "initech-intranet", "initech-kiosk", "initech-legacy-spa",
-    "initech-tps-reports",
-)
-PLAN_MARKER = "<!-- oauth2-sync-plan -->"
-DRIFT_LABEL = "oauth2-sync-drift"
-TIMEOUT = 120
-
 
 # --- the environment every script runs in -------------------------------------
 
@@ -86,232 +79,7 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def clean_env(bin_dir: Path) -> dict[str, str]:
-    """The test process's environment without anything a CI system or the user set."""
-    prefixes = ("OAUTH2_SYNC_", "_OAUTH2_SYNC_", "VAULT_", "GIT_", "GITHUB_", "GITLAB_", "CI_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes) and k != "CI"}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env.update(
-        GIT_AUTHOR_NAME="Kit Test", GIT_AUTHOR_EMAIL="kit@example.test",
-        GIT_COMMITTER_NAME="Kit Test", GIT_COMMITTER_EMAIL="kit@example.test",
-        GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
-    )
-    return env
-
-
-def copy_examples(target: Path) -> Path:
-    """A fresh copy of the example config repository (no store, no secrets)."""
-    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
-    return target
-
-
-def bash(script: str, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """``script`` in bash as CI runners start it (``-eo pipefail``), output combined."""
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd,
-        env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT, check=False,
-    )
-
-
 # --- shell text: commands, heredocs, oauth2-sync invocations -------------------
-
-
-HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_]\w*)\1")
-EXPECT_EXIT = re.compile(r"#\s*exit\s+(\d+)\b")
-OPERATORS = {"|", "||", "&&", ";", "&", "(", ")", ";;", "!"}
-SHELL_KEYWORDS = {"if", "then", "elif", "else", "do", "while", "until", "{", "time", "exec"}
-
-
-@dataclasses.dataclass(frozen=True)
-class ShellCommand:
-    """One command of a shell text: its head (continuation lines) and heredoc bodies."""
-
-    text: str
-    head: str
-    line: int
-    expect: int
-    run: bool
-
-
-def split_commands(lines: Sequence[str], first_line: int, run: bool = True) -> list[ShellCommand]:
-    """The commands of ``lines``: backslash continuations and open quotes join lines, a
-    heredoc's body belongs to its command, comment lines are skipped."""
-    commands: list[ShellCommand] = []
-    i = 0
-    while i < len(lines):
-        if not lines[i].strip() or lines[i].lstrip().startswith("#"):
-            i += 1
-            continue
-        start = i
-        head = [lines[i]]
-        while head[-1].endswith("\\") or not _complete(head):
-            i += 1
-            assert i < len(lines), f"line {first_line + start}: unterminated command"
-            head.append(lines[i])
-        body: list[str] = []
-        heredoc = HEREDOC.search("\n".join(head))
-        if heredoc:
-            while not body or body[-1].strip() != heredoc.group(2):
-                i += 1
-                assert i < len(lines), f"line {first_line + start}: unterminated heredoc"
-                body.append(lines[i])
-        i += 1
-        expect = EXPECT_EXIT.search(head[-1])
-        head_text = "\n".join(head)
-        commands.append(
-            ShellCommand(
-                text="\n".join(head + body), head=head_text, line=first_line + start,
-                expect=int(expect.group(1)) if expect else 0,
-                run=run and NOT_RUN not in head_text,
-            )
-        )
-    return commands
-
-
-def _complete(head: Sequence[str]) -> bool:
-    try:
-        shlex.split("\n".join(head), comments=True)
-    except ValueError:
-        return False  # an open quote: the command goes on
-    return True
-
-
-def invocations(shell: str) -> list[list[str]]:
-    """The argument lists of every ``oauth2-sync`` command in a shell text."""
-    found: list[list[str]] = []
-    for command in split_commands(shell.splitlines(), 1):
-        lexer = shlex.shlex(command.head.replace("\\\n", " "), posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        simple: list[str] = []
-        for token in [*lexer, ";"]:
-            if token not in OPERATORS:
-                simple.append(token)
-                continue
-            words = _words(simple)
-            if words and words[0] == "oauth2-sync":
-                found.append(words[1:])
-            simple = []
-    return found
-
-
-def _words(tokens: list[str]) -> list[str]:
-    # Leading keywords and VAR=value assignments go; so does everything from the first
-    # redirection. A completion request (_OAUTH2_SYNC_COMPLETE=...) is no command line.
-    while tokens and (tokens[0] in SHELL_KEYWORDS or re.match(r"^[A-Za-z_]\w*=", tokens[0])):
-        if tokens[0].startswith("_OAUTH2_SYNC_COMPLETE="):
-            return []
-        tokens = tokens[1:]
-    for index, token in enumerate(tokens):
-        if token and set(token) <= set("<>&"):
-            cut = index - 1 if index and tokens[index - 1].isdigit() else index
-            return tokens[:cut]
-    return tokens
-
-
-def parse_with_click(args: Sequence[str]) -> list[str]:
-    """Parse ``oauth2-sync ARGS`` with the real command tree, invoking nothing; the path
-    of command names. Raises click's errors for unknown commands, options and values."""
-    path: list[str] = []
-    try:
-        ctx = cli.make_context("oauth2-sync", list(args))
-    except click.exceptions.Exit as done:  # --version, --help
-        assert done.exit_code == 0
-        return path
-    command: click.Command = cli
-    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
-    while isinstance(command, click.Group) and rest:
-        name, sub, rest = command.resolve_command(ctx, rest)
-        assert name is not None and sub is not None
-        path.append(name)
-        ctx = sub.make_context(name, rest, parent=ctx)
-        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
-        command = sub
-    assert not rest, f"unexpected arguments {rest}"
-    return path
-
-
-# --- the README tutorial -------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Fence:
-    lang: str
-    line: int
-    end: int
-    lines: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class TutorialBlock:
-    """A ```sh block and the output its last command must show (a ```text block)."""
-
-    commands: tuple[ShellCommand, ...]
-    output: tuple[str, ...] | None
-
-
-def tutorial_text() -> tuple[str, int]:
-    """The tutorial between its markers, and the README line it starts on."""
-    text = README.read_text(encoding="utf-8")
-    begin = re.search(r"^<!-- BEGIN tutorial.*-->$", text, re.M)
-    end = re.search(r"^<!-- END tutorial -->$", text, re.M)
-    assert begin and end and begin.end() < end.start(), "README: tutorial markers missing"
-    return text[begin.end() : end.start()], text[: begin.end()].count("\n") + 1
-
-
-def fences(text: str, first_line: int) -> list[Fence]:
-    found: list[Fence] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        opening = re.match(r"^```(\w*)\s*$", lines[i])
-        if not opening:
-            i += 1
-            continue
-        start = i
-        i += 1
-        while not lines[i].startswith("```"):
-            i += 1
-        found.append(Fence(opening.group(1), first_line + start, first_line + i,
-                           tuple(lines[start + 1 : i])))
-        i += 1
-    return found
-
-
-def tutorial_blocks() -> list[TutorialBlock]:
-    text, first_line = tutorial_text()
-    all_fences = fences(text, first_line)
-    lines = text.splitlines()
-    blocks: list[TutorialBlock] = []
-    for index, fence in enumerate(all_fences):
-        if fence.lang != "sh":
-            continue
-        first = next((line for line in fence.lines if line.strip()), "")
-        run = not (first.lstrip().startswith("#") and NOT_RUN in first)
-        commands = split_commands(fence.lines, fence.line + 1, run)
-        output = None
-        following = all_fences[index + 1] if index + 1 < len(all_fences) else None
-        if following and following.lang == "text":
-            between = lines[fence.end - first_line + 1 : following.line - first_line]
-            if not any(line.strip() for line in between):
-                output = following.lines
-        blocks.append(TutorialBlock(tuple(commands), output))
-    return blocks
-
-
-def assert_shows(expected: Sequence[str], output: str, where: str) -> None:
-    """Every expected line appears in ``output``, in order; ``...`` stands for any lines."""
-    lines = [line.rstrip() for line in output.splitlines()]
-    position = 0
-    for want in expected:
-        if want.strip() == "...":
-            continue
-        try:
-            position = lines.index(want.rstrip(), position) + 1
-        except ValueError:
-            pytest.fail(
-                f"{where}: the output lacks (in this order) the line\n{want}\n--- output:\n{output}"
-            )
 
 
 def test_the_tutorial_runs_end_to_end(
@@ -404,419 +172,7 @@ def test_the_tutorial_serves_and_configures_the_same_address() -> None:
 # --- loopback stand-ins: Vault and GitLab --------------------------------------
 
 
-Handler = Callable[[str, str, Mapping[str, str], bytes], tuple[int, dict[str, str], bytes]]
-
-
-class _StandInHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        handle: Handler = self.server.handle  # type: ignore[attr-defined]
-        status, headers, payload = handle(self.command, self.path, dict(self.headers), body)
-        self.send_response(status)
-        for name, value in {"Content-Type": "application/json", **headers}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        try:
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # a client killed while it waited (a cancelled job)
-
-    do_GET = do_POST = do_PUT = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def stand_in(handle: Handler) -> Iterator[str]:
-    """An HTTP server on 127.0.0.1 answering with ``handle``; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StandInHandler)
-    server.handle = handle  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class Vault:
-    """Vault's KV v2 write and read (``POST``/``GET /v1/secret/data/PATH``), nothing else.
-
-    With ``hold_after`` set, writes beyond that many secrets hang (``held`` is set) until
-    ``release``: a store that is slow just when a job is cancelled.
-    """
-
-    token = "vault-token-for-tests"
-
-    def __init__(self) -> None:
-        self.data: dict[str, dict[str, str]] = {}
-        self.refuse = False
-        self.hold_after: int | None = None
-        self.held = threading.Event()
-        self.release = threading.Event()
-
-    def handle(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        if headers.get("X-Vault-Token") != self.token or self.refuse:
-            return 403, {}, b'{"errors": ["permission denied"]}'
-        match = re.fullmatch(r"/v1/secret/data/(.+)", path)
-        if method == "GET" and match and match.group(1) in self.data:
-            return 200, {}, json.dumps({"data": {"data": self.data[match.group(1)]}}).encode()
-        if method != "POST" or not match:
-            return 404, {}, b'{"errors": []}'
-        if self.hold_after is not None and len(self.data) >= self.hold_after:
-            self.held.set()
-            self.release.wait(TIMEOUT)
-            return 503, {}, b'{"errors": ["sealed"]}'
-        self.data[match.group(1)] = json.loads(body)["data"]
-        return 200, {}, b'{"data": {"version": 1}}'
-
-    @property
-    def secrets(self) -> set[str]:
-        return {entry["client_secret"] for entry in self.data.values()}
-
-
-class GitLabNotes:
-    """The notes of merge request !7 of project 42, two to a page whatever is asked."""
-
-    token = "gitlab-token-for-tests"
-    base = "/api/v4/projects/42/merge_requests/7/notes"
-
-    def __init__(self) -> None:
-        self.notes: list[dict[str, Any]] = [
-            {"id": 1, "body": "added 1 commit", "system": True},
-            {"id": 2, "body": "Looks good to me", "system": False},
-            {"id": 3, "body": "> " + PLAN_MARKER + " quoted by a person", "system": False},
-        ]
-
-    def handle(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        if headers.get("Private-Token") != self.token:
-            return 401, {}, b'{"message": "401 Unauthorized"}'
-        parts = urlsplit(path)
-        if method == "GET" and parts.path == self.base:
-            page = int(parse_qs(parts.query).get("page", ["1"])[0])
-            chunk = self.notes[(page - 1) * 2 : page * 2]
-            more = len(self.notes) > page * 2
-            return 200, {"X-Next-Page": str(page + 1) if more else ""}, json.dumps(chunk).encode()
-        if method == "POST" and parts.path == self.base:
-            note = {"id": max(n["id"] for n in self.notes) + 1, "system": False,
-                    "body": json.loads(body)["body"]}
-            self.notes.append(note)
-            return 201, {}, json.dumps(note).encode()
-        match = re.fullmatch(re.escape(self.base) + r"/(\d+)", parts.path)
-        if method == "PUT" and match:
-            note = next(n for n in self.notes if n["id"] == int(match.group(1)))
-            note["body"] = json.loads(body)["body"]
-            return 200, {}, json.dumps(note).encode()
-        return 404, {}, b'{"message": "404 Not found"}'
-
-    def plan_notes(self) -> list[str]:
-        return [n["body"] for n in self.notes if str(n["body"]).startswith(PLAN_MARKER)]
-
-
 # --- GitHub Actions, run locally -------------------------------------------------
-
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-GITHUB_SCRIPT_HARNESS = r"""
-// Runs an actions/github-script script against an in-memory stand-in of the GitHub
-// REST calls the kit uses. argv: state.json script.js context.json
-const fs = require('fs');
-const [stateFile, scriptFile, contextFile] = process.argv.slice(2);
-const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
-const context = JSON.parse(fs.readFileSync(contextFile, 'utf8'));
-const bot = { login: 'github-actions[bot]', type: 'Bot' };
-const notFound = () => Object.assign(new Error('Not Found'), { status: 404 });
-const issueOf = (n) => {
-  const i = state.issues.find((x) => x.number === n); if (!i) throw notFound(); return i;
-};
-const github = {
-  paginate: async (method, params) => (await method(params)).data,
-  rest: { issues: {
-    listComments: async ({ issue_number }) =>
-      ({ data: state.comments.filter((c) => c.issue_number === issue_number) }),
-    createComment: async ({ issue_number, body }) => {
-      const c = { id: state.next++, issue_number, body, user: bot };
-      state.comments.push(c); return { data: c };
-    },
-    updateComment: async ({ comment_id, body }) => {
-      const c = state.comments.find((x) => x.id === comment_id); if (!c) throw notFound();
-      c.body = body; return { data: c };
-    },
-    listForRepo: async ({ state: wanted, labels }) => ({ data: state.issues.filter((i) =>
-      i.state === wanted && i.labels.some((l) => l.name === labels)) }),
-    create: async ({ title, body, labels }) => {
-      const i = { number: state.next++, title, body, state: 'open',
-        labels: labels.map((name) => ({ name })) };
-      state.issues.push(i); return { data: i };
-    },
-    update: async ({ issue_number, ...changes }) => {
-      const i = issueOf(issue_number); Object.assign(i, changes); return { data: i };
-    },
-    getLabel: async ({ name }) => {
-      if (!state.labels.includes(name)) throw notFound(); return { data: { name } };
-    },
-    createLabel: async ({ name }) => { state.labels.push(name); return { data: { name } }; },
-  },
-  repos: {
-    listPullRequestsAssociatedWithCommit: async ({ commit_sha }) =>
-      ({ data: state.pulls.filter((p) => p.merge_commit_sha === commit_sha) }),
-  } },
-};
-const core = { info: (m) => console.log(m), warning: (m) => console.error(m),
-  setFailed: (m) => { console.error(m); process.exitCode = 1; },
-  setOutput: (name, value) => fs.appendFileSync(process.env.GITHUB_OUTPUT, `${name}=${value}\n`) };
-const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
-const source = fs.readFileSync(scriptFile, 'utf8');
-const script = new AsyncFunction('github', 'context', 'core', 'require', source);
-script(github, context, core, require)
-  .then(() => fs.writeFileSync(stateFile, JSON.stringify(state)))
-  .catch((error) => { console.error(error); process.exit(1); });
-"""
-
-
-@dataclasses.dataclass
-class StepResult:
-    name: str
-    outcome: str
-    outputs: dict[str, str]
-    log: str
-
-
-@dataclasses.dataclass
-class JobResult:
-    steps: list[StepResult]
-
-    @property
-    def ok(self) -> bool:
-        return all(step.outcome != "failure" for step in self.steps)
-
-    @property
-    def log(self) -> str:
-        return "\n".join(step.log for step in self.steps)
-
-    def step(self, name: str) -> StepResult:
-        return next(step for step in self.steps if step.name == name)
-
-
-class GitHubRunner:
-    """Runs the jobs of the shipped workflows in one workspace, as GitHub's runner would.
-
-    ``uses:`` steps other than github-script are recorded, not run (checkout and
-    setup-python are what the workspace and PATH already are); the install step is
-    skipped (the checkout is installed)."""
-
-    def __init__(self, workspace: Path, env: Mapping[str, str], state_dir: Path) -> None:
-        self.workspace = workspace
-        self.env = dict(env)
-        self.state_dir = state_dir
-        self.vars: dict[str, str] = {}
-        self.secrets: dict[str, str] = {}
-        self.api = state_dir / "github-api.json"
-        self.api.write_text(json.dumps(
-            {"comments": [], "issues": [], "labels": [], "pulls": [], "next": 100}
-        ))
-        self.harness = state_dir / "github-script.js"
-        self.harness.write_text(GITHUB_SCRIPT_HARNESS)
-        self.event: dict[str, Any] = {}
-        self.sha = "0" * 40
-        """The commit a workflow runs for (``context.sha``)."""
-        self.inputs: dict[str, str] = {}
-        self.used: list[dict[str, Any]] = []
-        self.cancel: tuple[str, threading.Event] | None = None
-        """(step name, event): cancel the run once the event is set during that step."""
-
-    def api_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = json.loads(self.api.read_text())
-        return state
-
-    def context(self, steps: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "vars": self.vars,
-            "secrets": self.secrets,
-            "steps": steps,
-            "inputs": self.inputs,
-            "github": {
-                "server_url": "https://github.example",
-                "repository": "example-org/oauth2-clients",
-                "run_id": "4242",
-                "event": self.event,
-            },
-        }
-
-    def run(self, workflow: str, job_name: str) -> JobResult:
-        document = yaml.safe_load((WORKFLOWS / workflow).read_text())
-        assert document["defaults"]["run"]["shell"] == "bash"
-        job = document["jobs"][job_name]
-        steps: dict[str, Any] = {}
-        results: list[StepResult] = []
-        for index, step in enumerate(job["steps"]):
-            name = step.get("name") or step.get("uses") or f"step {index}"
-            context = self.context(steps)
-            failed = any(r.outcome == "failure" for r in results)
-            cancelled = any(r.outcome == "cancelled" for r in results)
-            if not self.condition(step.get("if"), context, failed, cancelled):
-                result = StepResult(name, "skipped", {}, "")
-            elif name == INSTALL_STEP:
-                assert PLACEHOLDER in step["run"] and "pip install" in step["run"]
-                result = StepResult(name, "success", {}, "")
-            else:
-                env = {
-                    **self.env,
-                    **self.resolve(document.get("env", {}), context),
-                    **self.resolve(job.get("env", {}), context),
-                    **self.resolve(step.get("env", {}), context),
-                    "CI": "true", "GITHUB_ACTIONS": "true",
-                }
-                result = self.run_step(name, step, env, context)
-            results.append(result)
-            if "id" in step:
-                steps[step["id"]] = {"outcome": result.outcome, "conclusion": result.outcome,
-                                     "outputs": result.outputs}
-        return JobResult(results)
-
-    def run_step(
-        self, name: str, step: Mapping[str, Any], env: dict[str, str], context: Mapping[str, Any]
-    ) -> StepResult:
-        if "uses" in step:
-            action = step["uses"].split("@")[0]
-            self.used.append({"uses": step["uses"], "with": step.get("with", {})})
-            if action != "actions/github-script":
-                return StepResult(name, "success", {}, "")
-            script = self.state_dir / "script.js"
-            script.write_text(step["with"]["script"])
-            github_context = self.state_dir / "context.json"
-            github_context.write_text(json.dumps({
-                "repo": {"owner": "example-org", "repo": "oauth2-clients"},
-                "payload": self.event, "sha": self.sha,
-            }))
-            output = self.state_dir / "github-output"
-            output.write_text("")
-            done = subprocess.run(
-                ["node", str(self.harness), str(self.api), str(script), str(github_context)],
-                cwd=self.workspace, env={**env, "GITHUB_OUTPUT": str(output)},
-                capture_output=True, text=True, timeout=TIMEOUT, check=False,
-            )
-            log = done.stdout + done.stderr
-            outputs = dict(
-                line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
-            )
-            return StepResult(
-                name, "success" if done.returncode == 0 else "failure", outputs, log
-            )
-        assert EXPRESSION.search(step["run"]) is None, f"{name}: expressions belong in env:"
-        output = self.state_dir / "github-output"
-        output.write_text("")
-        env.update(GITHUB_OUTPUT=str(output),
-                   GITHUB_STEP_SUMMARY=str(self.state_dir / "github-step-summary"))
-        if self.cancel is not None and self.cancel[0] == name:
-            return self.run_cancelled(name, step["run"], env, self.cancel[1])
-        done = bash(step["run"], self.workspace, env)
-        outputs = dict(
-            line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
-        )
-        return StepResult(name, "success" if done.returncode == 0 else "failure", outputs,
-                          done.stdout)
-
-    def run_cancelled(
-        self, name: str, script: str, env: Mapping[str, str], when: threading.Event
-    ) -> StepResult:
-        """The step as GitHub cancels it: once ``when`` is set, SIGINT to the step's
-        processes, SIGTERM after a grace period, then SIGKILL (the runner's sequence,
-        with shorter pauses)."""
-        process = subprocess.Popen(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-            cwd=self.workspace, env=dict(env), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )
-        stdout = process.stdout
-        assert stdout is not None
-        log: list[str] = []
-        reader = threading.Thread(target=lambda: log.append(stdout.read()))
-        reader.start()
-        assert when.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
-        for signum, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.5), (signal.SIGKILL, 0)):
-            if process.poll() is not None:
-                break
-            os.killpg(process.pid, signum)
-            try:
-                process.wait(grace or TIMEOUT)
-            except subprocess.TimeoutExpired:
-                continue
-        reader.join(TIMEOUT)
-        return StepResult(name, "cancelled", {}, "".join(log))
-
-    def resolve(self, values: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str]:
-        return {k: EXPRESSION.sub(lambda m: str(self.value(m.group(1), context)), str(v))
-                for k, v in values.items()}
-
-    @staticmethod
-    def value(expression: str, context: Mapping[str, Any]) -> Any:
-        expression = expression.strip()
-        literal = re.fullmatch(r"'([^']*)'", expression)
-        if literal:
-            return literal.group(1)
-        assert re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)+", expression), (
-            f"an expression this test does not evaluate: {expression}"
-        )
-        value: Any = context
-        for part in expression.split("."):
-            value = value.get(part, "") if isinstance(value, Mapping) else ""
-        return value
-
-    def condition(
-        self, text: str | None, context: Mapping[str, Any], failed: bool, cancelled: bool = False
-    ) -> bool:
-        text = (text or "success()").strip()
-        inner = EXPRESSION.fullmatch(text)
-        text = inner.group(1) if inner else text
-        result = True
-        for term in (t.strip() for t in text.split("&&")):
-            if term == "always()":
-                continue
-            if term == "!cancelled()":
-                result = result and not cancelled
-            elif term == "success()":
-                result = result and not failed and not cancelled
-            elif term == "failure()":
-                result = result and failed
-            else:
-                match = re.fullmatch(r"(.+?)\s*(==|!=)\s*(.+)", term)
-                assert match, f"a condition this test does not evaluate: {term}"
-                left, operator, right = match.groups()
-                equal = str(self.value(left, context)) == str(self.value(right, context))
-                result = result and equal == (operator == "==")
-        if not re.search(r"always\(\)|cancelled\(\)|success\(\)|failure\(\)", text):
-            result = result and not failed and not cancelled
-        return result
-
-
-def edit_local_client(db: Path, client_id: str, **changes: Any) -> None:
-    """What someone with the admin form would do, on the embedded store."""
-    registry = LocalRegistry(db)
-    try:
-        current = registry.get_client(client_id)
-        assert current is not None
-        registry.replace_client(dataclasses.replace(current.client, **changes), current.version)
-    finally:
-        registry.close()
-
-
-def no_secret_in(secrets: set[str], *texts: str) -> None:
-    assert secrets
-    for secret in secrets:
-        for text in texts:
-            assert secret not in text
-
 
 def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir: Path) -> None:
     workspace = copy_examples(tmp_path / "repo")
@@ -1026,51 +382,6 @@ def test_a_cancelled_apply_job_loses_no_secret_unnamed(
 
 
 # --- GitLab CI, run locally ----------------------------------------------------
-
-
-@dataclasses.dataclass
-class GitLabJob:
-    status: int
-    allowed_to_fail: bool
-    log: str
-
-
-def run_gitlab_job(
-    workspace: Path, name: str, env: Mapping[str, str], cancel: threading.Event | None = None
-) -> GitLabJob:
-    """A job's before_script (the install, skipped), script and after_script, as GitLab's
-    shell runner runs them: one bash session for the script, another for after_script.
-    With ``cancel``: once it is set, the script's processes get SIGTERM, then SIGKILL, and
-    after_script runs (what GitLab does to a cancelled or timed-out job)."""
-    document = yaml.safe_load(GITLAB_CI.read_text())
-    job = document[name]
-    before = job.get("before_script", document["default"]["before_script"])
-    assert all("pip install" in line and PLACEHOLDER in line for line in before)
-
-    def expand(value: str) -> str:
-        return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), value)
-
-    job_env = {**env, **{k: expand(str(v)) for k, v in job.get("variables", {}).items()}}
-    if cancel is None:
-        done = bash("\n".join(job["script"]), workspace, job_env)
-        status, log = done.returncode, done.stdout
-    else:
-        process = subprocess.Popen(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "\n".join(job["script"])],
-            cwd=workspace, env=job_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )
-        assert cancel.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            log = process.communicate(timeout=2.5)[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            log = process.communicate(timeout=TIMEOUT)[0]
-        status = process.returncode
-    after = bash("\n".join(job.get("after_script", [])), workspace, job_env)
-    allowed = status in job.get("allow_failure", {}).get("exit_codes", [])
-    return GitLabJob(status, allowed, log + after.stdout)
 
 
 def test_gitlab_jobs_note_apply_and_report_drift(
@@ -1312,27 +623,6 @@ def test_github_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
     assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
 
 
-class GitLabMergeRequests:
-    """The merge requests of commit ``sha`` in project 42 (and nothing else)."""
-
-    token = GitLabNotes.token
-
-    def __init__(self, sha: str) -> None:
-        self.sha = sha
-        self.labels: list[str] = []
-
-    def handle(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        if headers.get("Private-Token") != self.token:
-            return 401, {}, b'{"message": "401 Unauthorized"}'
-        wanted = f"/api/v4/projects/42/repository/commits/{self.sha}/merge_requests"
-        if method == "GET" and path == wanted:
-            merged = {"iid": 9, "state": "merged", "labels": self.labels}
-            return 200, {}, json.dumps([merged]).encode()
-        return 404, {}, b'{"message": "404 Not found"}'
-
-
 def test_gitlab_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
     tmp_path: Path, bin_dir: Path
 ) -> None:
@@ -1412,23 +702,6 @@ def test_the_apply_step_stops_cleanly_when_the_runner_cancels_it(
 
 
 # --- the CI files, statically -------------------------------------------------
-
-
-def ci_scripts() -> dict[str, str]:
-    """Every shell text of the CI files, by where it is."""
-    scripts: dict[str, str] = {}
-    for path in sorted(WORKFLOWS.glob("*.yml")):
-        document = yaml.safe_load(path.read_text())
-        for job_name, job in document["jobs"].items():
-            for index, step in enumerate(job["steps"]):
-                if "run" in step:
-                    scripts[f"{path.name}:{job_name}:{step.get('name', index)}"] = step["run"]
-    document = yaml.safe_load(GITLAB_CI.read_text())
-    for name, job in document.items():
-        if isinstance(job, dict) and "script" in job:
-            for key in ("before_script", "script", "after_script"):
-                scripts[f".gitlab-ci.yml:{name}:{key}"] = "\n".join(job.get(key, []))
-    return scripts
 
 
 def test_ci_files_call_only_commands_and_options_that_exist(
@@ -1567,15 +840,6 @@ def test_pre_commit_hooks_run_as_pre_commit_runs_them(tmp_path: Path, bin_dir: P
 
 
 # --- ci/store-secret ------------------------------------------------------------
-
-
-def store_secret(
-    args: Sequence[str], env: Mapping[str, str], stdin: str = "", cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(STORE_SECRET), *args], input=stdin, env=dict(env), cwd=cwd,
-        capture_output=True, text=True, timeout=TIMEOUT, check=False,
-    )
 
 
 def test_store_secret_is_the_command_sink_of_the_settings(tmp_path: Path, bin_dir: Path) -> None:

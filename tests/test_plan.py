@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from configrepo import client, write_repo
+from support.configrepo import client, write_repo
 
 from oauth2_sync import gitinfo
 from oauth2_sync import plan as planning

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import RegistryServer, launch_registry_server
+from support.registry import RegistryServer, launch_registry_server
 
 from oauth2_sync.diff import client_json
 from oauth2_sync.model import Client

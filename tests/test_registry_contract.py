@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SEED, RegistryServer
+from support.registry import SEED, RegistryServer
 
 from oauth2_sync.errors import (
     ConflictError,

@@ -19,9 +19,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from conftest import RegistryServer
-from faultproxy import FaultProxy, start_proxy
-from faultproxy import origin as proxy_origin
+from support.faultproxy import FaultProxy, start_proxy
+from support.faultproxy import origin as proxy_origin
+from support.registry import RegistryServer
 
 from oauth2_sync.errors import (
     ConflictError,

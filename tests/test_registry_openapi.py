@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import ROOT, RegistryServer, launch_registry_server
 from hypothesis import HealthCheck, settings
+from support.registry import ROOT, RegistryServer, launch_registry_server
 
 SPEC = ROOT / "schemas" / "registry-api.openapi.yaml"
 CHECKS = [

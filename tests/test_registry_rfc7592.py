@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-from configrepo import client, write_repo
-from oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
+from support.configrepo import client, write_repo
+from support.oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
 
 from oauth2_sync.errors import (
     ConflictError,

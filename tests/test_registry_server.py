@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import CI_CREDENTIAL, SEED, RegistryServer, launch_registry_server
+from support.registry import CI_CREDENTIAL, SEED, RegistryServer, launch_registry_server
 
 from oauth2_sync.refserver.server import RegistryServer as InProcessServer
 from oauth2_sync.refserver.server import ServerConfig

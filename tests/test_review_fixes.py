@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from configrepo import client, write_repo
+from support.configrepo import client, write_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "examples" / "registry-seed.yaml"

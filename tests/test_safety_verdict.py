@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from configrepo import client, write_repo
+from support.configrepo import client, write_repo
 
 SEED = Path(__file__).parents[1] / "examples" / "registry-seed.yaml"
 USERS = ("reporting", "billing-sync", "mobile-app", "web-portal", "ops-cli")

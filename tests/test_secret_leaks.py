@@ -21,8 +21,8 @@ from pathlib import Path
 import click
 import pytest
 import yaml
-from conftest import RegistryServer
-from oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
+from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
+from support.registry import RegistryServer
 
 from oauth2_sync.cli import cli
 from oauth2_sync.refserver.store import RegistryStore

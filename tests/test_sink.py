@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from configrepo import client, write_repo
+from support.configrepo import client, write_repo
 
 from oauth2_sync.errors import SecretSinkError
 from oauth2_sync.secret import Secret

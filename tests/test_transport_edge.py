@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CI_CREDENTIAL, PLAN_CREDENTIAL, RegistryServer
+from support.registry import CI_CREDENTIAL, PLAN_CREDENTIAL, RegistryServer
 
 from oauth2_sync.errors import RegistryError, RegistryUnavailableError, UsageError
 from oauth2_sync.model import Client

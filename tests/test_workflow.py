@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from configrepo import client, write_repo
+from support.configrepo import client, write_repo
 
 from oauth2_sync.apply import Result, StopReason
 from oauth2_sync.errors import UsageError

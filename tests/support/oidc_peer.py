@@ -20,10 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PEER_DIR = Path(__file__).resolve().parent / "peers" / "oidc-provider"
+PEER_DIR = Path(__file__).resolve().parents[1] / "peers" / "oidc-provider"
 INITIAL_ACCESS_TOKEN = "test-initial-access-token-5b0c2f"
 """The initial access token the test servers demand (a test value, not a secret)."""
 START_TIMEOUT = 30.0
+
+
+def peer_problem() -> str | None:
+    """Why the ``peer`` tests cannot run here (Node.js or oidc-provider missing), with how
+    to fix it; None when they can."""
+    if shutil.which("node") is None:
+        return (
+            "Node.js is not installed: the tests marked `peer` need Node.js 20+ on PATH "
+            f"and `npm ci` in {PEER_DIR} (or deselect them: pytest -m 'not peer')"
+        )
+    if not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
+        return (
+            "oidc-provider is not installed: run `npm ci` in "
+            f"{PEER_DIR} (or deselect the tests marked `peer`: pytest -m 'not peer')"
+        )
+    return None
 
 
 @dataclass
@@ -53,11 +69,11 @@ class OidcPeer:
     def start(cls, *, port: int = 0, rotate_registration_access_token: bool = False,
               declare_extra_metadata: bool = True) -> OidcPeer:
         """Launch a fresh server and wait until it listens (on ``port``; 0: a free one)."""
+        problem = peer_problem()
+        if problem is not None:
+            raise RuntimeError(problem)
         node = shutil.which("node")
-        if node is None:
-            raise RuntimeError("node is not installed: the rfc7592 tests need Node.js 20+")
-        if not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
-            raise RuntimeError(f"oidc-provider is not installed: run `npm ci` in {PEER_DIR}")
+        assert node is not None
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", "/tmp"),
@@ -76,13 +92,15 @@ class OidcPeer:
 
         def pump_stdout() -> None:
             assert process.stdout is not None
-            for line in process.stdout:
-                lines.put(line)
+            with process.stdout:  # closed at EOF: an open pipe is a ResourceWarning
+                for line in process.stdout:
+                    lines.put(line)
             lines.put(None)
 
         def pump_stderr() -> None:
             assert process.stderr is not None
-            stderr.extend(process.stderr)
+            with process.stderr:
+                stderr.extend(process.stderr)
 
         threading.Thread(target=pump_stdout, daemon=True).start()
         threading.Thread(target=pump_stderr, daemon=True).start()

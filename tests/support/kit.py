@@ -1,0 +1,110 @@
+"""The CI kit's ground: the example repository, the paths of its CI files, a clean
+environment and bash as CI runners start it, and small helpers of the kit tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oauth2_sync.registry.local import LocalRegistry
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+README = ROOT / "README.md"
+WORKFLOWS = EXAMPLES / ".github" / "workflows"
+GITLAB_CI = EXAMPLES / ".gitlab-ci.yml"
+STORE_SECRET = EXAMPLES / "ci" / "store-secret"
+NOT_RUN = "(not run by tests)"
+INSTALL_STEP = "Install oauth2-sync"
+PLACEHOLDER = "git.example.com/YOUR-ORG/oauth2-sync"
+TUTORIAL_ADDRESS = "127.0.0.1:8080"
+EXAMPLE_IDS = (
+    "acme-billing-sync", "acme-mobile-app", "acme-reporting", "acme-web-portal",
+    "globex-analytics", "globex-etl", "globex-partner-portal",
+    "initech-batch", "initech-intranet", "initech-kiosk", "initech-legacy-spa",
+    "initech-tps-reports",
+)
+PLAN_MARKER = "<!-- oauth2-sync-plan -->"
+DRIFT_LABEL = "oauth2-sync-drift"
+TIMEOUT = 120
+
+
+def clean_env(bin_dir: Path) -> dict[str, str]:
+    """The test process's environment without anything a CI system or the user set."""
+    prefixes = ("OAUTH2_SYNC_", "_OAUTH2_SYNC_", "VAULT_", "GIT_", "GITHUB_", "GITLAB_", "CI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes) and k != "CI"}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        GIT_AUTHOR_NAME="Kit Test", GIT_AUTHOR_EMAIL="kit@example.test",
+        GIT_COMMITTER_NAME="Kit Test", GIT_COMMITTER_EMAIL="kit@example.test",
+        GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+    )
+    return env
+
+
+def copy_examples(target: Path) -> Path:
+    """A fresh copy of the example config repository (no store, no secrets)."""
+    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
+    return target
+
+
+def bash(script: str, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """``script`` in bash as CI runners start it (``-eo pipefail``), output combined."""
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd,
+        env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT, check=False,
+    )
+
+
+def edit_local_client(db: Path, client_id: str, **changes: Any) -> None:
+    """What someone with the admin form would do, on the embedded store."""
+    registry = LocalRegistry(db)
+    try:
+        current = registry.get_client(client_id)
+        assert current is not None
+        registry.replace_client(dataclasses.replace(current.client, **changes), current.version)
+    finally:
+        registry.close()
+
+
+def no_secret_in(secrets: set[str], *texts: str) -> None:
+    assert secrets
+    for secret in secrets:
+        for text in texts:
+            assert secret not in text
+
+
+def ci_scripts() -> dict[str, str]:
+    """Every shell text of the CI files, by where it is."""
+    scripts: dict[str, str] = {}
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        document = yaml.safe_load(path.read_text())
+        for job_name, job in document["jobs"].items():
+            for index, step in enumerate(job["steps"]):
+                if "run" in step:
+                    scripts[f"{path.name}:{job_name}:{step.get('name', index)}"] = step["run"]
+    document = yaml.safe_load(GITLAB_CI.read_text())
+    for name, job in document.items():
+        if isinstance(job, dict) and "script" in job:
+            for key in ("before_script", "script", "after_script"):
+                scripts[f".gitlab-ci.yml:{name}:{key}"] = "\n".join(job.get(key, []))
+    return scripts
+
+
+def store_secret(
+    args: Sequence[str], env: Mapping[str, str], stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(STORE_SECRET), *args], input=stdin, env=dict(env), cwd=cwd,
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
