@@ -66,7 +66,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (6, "fmt", ("oauth2_sync.fmt",)),
     (6, "sink", ("oauth2_sync.sink",)),
     (6, "journal", ("oauth2_sync.journal",)),
-    (7, "apply", ("oauth2_sync.apply",)),
+    (7, "apply", ("oauth2_sync.apply", "oauth2_sync.results")),
     (8, "workflow", ("oauth2_sync.workflow",)),
     # Renderers share one helper module and never import each other.
     (9, "render-helpers", ("oauth2_sync.render", "oauth2_sync.render.common")),
