@@ -89,7 +89,10 @@ CONTRACTS: dict[type[Registry], Contract] = {
         rotates_secrets=False, enforces_registry_rules=False, lists_state_only=True,
     ),
 }
+
+
 def contract(registry: Registry) -> Contract:
+    """The capability table of ``registry``'s adapter."""
     return CONTRACTS[type(registry)]
 
 
