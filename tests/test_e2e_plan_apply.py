@@ -362,21 +362,21 @@ def _on_a_terminal(repo: Repo, args: tuple[str, ...], env: dict[str, str]) -> st
     """What a command writes to a terminal (a pty as its stdout)."""
     primary, secondary = pty.openpty()
     try:
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, "-m", "oauth2_sync", *args], cwd=repo.root, env=env,
             stdin=subprocess.DEVNULL, stdout=secondary, stderr=subprocess.PIPE,
-        )
-        os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:  # EIO: the command closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        assert proc.wait(timeout=60) == 2
+        ) as proc:  # the with closes its stderr pipe
+            os.close(secondary)
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:  # EIO: the command closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            assert proc.wait(timeout=60) == 2
     finally:
         os.close(primary)
     return b"".join(chunks).decode()

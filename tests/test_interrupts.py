@@ -203,8 +203,9 @@ def start(root: Path, env: dict[str, str], *args: str) -> Running:
     running = Running(process)
 
     def pump(stream: Any, into: queue.Queue[str | None]) -> None:
-        for line in stream:
-            into.put(line.rstrip("\n"))
+        with stream:  # closed at EOF: an open pipe is a ResourceWarning
+            for line in stream:
+                into.put(line.rstrip("\n"))
         into.put(None)
 
     for stream, into in ((process.stdout, running.stdout), (process.stderr, running.stderr)):

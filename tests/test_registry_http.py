@@ -9,8 +9,8 @@ stalls. Nothing in ``requests`` is mocked.
 
 from __future__ import annotations
 
+import json
 import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from support.clock import clocked_server
 from support.faultproxy import FaultProxy, start_proxy
 from support.faultproxy import origin as proxy_origin
 from support.registry import RegistryServer
@@ -248,33 +249,45 @@ def test_a_rotation_is_retried(proxy: FaultProxy) -> None:
 # --- tokens ---------------------------------------------------------------------------
 
 
-def test_an_expired_token_is_renewed_once(
-    start_registry_server: Callable[..., RegistryServer],
-) -> None:
-    server = start_registry_server(token_ttl=1)
-    front = start_proxy(origin(server))
-    with adapter(front.base_url) as registry:
-        registry.list_partners()
-        time.sleep(1.2)  # let the token expire
-        registry.list_partners()
+def assert_expired_by_the_server(front: FaultProxy) -> None:
+    """The one 401 the proxy saw was the server's own, relayed: an expired token."""
+    (expired,) = [e for e in front.exchanges(path="/") if e.status == 401]
+    assert (expired.upstream, expired.fault) == (401, None)
+    assert json.loads(expired.response)["error"] == "invalid_token"
+
+
+def test_an_expired_token_is_renewed_once(tmp_path: Path) -> None:
+    with clocked_server(tmp_path) as (server, clock):
+        front = start_proxy(proxy_origin(server.url))
+        try:
+            with adapter(front.base_url) as registry:
+                registry.list_partners()
+                clock.advance(1.001)  # past the 1 s token: the server answers 401 to it
+                registry.list_partners()
+        finally:
+            front.stop()
     assert front.calls(path="/") == [
         ("POST", 200), ("GET", 200), ("GET", 401), ("POST", 200), ("GET", 200),
     ]
+    assert_expired_by_the_server(front)
 
 
-def test_the_password_grant_refreshes_with_its_refresh_token(
-    start_registry_server: Callable[..., RegistryServer],
-) -> None:
-    server = start_registry_server(token_ttl=1)
-    front = start_proxy(origin(server))
+def test_the_password_grant_refreshes_with_its_refresh_token(tmp_path: Path) -> None:
     credentials = Credentials(
         "oauth2-sync-ci", Secret("ci-secret-for-local-tests"), "password",
         "ops", Secret("ops-password-for-local-tests"),
     )
-    with HttpRegistry(front.base_url, credentials, backoff_factor=0.01) as registry:
-        registry.list_partners()
-        time.sleep(1.2)
-        registry.list_partners()
+    with clocked_server(tmp_path) as (server, clock):
+        front = start_proxy(proxy_origin(server.url))
+        try:
+            with HttpRegistry(front.base_url, credentials, backoff_factor=0.01) as registry:
+                registry.list_partners()
+                clock.advance(1.001)  # the access token expired, the refresh token did not
+                registry.list_partners()
+        finally:
+            front.stop()
+    assert front.calls(path="/v1/partners") == [("GET", 200), ("GET", 401), ("GET", 200)]
+    assert_expired_by_the_server(front)
     grants = [
         parse_qs(e.body.decode())["grant_type"][0] for e in front.log if e.path == "/oauth/token"
     ]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +13,10 @@ from typing import Any
 
 import pytest
 import requests
-from support.registry import CI_CREDENTIAL, SEED, RegistryServer, launch_registry_server
+from support.clock import ManualClock, clocked_server
+from support.registry import CI_CREDENTIAL, RegistryServer, launch_registry_server
 
 from oauth2_sync.refserver.server import RegistryServer as InProcessServer
-from oauth2_sync.refserver.server import ServerConfig
 
 INVALID_TOKEN = 'Bearer realm="oauth", error="invalid_token"'
 AUDIT = ("createdAt", "updatedAt")
@@ -392,38 +390,15 @@ def test_concurrent_requests(registry_server: RegistryServer) -> None:
     assert set(ids) <= listed
 
 
-class ManualClock:
-    """A clock that moves only when told: token expiry without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock on by ``seconds``."""
-        self.now += seconds
-
-
 @pytest.fixture
-def clocked_server(tmp_path: Path) -> Iterator[tuple[InProcessServer, ManualClock]]:
+def clocked(tmp_path: Path) -> Iterator[tuple[InProcessServer, ManualClock]]:
     """An in-process server (port 0, the example seed, 1 s tokens) on a manual clock."""
-    clock = ManualClock()
-    server = InProcessServer(
-        ServerConfig(tmp_path / "r.db", port=0, seed=SEED, token_ttl=1, clock=clock)
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server, clock
-    finally:
-        server.shutdown()
-        thread.join(timeout=15)
+    with clocked_server(tmp_path) as running:
+        yield running
 
 
-def test_expired_tokens_get_401(clocked_server: tuple[InProcessServer, ManualClock]) -> None:
-    server, clock = clocked_server
+def test_expired_tokens_get_401(clocked: tuple[InProcessServer, ManualClock]) -> None:
+    server, clock = clocked
     token = requests.post(
         server.url[: -len("/v1")] + "/oauth/token", data={"grant_type": "client_credentials"},
         auth=CI_CREDENTIAL, timeout=10,

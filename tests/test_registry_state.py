@@ -100,7 +100,7 @@ def test_second_open_while_locked_fails_at_once(tmp_path: Path) -> None:
 
 def test_lock_is_held_against_another_process(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
-    holder = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", (
             "import sys\n"
             "from pathlib import Path\n"
@@ -111,15 +111,15 @@ def test_lock_is_held_against_another_process(tmp_path: Path) -> None:
             "s.close()\n"
         )],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    assert holder.stdout is not None and holder.stdin is not None
-    try:
-        assert holder.stdout.readline() == "locked\n"
-        with pytest.raises(RegistryError, match="locked by another oauth2-sync run"):
-            StateFile(path, REGISTRY)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+    ) as holder:  # the with closes its pipes
+        assert holder.stdout is not None and holder.stdin is not None
+        try:
+            assert holder.stdout.readline() == "locked\n"
+            with pytest.raises(RegistryError, match="locked by another oauth2-sync run"):
+                StateFile(path, REGISTRY)
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
     StateFile(path, REGISTRY).close()
 
 

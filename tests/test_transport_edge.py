@@ -136,6 +136,15 @@ class Listener:
             conn.close()
             count += 1
 
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 # --- #12.3: one URL check, on the host urllib3 connects to ---------------------------------
 
@@ -161,25 +170,25 @@ class Listener:
     ids=["backslash", "backslash-loopback", "userinfo", "trailing-space", "tab", "no-host"],
 )
 def test_ambiguous_urls_are_refused_before_any_connection(url: str, message: str) -> None:
-    listener = Listener()
-    with pytest.raises(UsageError) as info:
-        adapter(url.format(port=listener.port))
-    assert str(info.value) == message
-    assert "pw" not in str(info.value)
-    assert listener.accepted() == 0
+    with Listener() as listener:
+        with pytest.raises(UsageError) as info:
+            adapter(url.format(port=listener.port))
+        assert str(info.value) == message
+        assert "pw" not in str(info.value)
+        assert listener.accepted() == 0
 
 
 def test_the_token_url_gets_the_same_check() -> None:
-    listener = Listener()
-    with pytest.raises(UsageError) as info:
-        adapter(
-            f"http://127.0.0.1:{listener.port}/v1",
-            token_url=f"http://evil.example\\@127.0.0.1:{listener.port}/oauth/token",
+    with Listener() as listener:
+        with pytest.raises(UsageError) as info:
+            adapter(
+                f"http://127.0.0.1:{listener.port}/v1",
+                token_url=f"http://evil.example\\@127.0.0.1:{listener.port}/oauth/token",
+            )
+        assert str(info.value) == (
+            "refusing registry.auth.token_url: it holds a backslash; use https://HOST/.../v1"
         )
-    assert str(info.value) == (
-        "refusing registry.auth.token_url: it holds a backslash; use https://HOST/.../v1"
-    )
-    assert listener.accepted() == 0
+        assert listener.accepted() == 0
 
 
 def test_the_rfc7592_adapter_uses_the_same_check() -> None:

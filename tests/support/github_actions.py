@@ -236,7 +236,12 @@ class GitHubRunner:
         stdout = process.stdout
         assert stdout is not None
         log: list[str] = []
-        reader = threading.Thread(target=lambda: log.append(stdout.read()))
+
+        def read() -> None:
+            with stdout:  # closed at EOF: an open pipe is a ResourceWarning
+                log.append(stdout.read())
+
+        reader = threading.Thread(target=read)
         reader.start()
         assert when.wait(TIMEOUT), f"{name}: never reached the point to cancel at"
         for signum, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.5), (signal.SIGKILL, 0)):
