@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from oauth2_sync.errors import Diagnostic, InputError, RuleId
+from oauth2_sync.fast.resolver import resolve as fast_resolve
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 1000
@@ -58,12 +59,17 @@ class _StrictConstructor(yaml.CSafeLoader):
     entry_lines: tuple[int, ...] = ()
 
     def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
-        # A plain scalar that YAML 1.1 and 1.2 read differently gets a tag of its own,
-        # refused in ``_value`` with a message saying what each would read. (Answering
-        # PyYAML's question directly, by first character, saved under 5% of a plan: the
-        # fast path was removed, see the README's "Fast paths".)
-        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-        return _YAML11 if kind is yaml.ScalarNode and _yaml11_only(tag, value) else tag
+        # PyYAML's question answered by first character (``fast.resolver``). A plain
+        # scalar that YAML 1.1 and 1.2 read differently gets a tag of its own, refused
+        # in ``_value`` with a message saying what each would read.
+        tag = fast_resolve(kind, value, implicit)
+        return _YAML11 if tag != _STR and _yaml11_only(tag, value) else tag
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass  # only path resolvers need it, and the safe loader has none
+
+    def ascend_resolver(self) -> None:
+        pass
 
     def construct_document(self, node: yaml.Node) -> Any:
         if isinstance(node, yaml.MappingNode):

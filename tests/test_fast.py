@@ -279,3 +279,30 @@ def test_small_pauses_in_a_loop_leave_young_garbage_to_young_collections() -> No
 )
 def test_the_escape_shortcut_leaves_no_quote_or_backslash(text: str, escaped: str) -> None:
     assert escape(text) == escaped
+
+
+# --- fast.resolver: PyYAML's own resolve -------------------------------------------------
+
+_SCALARS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from([
+        "", "~", "null", "Null", "true", "yes", "No", "on", "OFF", "y", "n", "0", "-1", "+7",
+        "0600", "0x1F", "0b101", "0o17", "1_000", "1:30", "190:20:30", "1.5", ".5", "1e3",
+        "1.0e+3", ".inf", "-.Inf", ".nan", "2026-11-27", "2026-11-27T12:00:00Z", "<<", "=",
+        "12h", "never", "-", "--", "read",
+    ]),
+)
+
+
+@given(_SCALARS, st.booleans(), st.booleans())
+def test_the_resolver_fast_path_answers_as_pyyaml(
+    value: str, plain: bool, quoted_implicit: bool
+) -> None:
+    import yaml
+
+    from oauth2_sync.fast.resolver import resolve
+
+    reference = yaml.SafeLoader("")
+    for kind in (yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode):
+        implicit = (plain, quoted_implicit)
+        assert resolve(kind, value, implicit) == reference.resolve(kind, value, implicit)  # type: ignore[no-untyped-call]

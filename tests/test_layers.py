@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "oauth2_sync.gitinfo", "oauth2_sync.paths", "oauth2_sync.etags",
         # The fast paths that need nothing of the package (the schema one is validation's).
         "oauth2_sync.fast", "oauth2_sync.fast.gcpause", "oauth2_sync.fast.glob",
-        "oauth2_sync.fast.prefix", "oauth2_sync.fast.redirect",
+        "oauth2_sync.fast.prefix", "oauth2_sync.fast.redirect", "oauth2_sync.fast.resolver",
     )),
     # Reading files, and the normal form every later stage speaks.
     (1, "loader", ("oauth2_sync.loader",)),
