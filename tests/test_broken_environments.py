@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.registry import RegistryServer, launch_registry_server
+from support.registry import RegistryServer, examples_against, launch_registry_server
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
 TIMEOUT = 60
 
 
@@ -67,18 +66,7 @@ class Env:
 def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     """The examples, applied once to a server of this module's own."""
     server: RegistryServer = launch_registry_server(tmp_path_factory.mktemp("registry"))
-    root = tmp_path_factory.mktemp("broken") / "repo"
-    shutil.copytree(
-        EXAMPLES, root, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets", "*.json")
-    )
-    settings = root / "oauth2-sync.yaml"
-    settings.write_text(
-        settings.read_text().replace(
-            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
-    env.update(NO_COLOR="1", **server.env())
+    root, env = examples_against(tmp_path_factory.mktemp("broken"), server)
     applied = subprocess.run(
         [sys.executable, "-m", "oauth2_sync", "apply", "--auto-approve"], cwd=root, env=env,
         capture_output=True, text=True, timeout=TIMEOUT, check=False,

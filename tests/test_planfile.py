@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 import requests
-from support.registry import RegistryServer, launch_registry_server
+from support.registry import RegistryServer, examples_against, launch_registry_server
 
 from oauth2_sync.diff import client_json
 from oauth2_sync.model import Client
 from oauth2_sync.registry import wire
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
 PARTNER_IDS = {"acme": 101, "globex": 102, "initech": 103, "umbrella": 104}
 AGAIN = "make the plan again (`oauth2-sync plan --out FILE`)"
 
@@ -80,18 +79,7 @@ UNDECLARED = Client("acme-ops-cli", "Ops CLI", "ops@acme.example", "acme")
 
 
 def make_repo(folder: Path, server: RegistryServer) -> Repo:
-    root = folder / "repo"
-    shutil.copytree(
-        EXAMPLES, root, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets", "*.json")
-    )
-    settings = root / "oauth2-sync.yaml"
-    settings.write_text(
-        settings.read_text().replace(
-            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
-    env.update(NO_COLOR="1", **server.env())
+    root, env = examples_against(folder, server)
     session = requests.Session()
     session.headers.update(server.headers())
     repo = Repo(root, env, server, session)

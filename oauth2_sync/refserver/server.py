@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(self.command, self.path, headers, body)
         try:
             response = self.app.handle(request)
-        except Exception:
+        except Exception:  # a server's last resort: one request's bug is a logged 500, not a crash
             logger.exception("%s %s failed", self.command, request.path)
             response = Response(500, {"error": "server_error", "message": "internal error"})
         if request.close:

@@ -174,3 +174,24 @@ def write_registry_settings(
     path = root / "oauth2-sync.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
+
+
+def examples_against(folder: Path, server: RegistryServer) -> tuple[Path, dict[str, str]]:
+    """A copy of the examples in ``folder/repo`` whose settings point at ``server``, and
+    an environment holding its credentials and no other ``OAUTH2_SYNC_`` variable."""
+    import shutil
+
+    root = folder / "repo"
+    shutil.copytree(
+        ROOT / "examples", root,
+        ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets", "*.json"),
+    )
+    settings = root / "oauth2-sync.yaml"
+    settings.write_text(
+        settings.read_text().replace(
+            "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_SYNC_")}
+    env.update(NO_COLOR="1", **server.env())
+    return root, env
