@@ -1,8 +1,9 @@
-"""The CI kit: the README tutorial, the shipped CI definitions, pre-commit hooks, completion.
+"""The CI kit: the documentation's tutorial and command lines, the shipped CI definitions,
+pre-commit hooks, completion.
 
-- The tutorial's ```sh blocks run in order in one bash session against a reference server
-  started here (its port replaces the tutorial's 8080). Each command's exit status is
-  checked (``# exit N`` in the README, else 0), and a ```text block right after a shell
+- The tutorial's (docs/tutorial.md) ```sh blocks run in order in one bash session against
+  a reference server started here (its port replaces the tutorial's 8080). Each command's
+  exit status is checked (``# exit N`` on the command, else 0), and a ```text block right after a shell
   block must appear, line by line and in order, in the output of that block's last
   command (``...`` skips lines). Commands marked ``(not run by tests)`` are only parsed.
 - The GitHub workflows run job by job as GitHub's runner would: ``run:`` steps in bash
@@ -13,9 +14,12 @@
   way, against the reference server over HTTP with the seed's read-only and read-write
   credentials, and a loopback stand-in of GitLab's notes API. New client secrets go to a
   loopback stand-in of Vault's KV v2 API.
-- Every ``oauth2-sync`` command line of the README and the CI files is parsed by the
-  real click command tree (``oauth2_sync.cli.cli``): an unknown command, option or value
-  fails.
+- The ``$ `` commands of the ```console blocks of every page under docs/ run in order,
+  one bash session per page, in a fresh copy of examples/ (its embedded ``local:``
+  registry): exit status as above, and the lines under each command must appear in its
+  output the same way.
+- Every ``oauth2-sync`` command line of docs/ and the CI files is parsed by the real
+  click command tree (``oauth2_sync.cli.cli``): an unknown command, option or value fails.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from support.github_actions import GitHubRunner
 from support.gitlab_ci import run_gitlab_job
 from support.kit import (
     DRIFT_LABEL,
+    NOT_RUN,
     EXAMPLE_IDS,
     EXAMPLES,
     GITLAB_CI,
@@ -47,6 +52,7 @@ from support.kit import (
     TIMEOUT,
     TUTORIAL_ADDRESS,
     WORKFLOWS,
+    bash,
     ci_scripts,
     clean_env,
     copy_examples,
@@ -58,7 +64,8 @@ from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 from support.registry import RegistryServer
 from support.shell import ShellCommand, invocations, parse_with_click
 from support.standins import GitLabMergeRequests, GitLabNotes, Vault, stand_in
-from support.tutorial import TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
+from support.docs import command_lines, page_console_commands, pages, where
+from support.tutorial import TUTORIAL, TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
 
 from oauth2_sync.cli import cli
 from oauth2_sync.refserver.store import RegistryStore
@@ -122,11 +129,11 @@ def test_the_tutorial_runs_end_to_end(
     for n, (command, block) in enumerate(ran):
         output = (logs / f"{n}.out").read_text()
         status = int((logs / f"{n}.rc").read_text())
-        where = f"README.md:{command.line}: {command.head}"
-        assert status == command.expect, f"{where}\nexit status {status}\n{output}"
+        at = f"{where(TUTORIAL, command.line)}: {command.head}"
+        assert status == command.expect, f"{at}\nexit status {status}\n{output}"
         if block.output is not None and command is block.commands[-1]:
             expected = [line.replace(TUTORIAL_ADDRESS, address) for line in block.output]
-            assert_shows(expected, output, where)
+            assert_shows(expected, output, at)
     config = work / "oauth2-sync-tutorial" / "my-clients"
     assert sorted(p.name for p in (config / ".secrets").iterdir()) == [
         "acme-reporting.json", "acme-web-portal.json",
@@ -143,18 +150,48 @@ def test_the_tutorial_runs_end_to_end(
     assert (config / ".github" / "workflows" / "oauth2-sync-plan.yml").is_file()
 
 
-def test_every_tutorial_command_line_exists(
+def test_every_documented_command_line_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Relative paths (the seed of `registry serve`) as the tutorial has them.
+    # Relative paths as the pages have them: the tutorial's from its folder (the clone
+    # beside it), the others' from the repository's top.
     (tmp_path / "oauth2-sync").symlink_to(ROOT)
+    for name in ("examples", "tests"):
+        (tmp_path / name).symlink_to(ROOT / name)
     monkeypatch.chdir(tmp_path)
     seen: set[str] = set()
-    for block in tutorial_blocks():
-        for command in block.commands:
-            for args in invocations(command.text):
+    for page in pages():
+        for at, args in command_lines(page):
+            try:
                 seen.add(" ".join(parse_with_click(args)))
-    assert {"validate", "plan", "apply", "drift", "schema", "registry serve"} <= seen
+            except click.ClickException as error:
+                pytest.fail(f"{at}: oauth2-sync {shlex.join(args)}: {error.format_message()}")
+    assert {"validate", "plan", "apply", "drift", "schema", "registry serve", "adopt"} <= seen
+
+
+CONSOLE_PAGES = [page for page in pages() if page_console_commands(page)]
+
+
+@pytest.mark.parametrize("page", CONSOLE_PAGES, ids=[p.name for p in CONSOLE_PAGES])
+def test_documented_console_commands_run_as_shown(
+    page: Path, tmp_path: Path, bin_dir: Path
+) -> None:
+    commands = [c for c in page_console_commands(page) if c.command.run]
+    assert commands, f"{page}: every command of the page is marked {NOT_RUN!r}"
+    work, logs = copy_examples(tmp_path / "repo"), tmp_path / "logs"
+    logs.mkdir()
+    script = []
+    for n, console in enumerate(commands):
+        script.append(f"{{\n{console.command.text}\n}} >{logs}/{n}.out 2>&1 </dev/null")
+        script.append(f"echo $? >{logs}/{n}.rc")
+    ran = bash("\n".join(script), work, clean_env(bin_dir))
+    assert ran.returncode == 0, ran.stdout
+    for n, console in enumerate(commands):
+        output = (logs / f"{n}.out").read_text()
+        status = int((logs / f"{n}.rc").read_text())
+        at = f"{where(page, console.command.line)}: {console.command.head}"
+        assert status == console.command.expect, f"{at}\nexit status {status}\n{output}"
+        assert_shows(console.output, output, at)
 
 
 def test_the_tutorial_serves_and_configures_the_same_address() -> None:

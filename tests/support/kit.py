@@ -19,7 +19,6 @@ from oauth2_sync.registry.local import LocalRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-README = ROOT / "README.md"
 WORKFLOWS = EXAMPLES / ".github" / "workflows"
 GITLAB_CI = EXAMPLES / ".gitlab-ci.yml"
 STORE_SECRET = EXAMPLES / "ci" / "store-secret"
