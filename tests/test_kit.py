@@ -43,7 +43,6 @@ from support.github_actions import GitHubRunner
 from support.gitlab_ci import run_gitlab_job
 from support.kit import (
     DRIFT_LABEL,
-    NOT_RUN,
     EXAMPLE_IDS,
     EXAMPLES,
     GITLAB_CI,
@@ -169,7 +168,8 @@ def test_every_documented_command_line_exists(
     assert {"validate", "plan", "apply", "drift", "schema", "registry serve", "adopt"} <= seen
 
 
-CONSOLE_PAGES = [page for page in pages() if page_console_commands(page)]
+# Pages with a ``$ `` command to run (one that only shows `registry serve` has none).
+CONSOLE_PAGES = [p for p in pages() if any(c.command.run for c in page_console_commands(p))]
 
 
 @pytest.mark.parametrize("page", CONSOLE_PAGES, ids=[p.name for p in CONSOLE_PAGES])
@@ -177,10 +177,9 @@ def test_documented_console_commands_run_as_shown(
     page: Path, tmp_path: Path, bin_dir: Path
 ) -> None:
     commands = [c for c in page_console_commands(page) if c.command.run]
-    assert commands, f"{page}: every command of the page is marked {NOT_RUN!r}"
     work, logs = copy_examples(tmp_path / "repo"), tmp_path / "logs"
     logs.mkdir()
-    script = []
+    script = ["set +e"]  # each command's status is recorded, not fatal
     for n, console in enumerate(commands):
         script.append(f"{{\n{console.command.text}\n}} >{logs}/{n}.out 2>&1 </dev/null")
         script.append(f"echo $? >{logs}/{n}.rc")
