@@ -72,8 +72,8 @@ def _type(node: JsonObject, root: JsonObject) -> str:
 def _fields(node: JsonObject, root: JsonObject, path: str) -> Iterator[tuple[str, JsonObject]]:
     node = _resolve(node, root)
     required = set(node.get("required", ()))
-    for name, child in node.get("properties", {}).items():
-        child = _resolve(child, root)
+    for name, declared in node.get("properties", {}).items():
+        child = _resolve(declared, root)
         here = f"{path}.{name}" if path else name
         yield (here + (" (required)" if name in required else "")), child
         yield from _fields(child, root, here)

@@ -39,6 +39,7 @@ import click
 import pytest
 import requests
 import yaml
+from support.docs import command_lines, doc_location, page_console_commands, pages
 from support.github_actions import GitHubRunner
 from support.gitlab_ci import run_gitlab_job
 from support.kit import (
@@ -63,7 +64,6 @@ from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 from support.registry import RegistryServer
 from support.shell import ShellCommand, invocations, parse_with_click
 from support.standins import GitLabMergeRequests, GitLabNotes, Vault, stand_in
-from support.docs import command_lines, page_console_commands, pages, where
 from support.tutorial import TUTORIAL, TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
 
 from oauth2_sync.cli import cli
@@ -128,7 +128,7 @@ def test_the_tutorial_runs_end_to_end(
     for n, (command, block) in enumerate(ran):
         output = (logs / f"{n}.out").read_text()
         status = int((logs / f"{n}.rc").read_text())
-        at = f"{where(TUTORIAL, command.line)}: {command.head}"
+        at = f"{doc_location(TUTORIAL, command.line)}: {command.head}"
         assert status == command.expect, f"{at}\nexit status {status}\n{output}"
         if block.output is not None and command is block.commands[-1]:
             expected = [line.replace(TUTORIAL_ADDRESS, address) for line in block.output]
@@ -188,7 +188,7 @@ def test_documented_console_commands_run_as_shown(
     for n, console in enumerate(commands):
         output = (logs / f"{n}.out").read_text()
         status = int((logs / f"{n}.rc").read_text())
-        at = f"{where(page, console.command.line)}: {console.command.head}"
+        at = f"{doc_location(page, console.command.line)}: {console.command.head}"
         assert status == console.command.expect, f"{at}\nexit status {status}\n{output}"
         assert_shows(console.output, output, at)
 

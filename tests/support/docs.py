@@ -35,11 +35,12 @@ class ConsoleCommand:
 
 
 def pages() -> list[Path]:
-    """Every Markdown page of the site, those other work adds included."""
-    return sorted(DOCS.rglob("*.md"))
+    """Every Markdown page of the site, those other work adds included, and the README
+    (the package's long description)."""
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 
 
-def where(page: Path, line: int) -> str:
+def doc_location(page: Path, line: int) -> str:
     return f"{page.relative_to(ROOT)}:{line}"
 
 
@@ -99,8 +100,8 @@ def command_lines(page: Path) -> Iterator[tuple[str, list[str]]]:
         if fence.lang in SHELL_FENCES:
             for command in split_commands(fence.lines, fence.line + 1):
                 for args in invocations(command.text):
-                    yield where(page, command.line), args
+                    yield doc_location(page, command.line), args
         elif fence.lang == "console":
             for console in console_commands(fence):
                 for args in invocations(console.command.text):
-                    yield where(page, console.command.line), args
+                    yield doc_location(page, console.command.line), args
