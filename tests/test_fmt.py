@@ -175,7 +175,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_examples_are_formatted(repo: Path) -> None:
-    assert run("fmt", "--check") == (0, "", "4 files would be left unchanged.\n")
+    assert run("fmt", "--check") == (0, "4 files would be left unchanged.\n", "")
     assert run("fmt", "-q", "--check") == (0, "", "")
 
 
@@ -185,9 +185,10 @@ def test_check_lists_files_and_changes_nothing(repo: Path) -> None:
     path.write_text(before.replace("scopes: [read, write]", "scopes: [write, read]"))
     unformatted = path.read_text()
     assert run("fmt", "--check") == (
-        1, "",
+        1,
         "would reformat clients/payments/reporting.yaml\n"
         "1 file would be reformatted, 3 files would be left unchanged.\n",
+        "",
     )
     assert run("fmt", "--check", "-q") == (1, "", "")
     assert path.read_text() == unformatted
@@ -209,7 +210,7 @@ def test_diff_alone_writes_nothing_and_exits_0_as_black_does(repo: Path) -> None
     patch = subprocess.run(["patch", "-p1"], input=out, cwd=repo, capture_output=True,
                            text=True, check=False)
     assert patch.returncode == 0, patch.stdout + patch.stderr
-    assert run("fmt", "--check") == (0, "", "4 files would be left unchanged.\n")
+    assert run("fmt", "--check") == (0, "4 files would be left unchanged.\n", "")
 
 
 def test_check_with_diff(repo: Path) -> None:
@@ -243,18 +244,18 @@ def test_fmt_rewrites_and_keeps_the_mode(repo: Path) -> None:
                                       "scopes: [write, read]\n    access_token_ttl: 7200"))
     path.chmod(0o640)
     assert run("fmt") == (
-        0, "", "reformatted clients/platform/initech.yaml\n"
-        "1 file reformatted, 3 files left unchanged.\n",
+        0, "reformatted clients/platform/initech.yaml\n"
+        "1 file reformatted, 3 files left unchanged.\n", "",
     )
     assert path.read_text() == formatted
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert run("fmt") == (0, "", "4 files left unchanged.\n")
+    assert run("fmt") == (0, "4 files left unchanged.\n", "")
 
 
 def test_a_folder_without_client_files_says_so(repo: Path) -> None:
     (repo / "empty").mkdir()
-    assert run("fmt", "empty") == (0, "", "No client files to format.\n")
-    assert run("fmt", "clients/platform") == (0, "", "1 file left unchanged.\n")
+    assert run("fmt", "empty") == (0, "No client files to format.\n", "")
+    assert run("fmt", "clients/platform") == (0, "1 file left unchanged.\n", "")
 
 
 def test_unreadable_file_is_reported_and_others_still_formatted(repo: Path) -> None:
@@ -267,12 +268,13 @@ def test_unreadable_file_is_reported_and_others_still_formatted(repo: Path) -> N
     ))
     code, out, err = run("fmt")
     assert code == 1
-    assert out == ""
+    assert out == (
+        "reformatted clients/analytics/globex.yaml\n"
+        "1 file reformatted, 3 files left unchanged, 1 file failed to reformat.\n"
+    )
     assert err == (
         "clients/payments/broken.yaml:3:5: error: [duplicate-key] duplicate key 'client_id' "
         "(first defined at line 2, column 5)\n"
-        "reformatted clients/analytics/globex.yaml\n"
-        "1 file reformatted, 3 files left unchanged, 1 file failed to reformat.\n"
     )
     assert "[authorization_code, refresh_token]" in other.read_text()
 

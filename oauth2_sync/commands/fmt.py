@@ -1,5 +1,6 @@
-"""``fmt``: rewrite client files in normal form, with black's conventions for ``--check``
-and ``--diff`` (the diff on stdout, the file lines and summary on stderr)."""
+"""``fmt``: rewrite client files in normal form, with black's words for ``--check`` and
+``--diff``. The file lines and the summary go to stdout, or with ``--diff`` to stderr so
+that stdout is a patch (ruff format's choice); errors alone go to stderr, one line each."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def fmt_command(ctx: Context, paths: tuple[Path, ...], check: bool, show_diff: b
     Keys in schema order, sets sorted; values keep their spelling. PATHS are client
     files or folders; by default those the settings name. Says `reformatted FILE` for
     each file it rewrote (with --check or --diff, `would reformat FILE`, and writes
-    nothing), then a summary, on stderr; --diff prints the diffs on stdout. Exit 0, or
-    1 on errors and, with --check, when a file would be reformatted.
+    nothing), then a summary; --diff prints the diffs instead, the rest on stderr.
+    Exit 0, or 1 on errors and, with --check, when a file would be reformatted.
     """
     from oauth2_sync import fmt
     from oauth2_sync.settings import load_settings
@@ -48,9 +49,10 @@ def fmt_command(ctx: Context, paths: tuple[Path, ...], check: bool, show_diff: b
         if show_diff:
             click.echo(result.diff(), nl=False)
         if not ctx.quiet:
-            click.echo(f"{'would reformat' if dry else 'reformatted'} {result.display}", err=True)
+            verb = "would reformat" if dry else "reformatted"
+            click.echo(f"{verb} {result.display}", err=show_diff)
     if not ctx.quiet:
-        click.echo(summary(report, dry=dry), err=True)
+        click.echo(summary(report, dry=dry), err=show_diff)
     exit_with(1 if report.diagnostics or (check and report.changed) else 0)
 
 
