@@ -87,7 +87,9 @@ class ApplyOptions:
     def check(self) -> None:
         """Refuse what only planning decides when a plan file is given."""
         if self.planfile is not None and (self.prune is not None or self.targets):
-            option = {True: "--prune", False: "--no-prune"}.get(self.prune, "--target")
+            option = (
+                "--target" if self.prune is None else "--prune" if self.prune else "--no-prune"
+            )
             raise UsageError(
                 f"{option} is decided when planning: make the plan with "
                 f"`oauth2-sync plan {option} ... --out FILE`, then apply FILE"

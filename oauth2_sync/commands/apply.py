@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the library is imported when the command runs, for start-up
     from oauth2_sync.render.report import ProgressLines
 
 
-@click.command("apply")
+@click.command("apply", short_help="Make the registry match the files.")
 @click.argument(
     "planfile", required=False, type=click.Path(path_type=Path)  # checked when read
 )
