@@ -478,7 +478,7 @@ def test_one_access_line_per_request_without_secrets(
                             headers=auth, timeout=10)
     secret = created.json()["clientSecret"]
     listed = requests.get(f"{server.base_url}/oauth2-clients",
-                          params={"pageSize": 7, "access_token": token}, headers=auth,
+                          params={"pageSize": "7", "access_token": token}, headers=auth,
                           timeout=10)
     assert (created.status_code, listed.status_code) == (201, 200)
     missing = requests.get(f"{server.base_url}/oauth2-clients/nope%0Aforged", headers=auth,
@@ -499,7 +499,7 @@ def test_one_access_line_per_request_without_secrets(
 def test_quiet_server_logs_no_access_lines(
     start_registry_server: Callable[..., RegistryServer],
 ) -> None:
-    server = start_registry_server(quiet=True)
+    server = start_registry_server(options=["-q"])
     assert requests.get(f"{server.base_url}/partners", headers=server.headers(),
                         timeout=10).status_code == 200
     stderr = ended(server)
