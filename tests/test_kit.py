@@ -1,5 +1,5 @@
 """The CI kit: the documentation's tutorial and command lines, the shipped CI definitions,
-pre-commit hooks, completion.
+pre-commit hooks.
 
 - The tutorial's (docs/tutorial.md) ```sh blocks run in order in one bash session against
   a reference server started here (its port replaces the tutorial's 8080). Each command's
@@ -58,6 +58,7 @@ from support.kit import (
     copy_examples,
     edit_local_client,
     no_secret_in,
+    program_dir,
     store_secret,
 )
 from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
@@ -76,13 +77,7 @@ from oauth2_sync.settings import load_settings
 @pytest.fixture(scope="module")
 def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``oauth2-sync`` and ``python3`` on PATH: this checkout, this interpreter."""
-    folder = tmp_path_factory.mktemp("bin")
-    wrapper = folder / "oauth2-sync"
-    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m oauth2_sync "$@"\n')
-    wrapper.chmod(0o755)
-    (folder / "python3").symlink_to(sys.executable)
-    (folder / "python").symlink_to(sys.executable)
-    return folder
+    return program_dir(tmp_path_factory.mktemp("bin"))
 
 
 # --- shell text: commands, heredocs, oauth2-sync invocations -------------------
@@ -1040,69 +1035,3 @@ def test_gitlab_unsafe_approved_refuses_to_send_its_token_in_clear(bin_dir: Path
         "travel in clear: not approved\n",
         "",
     )
-
-
-# --- shell completion -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("shell", "needle"),
-    [
-        ("bash", "complete -o nosort -F _oauth2_sync_completion oauth2-sync"),
-        ("zsh", "compdef _oauth2_sync_completion oauth2-sync"),
-        ("fish", "complete --no-files --command oauth2-sync"),
-    ],
-)
-def test_completion_scripts_are_generated(bin_dir: Path, shell: str, needle: str) -> None:
-    # click derives the variable from the program name: oauth2-sync -> _OAUTH2_SYNC_COMPLETE.
-    env = clean_env(bin_dir) | {"_OAUTH2_SYNC_COMPLETE": f"{shell}_source"}
-    done = subprocess.run(["oauth2-sync"], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
-    assert done.returncode == 0, done.stderr
-    assert needle in done.stdout
-    assert "_OAUTH2_SYNC_COMPLETE" in done.stdout
-
-
-@pytest.mark.parametrize(
-    ("words", "expected"),
-    [
-        ("oauth2-sync pl", ["plan"]),
-        ("oauth2-sync drift --format ", ["text", "json", "markdown", "junit"]),
-        ("oauth2-sync schema ", ["clients", "settings"]),
-        ("oauth2-sync registry ", ["serve"]),
-        ("oauth2-sync apply --auto", ["--auto-approve"]),
-    ],
-)
-def test_bash_completes_commands_options_and_values(
-    bin_dir: Path, words: str, expected: list[str]
-) -> None:
-    # The generated script, sourced into bash, completes through the real program.
-    parts = [*words.split(), *([""] if words.endswith(" ") else [])]
-    script = (
-        'eval "$(_OAUTH2_SYNC_COMPLETE=bash_source oauth2-sync)"\n'
-        f"COMP_WORDS=({' '.join(shlex.quote(p) for p in parts)})\n"
-        f"COMP_CWORD={len(parts) - 1}\n"
-        "_oauth2_sync_completion oauth2-sync\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
-    )
-    done = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=clean_env(bin_dir),
-                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == expected
-
-
-@pytest.mark.parametrize(("shell", "cword"), [("zsh", "3"), ("fish", "")])
-def test_zsh_and_fish_completion_answers(bin_dir: Path, shell: str, cword: str) -> None:
-    # What the generated zsh and fish functions ask the program (fish passes the
-    # current token as COMP_CWORD); neither shell is needed to check the answer.
-    env = clean_env(bin_dir) | {
-        "_OAUTH2_SYNC_COMPLETE": f"{shell}_complete",
-        "COMP_WORDS": "oauth2-sync drift --format ", "COMP_CWORD": cword,
-    }
-    done = subprocess.run(["oauth2-sync"], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
-    assert done.returncode == 0, done.stderr
-    # zsh gets "plain", value, "_" lines; fish "value" (click 8.4) or "plain,value" (8.5).
-    lines = [line.removeprefix("plain,") for line in done.stdout.splitlines()]
-    values = [line for line in lines if line not in ("plain", "_")]
-    assert values == ["text", "json", "markdown", "junit"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,18 @@ def clean_env(bin_dir: Path) -> dict[str, str]:
         GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
     )
     return env
+
+
+def program_dir(folder: Path) -> Path:
+    """``folder`` with ``oauth2-sync`` (this checkout), ``python3`` and ``python`` (this
+    interpreter) in it, to put first on PATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wrapper = folder / "oauth2-sync"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m oauth2_sync "$@"\n')
+    wrapper.chmod(0o755)
+    (folder / "python3").symlink_to(sys.executable)
+    (folder / "python").symlink_to(sys.executable)
+    return folder
 
 
 def copy_examples(target: Path) -> Path:
