@@ -24,8 +24,8 @@ WORKFLOWS = EXAMPLES / ".github" / "workflows"
 GITLAB_CI = EXAMPLES / ".gitlab-ci.yml"
 STORE_SECRET = EXAMPLES / "ci" / "store-secret"
 NOT_RUN = "(not run by tests)"
-INSTALL_STEP = "Install oauth2-sync"
-PLACEHOLDER = "git.example.com/YOUR-ORG/oauth2-sync"
+ACTION = ROOT / "action.yml"
+COMPONENT = ROOT / "templates" / "oauth2-sync.yml"
 TUTORIAL_ADDRESS = "127.0.0.1:8080"
 EXAMPLE_IDS = (
     "acme-billing-sync", "acme-mobile-app", "acme-reporting", "acme-web-portal",
