@@ -10,8 +10,8 @@ import dataclasses
 import json
 import os
 import re
-import signal
 import shlex
+import signal
 import subprocess
 import sys
 import threading

@@ -5,7 +5,9 @@ environment and bash as CI runners start it, and small helpers of the kit tests.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +101,34 @@ def ci_scripts() -> dict[str, str]:
             for key in ("before_script", "script", "after_script"):
                 scripts[f".gitlab-ci.yml:{name}:{key}"] = "\n".join(job.get(key, []))
     return scripts
+
+
+def action_runner() -> Any:
+    """``action/run_command.py``, the program both the action and the component run."""
+    spec = importlib.util.spec_from_file_location("oauth2_sync_action", ROOT / "action" / "run_command.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def action_invocations() -> dict[str, list[list[str]]]:
+    """The ``oauth2-sync`` argument lists the workflows' uses of the action run, by
+    workflow file; an expression for ``allow-unsafe`` counts as true (the longest line)."""
+    runner = action_runner()
+    found: dict[str, list[list[str]]] = {}
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                if not re.fullmatch(r"[\w.-]+/oauth2-sync@v[\w.-]+", step.get("uses", "")):
+                    continue
+                given = {k.replace("-", "_"): str(v) for k, v in step["with"].items()}
+                if "${{" in given.get("allow_unsafe", ""):
+                    given["allow_unsafe"] = "true"
+                assert "${{" not in str(given), step
+                _, argv, _ = runner.command_line(given)
+                found.setdefault(path.name, []).append(argv[1:])
+    return found
 
 
 def store_secret(

@@ -109,11 +109,12 @@ def run(argv: list[str], document: Path | None) -> int:
 
 
 def record(outputs: Path | None, style: Style, values: dict[str, str]) -> None:
-    """Appends the outputs as GitHub reads $GITHUB_OUTPUT, or as a GitLab dotenv report."""
+    """Appends the outputs as GitHub reads $GITHUB_OUTPUT (one file for the step), or
+    writes them as a GitLab dotenv report (this job's only)."""
     if outputs is None:
         return
     names = {"exit-code": "OAUTH2_SYNC_EXIT_CODE", "document": "OAUTH2_SYNC_DOCUMENT"}
-    with outputs.open("a", encoding="utf-8") as stream:
+    with outputs.open("a" if style == "github" else "w", encoding="utf-8") as stream:
         for name, value in values.items():
             stream.write(f"{name if style == 'github' else names[name]}={value}\n")
 
