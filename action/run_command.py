@@ -64,7 +64,10 @@ def command_line(values: dict[str, str]) -> tuple[str, list[str], Path | None]:
     command = values.get("command", "")
     if command not in COMMANDS:
         raise InputError(f"command must be one of {', '.join(COMMANDS)}, not {command!r}")
-    argv = ["oauth2-sync", command]
+    # The oauth2-sync of the venv this program runs in (the action's install), whatever
+    # PATH says; else the one on PATH.
+    beside = Path(sys.executable).parent / "oauth2-sync"
+    argv = [str(beside) if beside.is_file() else "oauth2-sync", command]
     if values.get("config"):
         argv += ["--config", values["config"]]
     fmt = values.get("format", "")

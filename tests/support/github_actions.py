@@ -6,6 +6,7 @@ in-memory stand-in of the GitHub REST calls they make, and the oauth2-sync actio
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -291,7 +292,8 @@ class GitHubRunner:
     ) -> StepResult:
         """The step as GitHub cancels it, should ``when`` be set while it runs: SIGINT to
         the step's process, SIGTERM after a grace period, then SIGKILL to all of its
-        processes (the runner's sequence, with shorter pauses)."""
+        processes (the runner's sequence, with shorter pauses), and at the end of the job
+        to those left over."""
         process = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
             cwd=self.workspace, env=dict(env), stdin=subprocess.DEVNULL,
@@ -323,6 +325,11 @@ class GitHubRunner:
                 process.wait(grace or TIMEOUT)
             except subprocess.TimeoutExpired:
                 continue
+        if cancelled:
+            # What is left of the step's processes (the children of a process that
+            # exited on SIGTERM) the runner kills when the job ends.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         reader.join(TIMEOUT)
         outputs = read_outputs(Path(env["GITHUB_OUTPUT"]))
         outcome = "cancelled" if cancelled else ("success" if process.returncode == 0 else "failure")

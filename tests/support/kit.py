@@ -105,7 +105,8 @@ def ci_scripts() -> dict[str, str]:
 
 def action_runner() -> Any:
     """``action/run_command.py``, the program both the action and the component run."""
-    spec = importlib.util.spec_from_file_location("oauth2_sync_action", ROOT / "action" / "run_command.py")
+    program = ROOT / "action" / "run_command.py"
+    spec = importlib.util.spec_from_file_location("oauth2_sync_action", program)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -127,6 +128,7 @@ def action_invocations() -> dict[str, list[list[str]]]:
                     given["allow_unsafe"] = "true"
                 assert "${{" not in str(given), step
                 _, argv, _ = runner.command_line(given)
+                assert Path(argv[0]).name == "oauth2-sync", argv
                 found.setdefault(path.name, []).append(argv[1:])
     return found
 
