@@ -40,7 +40,7 @@ import pytest
 import requests
 import yaml
 from support.docs import command_lines, doc_location, page_console_commands, pages
-from support.github_actions import GitHubRunner
+from support.github_actions import GitHubRunner, install_from_checkout
 from support.gitlab_ci import run_gitlab_job
 from support.kit import (
     DRIFT_LABEL,
@@ -52,6 +52,7 @@ from support.kit import (
     TIMEOUT,
     TUTORIAL_ADDRESS,
     WORKFLOWS,
+    action_invocations,
     bash,
     ci_scripts,
     clean_env,
@@ -67,6 +68,7 @@ from support.shell import ShellCommand, invocations, parse_with_click
 from support.standins import GitLabMergeRequests, GitLabNotes, Vault, stand_in
 from support.tutorial import TUTORIAL, TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
 
+from oauth2_sync import __version__
 from oauth2_sync.cli import cli
 from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.settings import load_settings
@@ -223,7 +225,7 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     pull_request("1111111aaaa")
     first = runner.run("oauth2-sync-plan.yml", "plan")
     assert first.ok, first.log
-    assert first.step("Plan").outputs == {"exit-code": "2", "has-plan": "true"}
+    assert first.step("Plan").outputs == {"exit-code": "2", "document": "plan.md"}
     pull_request("2222222bbbb")
     second = runner.run("oauth2-sync-plan.yml", "plan")
     assert second.ok, second.log
@@ -270,14 +272,16 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     # Nightly: no drift, no issue; then an out-of-band edit opens one, kept up to date,
     # and closed once apply has restored the registry.
     quiet = runner.run("oauth2-sync-drift.yml", "drift")
-    assert quiet.ok and quiet.step("Drift").outputs == {"exit-code": "0"}, quiet.log
+    assert quiet.ok, quiet.log
+    assert quiet.step("Drift").outputs == {"exit-code": "0", "document": "drift.md"}
     assert runner.api_state()["issues"] == []
     assert (workspace / "drift-junit.xml").read_text().count("<failure") == 0
     db = workspace / ".oauth2-sync" / "registry.db"
     edit_local_client(db, "acme-web-portal", name="Renamed by hand")
     for _ in range(2):
         drifted = runner.run("oauth2-sync-drift.yml", "drift")
-        assert drifted.ok and drifted.step("Drift").outputs == {"exit-code": "2"}, drifted.log
+        assert drifted.ok, drifted.log
+        assert drifted.step("Drift").outputs == {"exit-code": "2", "document": "drift.md"}
     issues = runner.api_state()["issues"]
     assert len(issues) == 1 and issues[0]["state"] == "open"
     assert issues[0]["labels"] == [{"name": DRIFT_LABEL}]
@@ -566,7 +570,7 @@ def test_plan_jobs_post_a_plan_that_leaves_out_what_the_registry_cannot_hold(
             "sha": "4444444dddd", "repo": {"full_name": "example-org/oauth2-clients"}}}}
         github = runner.run("oauth2-sync-plan.yml", "plan")
         assert not github.ok
-        assert github.step("Plan").outputs == {"exit-code": "1", "has-plan": "true"}
+        assert github.step("Plan").outputs == {"exit-code": "1", "document": "plan.md"}
         (comment,) = runner.api_state()["comments"]
         assert "**Plan: 5 to add, 0 to change, 0 to destroy.**" in comment["body"]
         assert f"<p><strong>Error:</strong> {left_out}</p>" in comment["body"]
@@ -701,17 +705,25 @@ def test_gitlab_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
 def test_the_apply_step_stops_cleanly_when_the_runner_cancels_it(
     tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
 ) -> None:
-    """GitHub cancels a step by sending SIGINT to its entry process, bash: the step
-    ``exec``s apply, so apply gets it, starts no new write and exits 130."""
+    """GitHub cancels a step by sending SIGINT to its entry process only: the action's
+    step ``exec``s action/run_command.py, which passes the signal on to apply; apply starts no
+    new write and exits 130, and the step records that status."""
     server = start_registry_server(latency_ms=300)
     workspace = copy_examples(tmp_path / "repo")
     settings = workspace / "oauth2-sync.yaml"
     settings.write_text(settings.read_text().replace(
         "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
     ))
-    document = yaml.safe_load((WORKFLOWS / "oauth2-sync-apply.yml").read_text())
-    (step,) = [s for s in document["jobs"]["apply"]["steps"] if s.get("name") == "Apply"]
-    env = clean_env(bin_dir) | server.env() | {"ALLOW_UNSAFE": "false", "CI": "true"}
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    (step,) = [s for s in action["runs"]["steps"] if s.get("id") == "run"]
+    temp = tmp_path / "runner-temp"
+    install_from_checkout(temp)
+    output = tmp_path / "github-output"
+    env = clean_env(bin_dir) | server.env() | {
+        "CI": "true", "RUNNER_TEMP": str(temp), "GITHUB_ACTION_PATH": str(ROOT),
+        "GITHUB_OUTPUT": str(output), "OAUTH2_SYNC_INPUT_COMMAND": "apply",
+        "OAUTH2_SYNC_INPUT_ALLOW_UNSAFE": "false",
+    }
     process = subprocess.Popen(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
         cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -730,6 +742,62 @@ def test_the_apply_step_stops_cleanly_when_the_runner_cancels_it(
     lines = rest.splitlines()
     assert re.fullmatch(r"\d+ not attempted: .+", lines[-2]), lines
     assert lines[-1].startswith("Apply interrupted: ")
+    assert output.read_text() == "exit-code=130\n"
+
+
+def test_the_component_job_runs_its_command_and_reports_it(tmp_path: Path, bin_dir: Path) -> None:
+    """The component's own script, as a pipeline that only includes it gets it: drift
+    as JUnit, its status and document in a dotenv report; drift (2) passes the job."""
+    workspace = copy_examples(tmp_path / "repo")
+    include = (
+        "include:\n  - component: $CI_SERVER_FQDN/acme/tools/oauth2-sync/oauth2-sync@v"
+        f"{__version__}\n    inputs: {{command: drift, stage: check, format: junit}}\n"
+    )
+    env = clean_env(bin_dir) | {"CI": "true", "GITLAB_CI": "true"}
+    subprocess.run(["oauth2-sync", "apply", "--auto-approve"], cwd=workspace, env=env,
+                   capture_output=True, check=True, timeout=TIMEOUT)
+    quiet = run_gitlab_job(workspace, "oauth2-sync-drift", env, pipeline_text=include)
+    assert quiet.status == 0, quiet.log
+    assert (workspace / "oauth2-sync.env").read_text() == (
+        "OAUTH2_SYNC_EXIT_CODE=0\nOAUTH2_SYNC_DOCUMENT=drift.xml\n"
+    )
+    assert (workspace / "drift.xml").read_text().count("<failure") == 0
+    edit_local_client(workspace / ".oauth2-sync" / "registry.db", "acme-web-portal",
+                      name="Renamed by hand")
+    drifted = run_gitlab_job(workspace, "oauth2-sync-drift", env, pipeline_text=include)
+    assert drifted.status == 0, drifted.log
+    assert (workspace / "oauth2-sync.env").read_text() == (
+        "OAUTH2_SYNC_EXIT_CODE=2\nOAUTH2_SYNC_DOCUMENT=drift.xml\n"
+    )
+    assert (workspace / "drift.xml").read_text().count("<failure") == 1
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"COMMAND": "destroy"},
+         "command must be one of validate, plan, apply, drift, not 'destroy'"),
+        ({"COMMAND": "apply", "FORMAT": "json"},
+         "format: apply has no --format (its report goes to the log)"),
+        ({"COMMAND": "plan", "ALLOW_UNSAFE": "true"},
+         "allow-unsafe: only apply has --allow-unsafe, not plan"),
+        ({"COMMAND": "apply", "ALLOW_UNSAFE": "yes"}, "allow_unsafe must be true or false, not 'yes'"),
+        ({"COMMAND": "plan", "ARGS": "--target 'acme"}, "args: No closing quotation"),
+    ],
+)
+def test_the_action_refuses_inputs_it_cannot_run_with(
+    tmp_path: Path, bin_dir: Path, inputs: dict[str, str], message: str
+) -> None:
+    output = tmp_path / "github-output"
+    env = clean_env(bin_dir) | {f"OAUTH2_SYNC_INPUT_{k}": v for k, v in inputs.items()}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "action" / "run_command.py"), "--outputs", str(output)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", f"Error: oauth2-sync action: {message}; check the step's inputs\n"
+    )
+    assert output.read_text() == "exit-code=1\n"
 
 
 # --- the CI files, statically -------------------------------------------------
@@ -740,6 +808,10 @@ def test_ci_files_call_only_commands_and_options_that_exist(
 ) -> None:
     monkeypatch.chdir(copy_examples(tmp_path / "repo"))
     used: dict[str, list[str]] = {}
+    for where, argvs in action_invocations().items():
+        for args in argvs:
+            parse_with_click(args)
+            used.setdefault(where, []).append(" ".join(args))
     for where, script in ci_scripts().items():
         for args in invocations(script):
             parse_with_click(args)
@@ -747,8 +819,7 @@ def test_ci_files_call_only_commands_and_options_that_exist(
     assert used == {
         "oauth2-sync-apply.yml": [
             "validate --format github", "apply --auto-approve --allow-unsafe",
-            "apply --auto-approve", "rotate-secret -- ${client_ids[@]}",
-            "export --list-created",
+            "rotate-secret -- ${client_ids[@]}", "export --list-created",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
@@ -789,12 +860,18 @@ def test_ci_files_are_wired_as_documented() -> None:
         for job in document["jobs"].values():
             for step in job["steps"]:
                 if "uses" in step:
-                    assert re.fullmatch(r"actions/[\w-]+@v\d+", step["uses"]), step["uses"]
+                    # GitHub's own actions, or this repository's at the release's tag.
+                    assert re.fullmatch(
+                        rf"actions/[\w-]+@v\d+|YOUR-ORG/oauth2-sync@v{__version__}", step["uses"]
+                    ), step["uses"]
                 if "run" in step:
                     assert "${{" not in step["run"]  # expressions go through env:
+                    assert "pip install" not in step["run"]  # the action installs
                 if "secrets." in json.dumps(step.get("env", {})):
                     pytest.fail(f"a step-level secret: {step}")
     gitlab = yaml.safe_load(GITLAB_CI.read_text())
+    assert "pip install" not in GITLAB_CI.read_text()  # the component installs
+    assert "default" not in gitlab
     assert gitlab["oauth2-sync-apply"]["resource_group"] == "oauth2-sync-apply"
     assert gitlab["oauth2-sync-plan"]["rules"] == [
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}

@@ -5,7 +5,9 @@ environment and bash as CI runners start it, and small helpers of the kit tests.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,8 +26,8 @@ WORKFLOWS = EXAMPLES / ".github" / "workflows"
 GITLAB_CI = EXAMPLES / ".gitlab-ci.yml"
 STORE_SECRET = EXAMPLES / "ci" / "store-secret"
 NOT_RUN = "(not run by tests)"
-INSTALL_STEP = "Install oauth2-sync"
-PLACEHOLDER = "git.example.com/YOUR-ORG/oauth2-sync"
+ACTION = ROOT / "action.yml"
+COMPONENT = ROOT / "templates" / "oauth2-sync.yml"
 TUTORIAL_ADDRESS = "127.0.0.1:8080"
 EXAMPLE_IDS = (
     "acme-billing-sync", "acme-mobile-app", "acme-reporting", "acme-web-portal",
@@ -111,6 +113,36 @@ def ci_scripts() -> dict[str, str]:
             for key in ("before_script", "script", "after_script"):
                 scripts[f".gitlab-ci.yml:{name}:{key}"] = "\n".join(job.get(key, []))
     return scripts
+
+
+def action_runner() -> Any:
+    """``action/run_command.py``, the program both the action and the component run."""
+    program = ROOT / "action" / "run_command.py"
+    spec = importlib.util.spec_from_file_location("oauth2_sync_action", program)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def action_invocations() -> dict[str, list[list[str]]]:
+    """The ``oauth2-sync`` argument lists the workflows' uses of the action run, by
+    workflow file; an expression for ``allow-unsafe`` counts as true (the longest line)."""
+    runner = action_runner()
+    found: dict[str, list[list[str]]] = {}
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                if not re.fullmatch(r"[\w.-]+/oauth2-sync@v[\w.-]+", step.get("uses", "")):
+                    continue
+                given = {k.replace("-", "_"): str(v) for k, v in step["with"].items()}
+                if "${{" in given.get("allow_unsafe", ""):
+                    given["allow_unsafe"] = "true"
+                assert "${{" not in str(given), step
+                _, argv, _ = runner.command_line(given)
+                assert Path(argv[0]).name == "oauth2-sync", argv
+                found.setdefault(path.name, []).append(argv[1:])
+    return found
 
 
 def store_secret(
