@@ -46,6 +46,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (3, "diff", ("oauth2_sync.diff",)),
     # The one interface every adapter implements, and the factory that picks one.
     (3, "registry-interface", ("oauth2_sync.registry.base",)),
+    # Access review: the class of each change, read by the plan and the renderers.
+    (4, "risk", ("oauth2_sync.risk",)),
     (4, "adapters", (
         "oauth2_sync.registry.http", "oauth2_sync.registry.local",
         "oauth2_sync.registry.rfc7592", "oauth2_sync.registry.state",
