@@ -321,3 +321,16 @@ def widening_summary(risks: Iterable[ChangeRisk]) -> str:
     n = len(widening)
     parts = ", ".join(f"{count} {tag}" for tag, count in counts.items())
     return f"{n} {'change widens' if n == 1 else 'changes widen'} access ({parts})"
+
+
+def rule_table() -> str:
+    """The rule table as Markdown, as ``docs/explanation/access-review.md`` shows it (a
+    test keeps the page equal to this)."""
+    rows = [
+        "| Rule | Field | Class | When | Why | Counted as |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows.extend(
+        f"| `{r.id}` | {r.field} | **{r.risk}** | {r.when} | {r.why} | {r.tag} |" for r in RULES
+    )
+    return "\n".join(rows) + "\n"
