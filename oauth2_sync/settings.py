@@ -119,6 +119,12 @@ class Settings:
         """The managed scope: every partner some team names."""
         return frozenset(p for team in self.teams for p in team.partners)
 
+    @property
+    def read_patterns(self) -> tuple[str, ...]:
+        """What plan and drift read, as globs relative to ``root``: this file and the
+        client paths (asked about by ``gitinfo.git_uncommitted``)."""
+        return (self.path.name, *self.client_paths)
+
     def teams_owning(self, file: Path | str) -> tuple[Team, ...]:
         """The teams whose paths include ``file``."""
         relative = self.relative(file)
