@@ -69,6 +69,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (6, "sink", ("oauth2_sync.sink",)),
     (6, "journal", ("oauth2_sync.journal",)),
     (7, "apply", ("oauth2_sync.apply", "oauth2_sync.results")),
+    # Enforcing the access review on a forge: reads a plan, talks to GitHub or GitLab.
+    (7, "review", ("oauth2_sync.review",)),
     (8, "workflow", ("oauth2_sync.workflow",)),
     # Renderers share one helper module and never import each other.
     (9, "render-helpers", ("oauth2_sync.render", "oauth2_sync.render.common")),
