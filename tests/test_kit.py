@@ -720,9 +720,17 @@ def test_ci_files_call_only_commands_and_options_that_exist(
             "export --list-created",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
-        "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
+        "oauth2-sync-plan.yml": [
+            "validate --format github", "plan --format markdown",
+            "plan --out access-plan.json", "review-status --plan access-plan.json",
+        ],
+        "oauth2-sync-review.yml": [
+            "plan --out access-plan.json", "review-status --plan access-plan.json",
+        ],
         ".gitlab-ci.yml": [
-            "validate", "plan --format markdown", "validate",
+            "validate", "plan --format markdown",
+            "plan --out access-plan.json", "review-status --forge gitlab --plan access-plan.json",
+            "validate",
             "apply --auto-approve --allow-unsafe", "apply --auto-approve",
             "rotate-secret -- $OAUTH2_SYNC_ROTATE",
             "export --list-created", "drift --format junit", "drift",
@@ -740,7 +748,9 @@ def test_ci_files_are_wired_as_documented() -> None:
     assert apply_[True]["push"] == {"branches": ["main"]}
     assert apply_[True]["workflow_dispatch"]["inputs"]["rotate"]["default"] == ""
     assert set(drift[True]) == {"schedule", "workflow_dispatch"}
-    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert plan["permissions"] == {
+        "contents": "read", "pull-requests": "write", "statuses": "write",
+    }
     assert apply_["permissions"] == {"contents": "read", "pull-requests": "read"}
     assert drift["permissions"] == {"contents": "read", "issues": "write"}
     assert apply_["concurrency"] == {"group": "oauth2-sync-apply", "cancel-in-progress": False}
