@@ -279,19 +279,21 @@ class _BadPlan(Exception):
     pass
 
 
+_OLDER = {
+    1: "digests of the configuration, so it cannot be re-checked before apply",
+    2: "access review of its changes, so a reviewer may not have seen which widen access",
+}
+"""Why plan files of older versions are refused."""
+
+
 def from_dict(data: object) -> Plan:
     """Rebuild a plan from ``to_dict``'s document; raises ``_BadPlan`` on any malformation."""
     obj = _mapping(data, "plan")
     version = obj.get("format_version")
-    if version == 1:
+    if version in _OLDER:
         raise _BadPlan(
-            "format_version 1 records no digests of the configuration, so it cannot be "
-            "re-checked before apply; make the plan again with this oauth2-sync"
-        )
-    if version == 2:  # the version before the access review
-        raise _BadPlan(
-            "format_version 2 records no access review of its changes, so a reviewer "
-            "may not have seen which widen access; make the plan again with this oauth2-sync"
+            f"format_version {version} records no {_OLDER[version]}; make the plan again "
+            "with this oauth2-sync"
         )
     if version != FORMAT_VERSION:
         raise _BadPlan(

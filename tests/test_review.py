@@ -126,7 +126,7 @@ def test_neutral_and_narrowing_changes_are_green_at_once(tmp_path: Path) -> None
 def test_a_bad_token_is_one_line_without_the_token(tmp_path: Path) -> None:
     write_repo(tmp_path, [PORTAL, ETL], extra=APPROVERS)
     github = GitHubReviews()
-    github.token = "another"  # type: ignore[misc]
+    github.token = "another"
     with stand_in(github.handle) as url:
         result = run(tmp_path, url, plan_of(tmp_path, WIDENING))
     assert result.returncode == 1
