@@ -54,6 +54,12 @@ class Rule:
     when: str
     why: str
     tag: str
+    plural: str = ""
+    """The tag for several changes; default: the tag with an ``s``."""
+
+    def counted(self, n: int) -> str:
+        """``1 new client``, ``2 new clients``."""
+        return f"{n} {self.tag if n == 1 else self.plural or self.tag + 's'}"
 
 
 RULES: tuple[Rule, ...] = (
@@ -68,24 +74,28 @@ RULES: tuple[Rule, ...] = (
          "codes and tokens can be sent to a new path", "new redirect URI"),
     Rule("redirect-http", "redirect_uris", "widens",
          "an http URI is added for a host that had https (scheme downgraded)",
-         "codes travel unencrypted", "redirect downgraded to http"),
+         "codes travel unencrypted", "redirect downgraded to http",
+         "redirects downgraded to http"),
     Rule("redirect-loopback", "redirect_uris", "widens", "a loopback URI is added",
          "any program on the user's machine can receive codes", "loopback redirect"),
     Rule("redirect-private-use", "redirect_uris", "widens",
          "a private-use scheme URI (com.example.app:/cb) is added",
          "any app claiming the scheme can receive codes", "private-use redirect"),
     Rule("redirect-removed", "redirect_uris", "narrows", "a URI is removed",
-         "one place fewer to send codes and tokens", "redirect removed"),
+         "one place fewer to send codes and tokens", "redirect removed",
+         "redirects removed"),
     Rule("grant-deprecated", "grant_types", "widens", "grant implicit or password is added",
          "deprecated by RFC 9700", "deprecated grant"),
     Rule("grant-added", "grant_types", "widens", "any other grant is added",
          "a new way to obtain tokens", "new grant"),
     Rule("grant-removed", "grant_types", "narrows", "a grant is removed",
-         "one way fewer to obtain tokens", "grant removed"),
+         "one way fewer to obtain tokens", "grant removed",
+         "grants removed"),
     Rule("scope-added", "scopes", "widens", "a scope is added",
          "tokens allow more", "new scope"),
     Rule("scope-removed", "scopes", "narrows", "a scope is removed",
-         "tokens allow less", "scope removed"),
+         "tokens allow less", "scope removed",
+         "scopes removed"),
     Rule("lifetime-longer", "access_token_ttl, refresh_token_ttl", "widens",
          "the effective lifetime gets longer or never expires",
          "a stolen token works longer", "longer token lifetime"),
@@ -97,16 +107,20 @@ RULES: tuple[Rule, ...] = (
          "same lifetime"),
     Rule("partner-opened", "restrict_to_partner_users", "widens",
          "restrict_to_partner_users becomes false", "every user can sign in, not only the "
-         "partner's", "partner restriction lifted"),
+         "partner's", "partner restriction lifted",
+         "partner restrictions lifted"),
     Rule("partner-restricted", "restrict_to_partner_users", "narrows",
          "restrict_to_partner_users becomes true", "only the partner's users can sign in",
-         "partner restriction added"),
+         "partner restriction added",
+         "partner restrictions added"),
     Rule("client-public", AUTH_METHOD_FIELD, "widens",
          "a confidential client becomes public (method none)",
-         "no secret is needed to use the client", "client made public"),
+         "no secret is needed to use the client", "client made public",
+         "clients made public"),
     Rule("client-confidential", AUTH_METHOD_FIELD, "narrows",
          "a public client becomes confidential, or changes its method",
-         "a secret is needed to use the client", "client made confidential"),
+         "a secret is needed to use the client", "client made confidential",
+         "clients made confidential"),
     Rule("no-access-field", "any other field (name, email, ...)", "neutral",
          "any other field changes", "it decides nothing about access", "other field"),
 )
@@ -154,13 +168,14 @@ class ChangeRisk:
         return tuple(f.reason for f in self.findings if f.risk == self.risk)
 
     @property
+    def rules(self) -> tuple[RuleId, ...]:
+        """The rules of the findings of the change's class, each once, in order."""
+        return tuple(dict.fromkeys(f.rule for f in self.findings if f.risk == self.risk))
+
+    @property
     def tags(self) -> tuple[str, ...]:
-        """The tags of the findings of the change's class, each once, in order."""
-        seen: dict[str, None] = {}
-        for f in self.findings:
-            if f.risk == self.risk:
-                seen.setdefault(RULE_BY_ID[f.rule].tag, None)
-        return tuple(seen)
+        """The tags of those rules (what the plan's last line counts)."""
+        return tuple(RULE_BY_ID[rule].tag for rule in self.rules)
 
 
 _ORDER: dict[RiskClass, int] = {"neutral": 0, "narrows": 1, "widens": 2}
@@ -314,12 +329,12 @@ def widening_summary(risks: Iterable[ChangeRisk]) -> str:
     widening = [r for r in risks if r.risk == "widens"]
     if not widening:
         return ""
-    counts: dict[str, int] = {}
+    counts: dict[RuleId, int] = {}
     for r in widening:
-        for tag in r.tags:
-            counts[tag] = counts.get(tag, 0) + 1
+        for rule in r.rules:
+            counts[rule] = counts.get(rule, 0) + 1
     n = len(widening)
-    parts = ", ".join(f"{count} {tag}" for tag, count in counts.items())
+    parts = ", ".join(RULE_BY_ID[rule].counted(count) for rule, count in counts.items())
     return f"{n} {'change widens' if n == 1 else 'changes widen'} access ({parts})"
 
 
