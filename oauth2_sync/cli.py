@@ -16,6 +16,7 @@ from oauth2_sync.commands.fmt import fmt_command
 from oauth2_sync.commands.forget import forget
 from oauth2_sync.commands.plan import plan
 from oauth2_sync.commands.registry import registry
+from oauth2_sync.commands.review_status import review_status
 from oauth2_sync.commands.rotate_secret import rotate_secret
 from oauth2_sync.commands.schema import schema
 from oauth2_sync.commands.validate import validate
@@ -24,7 +25,7 @@ __all__ = ["Context", "cli", "common_options", "main", "os_error_line", "pass_ct
 
 for _command in (
     validate, schema, plan, apply, rotate_secret, registry, adopt, forget, fmt_command,
-    drift, export, completion,
+    drift, export, review_status, completion,
 ):
     cli.add_command(_command)
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal, TypedDict, get_args
 
 from oauth2_sync import __version__, clock
@@ -37,7 +38,7 @@ from oauth2_sync.diff import (
     diff_clients,
     json_value,
 )
-from oauth2_sync.gitinfo import git_commit
+from oauth2_sync.gitinfo import git_commit, git_uncommitted, last_commit_time
 from oauth2_sync.model import Client
 from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
 from oauth2_sync.settings import DriftMode, Settings
@@ -64,6 +65,10 @@ FORMAT_VERSION = 1
 
 DriftKind = Literal["changed", "missing", "undeclared"]
 DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
+Side = Literal["registry", "files", "unknown"]
+"""Which side of a ``changed`` client differs, as far as git and the registry's audit
+fields tell: changed in the registry, in the files (not applied yet, or uncommitted),
+or cannot tell."""
 FieldMode = Literal["enforce", "warn"]
 """How a reported field difference counts (``ignore``d fields are not reported)."""
 
@@ -108,6 +113,9 @@ class ClientDrift:
     updated_at: str | None = None
     updated_by: str | None = None
     unsupported: tuple[str, ...] = ()
+    side: Side | None = None
+    """Set by ``locate_sides`` (``make_drift``) in a git repository; ``None`` otherwise."""
+    side_reason: str = ""
 
     @property
     def failing(self) -> bool:
@@ -153,6 +161,8 @@ class DriftReport:
     created_at: str = ""
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
+    uncommitted: tuple[str, ...] | None = None
+    """The files the settings name with uncommitted changes (``None``: not in git)."""
 
     @property
     def summary(self) -> DriftSummary:
@@ -266,7 +276,52 @@ def make_drift(settings: Settings, registry: Registry) -> DriftReport:
     logger.info(
         "drift: %d of %d managed clients differ", len(report.clients), len(report.checked)
     )
-    return report
+    return locate_sides(
+        report, settings, git_uncommitted(settings.root, settings.read_patterns)
+    )
+
+
+def locate_sides(
+    report: DriftReport, settings: Settings, uncommitted: tuple[str, ...] | None
+) -> DriftReport:
+    """Say which side of each changed client differs, as far as git tells.
+
+    A file with uncommitted changes is the files' side (never "changed in the
+    registry"); otherwise the registry's ``updatedAt`` against the file's last commit.
+    Outside git (``uncommitted`` is ``None``) nothing is said."""
+    if uncommitted is None:
+        return report
+    times: dict[str, str | None] = {}
+    located = []
+    for item in report.clients:
+        name = settings.relative(item.file) if item.file else None
+        if item.kind != "changed" or name is None:
+            located.append(item)
+            continue
+        if name not in times:
+            times[name] = last_commit_time(settings.root, name)
+        side, reason = _side(name in uncommitted, times[name], item.updated_at)
+        located.append(replace(item, side=side, side_reason=reason))
+    return replace(report, clients=tuple(located), uncommitted=uncommitted)
+
+
+def _side(dirty: bool, committed: str | None, updated: str | None) -> tuple[Side, str]:
+    if dirty:
+        return "files", "its file has uncommitted changes"
+    if committed is None or updated is None:
+        missing = "the file was never committed" if committed is None else (
+            "the registry records no update time"
+        )
+        return "unknown", f"cannot tell which side changed: {missing}"
+    try:
+        registry_later = datetime.fromisoformat(updated) > datetime.fromisoformat(committed)
+    except ValueError:
+        return "unknown", f"cannot tell which side changed: update time {updated!r} unreadable"
+    if registry_later:
+        return "registry", f"updated in the registry at {updated}, after the file's last " \
+            f"commit at {committed}"
+    return "files", f"the file was committed at {committed}, after the registry's last " \
+        f"update at {updated}: not applied yet"
 
 
 def _mode(policy: Mapping[str, DriftMode], field: str) -> DriftMode:
@@ -321,6 +376,8 @@ class ClientDriftJson(TypedDict):
     created_at: str | None
     updated_at: str | None
     updated_by: str | None
+    side: Side | None
+    side_reason: str
     unsupported: list[str]
     fields: list[FieldDriftJson]
     before: ClientJson | None
@@ -335,6 +392,7 @@ class DriftDocument(TypedDict):
     created_at: str
     registry: str
     commit: str | None
+    uncommitted: list[str] | None
     drift: bool
     summary: DriftSummaryJson
     policy: dict[str, DriftMode]
@@ -350,6 +408,7 @@ def to_dict(report: DriftReport) -> DriftDocument:
         "created_at": report.created_at,
         "registry": report.registry,
         "commit": report.commit,
+        "uncommitted": None if report.uncommitted is None else list(report.uncommitted),
         "drift": report.has_drift,
         "summary": {
             "changed": s.changed,
@@ -378,6 +437,8 @@ def _client_drift_dict(item: ClientDrift) -> ClientDriftJson:
         "created_at": item.created_at,
         "updated_at": item.updated_at,
         "updated_by": item.updated_by,
+        "side": item.side,
+        "side_reason": item.side_reason,
         "unsupported": list(item.unsupported),
         "fields": [
             {

@@ -22,7 +22,7 @@ from dataclasses import replace
 from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.gitinfo import git_commit
+from oauth2_sync.gitinfo import git_commit, git_uncommitted
 from oauth2_sync.model import Client
 
 # The plan's data and its JSON document live in modules of their own; their names are
@@ -257,7 +257,10 @@ def make_plan(
         commit=git_commit(settings.root), unsupported=registry.unsupported,
     )
     settings_sha256, files = config_digests(settings, desired)
-    return dataclasses.replace(made, settings_sha256=settings_sha256, files=files)
+    return dataclasses.replace(
+        made, settings_sha256=settings_sha256, files=files,
+        uncommitted=git_uncommitted(settings.root, settings.read_patterns),
+    )
 
 
 def config_digests(

@@ -13,12 +13,16 @@ from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import Client
+from oauth2_sync.risk import ChangeRisk, assess
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the JSON plan document; bumped on any incompatible change.
 
 2 added ``settings_sha256`` and ``files``, without which ``apply PLANFILE`` cannot tell
-whether the plan still matches the configuration: plan files of version 1 are refused."""
+whether the plan still matches the configuration: plan files of version 1 are refused.
+3 added the access review (``risk`` and ``reasons`` per change and per field) and
+``uncommitted``: a reader of version 2 would apply a plan whose widening changes it
+cannot show, so plan files of version 2 are refused too."""
 
 Action = Literal["create", "update", "delete"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
@@ -49,6 +53,11 @@ class Change:
         client = self.after or self.before
         assert client is not None, "a change has a before or an after"
         return client.partner
+
+    @property
+    def risk(self) -> ChangeRisk:
+        """Whether the change widens, narrows or leaves access alone, and why."""
+        return assess(self.action, self.client_id, self.fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +121,9 @@ class Plan:
     files: tuple[tuple[str, str], ...] = ()
     """``(path, sha256)`` of every client file that declared a client, the path relative
     to the settings' folder, sorted: with ``commit``, what tells a stale saved plan."""
+    uncommitted: tuple[str, ...] | None = None
+    """The files the settings name (itself included) that differ from ``commit`` in the
+    working tree, relative to the settings' folder; ``None`` outside a git repository."""
 
     @property
     def summary(self) -> Summary:

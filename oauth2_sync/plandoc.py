@@ -20,6 +20,7 @@ from oauth2_sync.errors import Diagnostic, RuleId, UsageError
 from oauth2_sync.loader import file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.plandata import ACTIONS, FORMAT_VERSION, Action, Change, Limit, Plan
+from oauth2_sync.risk import FieldRisk, RiskClass
 
 # --- the JSON document ------------------------------------------------------------------
 
@@ -43,6 +44,8 @@ class FieldChangeJson(TypedDict):
     before: JsonFieldValue
     after: JsonFieldValue
     effective_unchanged: bool
+    risk: RiskClass
+    reasons: list[str]
 
 
 class ChangeJson(TypedDict):
@@ -54,6 +57,8 @@ class ChangeJson(TypedDict):
     file: str | None
     line: int | None
     version: str | None
+    risk: RiskClass
+    reasons: list[str]
     fields: list[FieldChangeJson]
     before: ClientJson | None
     after: ClientJson | None
@@ -87,6 +92,7 @@ class PlanDocument(TypedDict):
     created_at: str
     registry: str
     commit: str | None
+    uncommitted: list[str] | None
     settings_sha256: str | None
     files: dict[str, str]
     prune: bool
@@ -107,6 +113,7 @@ def to_dict(plan: Plan) -> PlanDocument:
         "created_at": plan.created_at,
         "registry": plan.registry,
         "commit": plan.commit,
+        "uncommitted": None if plan.uncommitted is None else list(plan.uncommitted),
         "settings_sha256": plan.settings_sha256,
         "files": dict(plan.files),
         "prune": plan.prune,
@@ -141,6 +148,8 @@ def to_dict(plan: Plan) -> PlanDocument:
 
 
 def _change_dict(change: Change) -> ChangeJson:
+    risk = change.risk
+    field_risks: dict[str, FieldRisk] = {r.field: r for r in risk.fields}
     return {
         "action": change.action,
         "client_id": change.client_id,
@@ -148,12 +157,16 @@ def _change_dict(change: Change) -> ChangeJson:
         "file": change.file,
         "line": change.line,
         "version": change.version,
+        "risk": risk.risk,
+        "reasons": list(risk.reasons),
         "fields": [
             {
                 "field": f.field,
                 "before": json_value(f.before),
                 "after": json_value(f.after),
                 "effective_unchanged": f.effective_unchanged,
+                "risk": field_risks[f.field].risk,
+                "reasons": list(field_risks[f.field].reasons),
             }
             for f in change.fields
         ],
@@ -266,14 +279,21 @@ class _BadPlan(Exception):
     pass
 
 
+_OLDER = {
+    1: "digests of the configuration, so it cannot be re-checked before apply",
+    2: "access review of its changes, so a reviewer may not have seen which widen access",
+}
+"""Why plan files of older versions are refused."""
+
+
 def from_dict(data: object) -> Plan:
     """Rebuild a plan from ``to_dict``'s document; raises ``_BadPlan`` on any malformation."""
     obj = _mapping(data, "plan")
     version = obj.get("format_version")
-    if version == 1:
+    if version in _OLDER:
         raise _BadPlan(
-            "format_version 1 records no digests of the configuration, so it cannot be "
-            "re-checked before apply; make the plan again with this oauth2-sync"
+            f"format_version {version} records no {_OLDER[version]}; make the plan again "
+            "with this oauth2-sync"
         )
     if version != FORMAT_VERSION:
         raise _BadPlan(
@@ -310,6 +330,7 @@ def from_dict(data: object) -> Plan:
         files=tuple(sorted(
             (_str(k, "files"), _str(v, f"files.{k}")) for k, v in files.items()
         )),
+        uncommitted=_opt_strings(obj.get("uncommitted"), "uncommitted"),
     )
 
 
@@ -443,3 +464,7 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
     items = [_str(v, where) for v in _list(value, where)]
     # The normal form keeps sets sorted; a hand-edited file must not smuggle in another order.
     return tuple(sorted(set(items)))
+
+
+def _opt_strings(value: object, where: str) -> tuple[str, ...] | None:
+    return None if value is None else tuple(_str(v, where) for v in _list(value, where))

@@ -6,7 +6,7 @@ import functools
 import itertools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -100,6 +100,19 @@ class SecretSink:
 
 
 @dataclass(frozen=True, slots=True)
+class Approver:
+    """One entry of ``review.widening_approvers``: a member of ``team`` must approve the
+    widening changes of ``for_teams`` (every team when empty)."""
+
+    team: str
+    for_teams: tuple[str, ...] = ()
+
+    def covers(self, owners: Iterable[str]) -> bool:
+        """Whether this approval is needed for a change owned by ``owners``."""
+        return not self.for_teams or any(o in self.for_teams for o in owners)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything ``oauth2-sync.yaml`` says, with paths resolved against its folder."""
 
@@ -113,11 +126,19 @@ class Settings:
     prune: bool = False
     secrets: SecretSink = field(default_factory=SecretSink)
     drift_fields: Mapping[str, DriftMode] = field(default_factory=dict)
+    widening_approvers: tuple[Approver, ...] = ()
+    """Who must approve widening changes (``review``); empty: nothing is enforced."""
 
     @property
     def managed_partners(self) -> frozenset[str]:
         """The managed scope: every partner some team names."""
         return frozenset(p for team in self.teams for p in team.partners)
+
+    @property
+    def read_patterns(self) -> tuple[str, ...]:
+        """What plan and drift read, as globs relative to ``root``: this file and the
+        client paths (asked about by ``gitinfo.git_uncommitted``)."""
+        return (self.path.name, *self.client_paths)
 
     def teams_owning(self, file: Path | str) -> tuple[Team, ...]:
         """The teams whose paths include ``file``."""
@@ -349,6 +370,10 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
             command=_command(root, secrets["command"]) if "command" in secrets else None,
         ),
         drift_fields=dict(data.get("drift", {}).get("fields", {})),
+        widening_approvers=tuple(
+            Approver(entry["team"], tuple(entry.get("for_teams", ())))
+            for entry in data.get("review", {}).get("widening_approvers", ())
+        ),
     )
 
 

@@ -17,10 +17,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support.configrepo import client, write_repo
+from support.configrepo import client, commit_all, write_repo
 
 from oauth2_sync.cli import cli
-from oauth2_sync.drift import ClientDrift, DriftReport, FieldDrift, build_drift, to_dict
+from oauth2_sync.drift import (
+    ClientDrift,
+    DriftReport,
+    FieldDrift,
+    build_drift,
+    locate_sides,
+    to_dict,
+)
+from oauth2_sync.gitinfo import git_uncommitted
 from oauth2_sync.model import Client
 from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient
 from oauth2_sync.registry.local import LocalRegistry
@@ -468,3 +476,71 @@ def test_command_error_exit_code(repo: Path) -> None:
     assert code == 1
     assert out == ""
     assert err.startswith("clients/acme/clients.yaml:")
+
+
+# --- provenance: which side differs ------------------------------------------------------
+
+
+def test_an_uncommitted_edit_is_never_reported_as_changed_in_the_registry(
+    tmp_path: Path,
+) -> None:
+    settings, _ = setup(tmp_path, [PORTAL, REPORTING])
+    commit_all(tmp_path, date="2024-05-01T09:00:00Z")
+    # The file is edited and not committed; the registry holds what was committed.
+    edited = dataclasses.replace(REPORTING, name="Reports v2")
+    settings, desired = setup(tmp_path, [PORTAL, edited])
+    registry = state(
+        remote(PORTAL, updated_at="2024-05-01T08:00:00Z"),
+        remote(REPORTING, updated_at="2024-05-01T08:00:00Z"),
+    )
+    report = locate_sides(build_drift(desired, registry, settings), settings,
+                          git_uncommitted(settings.root, settings.read_patterns))
+    assert report.uncommitted == ("clients/acme/clients.yaml",)
+    (item,) = report.clients
+    assert (item.side, item.side_reason) == ("files", "its file has uncommitted changes")
+    out = io.StringIO()
+    render.render_text(report, out)
+    text = out.getvalue()
+    assert "changed in the registry" not in text
+    assert (
+        '  ~ client "acme-reporting" differs from the registry: its file changed '
+        f"({item.file}:15)\n"
+        '      # last updated at 2024-05-01T08:00:00Z; its file has uncommitted changes\n'
+    ) in text
+    assert "Commit: none (uncommitted changes to clients/acme/clients.yaml)\n" in text
+    assert to_dict(report)["clients"][0]["side"] == "files"
+
+
+def test_the_side_follows_the_registry_update_against_the_file_commit(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [PORTAL, REPORTING])
+    commit_all(tmp_path, date="2024-05-01T09:00:00Z")
+    edited = dataclasses.replace(PORTAL, name="Edited by hand")
+    renamed = dataclasses.replace(REPORTING, name="Old name")
+    registry = state(
+        remote(edited, updated_at="2024-05-01T10:00:00Z", updated_by="mallory"),
+        remote(renamed, updated_at="2024-05-01T08:00:00Z"),
+    )
+    report = locate_sides(build_drift(desired, registry, settings), settings,
+                          git_uncommitted(settings.root, settings.read_patterns))
+    assert report.uncommitted == ()
+    assert [(d.client_id, d.side, d.side_reason) for d in report.clients] == [
+        ("acme-portal", "registry", "updated in the registry at 2024-05-01T10:00:00Z, after "
+         "the file's last commit at 2024-05-01T09:00:00+00:00"),
+        ("acme-reporting", "files", "the file was committed at 2024-05-01T09:00:00+00:00, "
+         "after the registry's last update at 2024-05-01T08:00:00Z: not applied yet"),
+    ]
+    out = io.StringIO()
+    render.render_text(report, out)
+    assert '  ~ client "acme-portal" changed in the registry (' in out.getvalue()
+
+
+def test_without_an_update_time_the_side_is_unknown(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [PORTAL])
+    commit_all(tmp_path)
+    edited = dataclasses.replace(PORTAL, name="Edited")
+    report = locate_sides(build_drift(desired, state(remote(edited)), settings), settings, ())
+    assert [(d.side, d.side_reason) for d in report.clients] == [
+        ("unknown", "cannot tell which side changed: the registry records no update time"),
+    ]
+    outside = build_drift(desired, state(remote(edited)), settings)
+    assert locate_sides(outside, settings, None) == outside

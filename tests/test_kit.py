@@ -65,7 +65,7 @@ from support.kit import (
 from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 from support.registry import RegistryServer
 from support.shell import ShellCommand, invocations, parse_with_click
-from support.standins import GitLabMergeRequests, GitLabNotes, Vault, stand_in
+from support.standins import GitHubReviews, GitLabMergeRequests, GitLabNotes, Vault, stand_in
 from support.tutorial import TUTORIAL, TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
 
 from oauth2_sync import __version__
@@ -658,6 +658,62 @@ def test_github_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
     assert sorted(vault.data) == [f"oauth2-clients/{cid}" for cid in EXAMPLE_IDS]
 
 
+def test_github_a_widening_change_waits_for_the_named_team_and_others_pass_at_once(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    workspace = copy_examples(tmp_path / "repo")
+    settings = workspace / "oauth2-sync.yaml"
+    settings.write_text(settings.read_text() + (
+        "review:\n  widening_approvers:\n    - team: example-org/security\n"
+    ))
+    env = clean_env(bin_dir)
+    applied = bash("oauth2-sync apply --auto-approve", workspace, env)
+    assert applied.returncode == 0, applied.stdout
+    state = tmp_path / "state"
+    state.mkdir()
+    github = GitHubReviews(pull=11)
+    apps = workspace / "clients" / "payments" / "apps.yaml"
+    original = apps.read_text()
+    with stand_in(github.handle) as url:
+        event = state / "event.json"
+        env |= {"GITHUB_API_URL": url, "GITHUB_REPOSITORY": "example-org/oauth2-clients",
+                "GITHUB_EVENT_PATH": str(event)}
+        runner = GitHubRunner(workspace, env, state)
+        runner.secrets["OAUTH2_SYNC_REVIEW_TOKEN"] = github.token
+        runner.event = {"pull_request": {"number": 11, "head": {
+            "sha": "1" * 40, "repo": {"full_name": "example-org/oauth2-clients"}}}}
+        event.write_text(json.dumps(runner.event))
+
+        # A rename and a removed redirect URI: neutral and narrowing, green at once.
+        apps.write_text(original.replace("name: Acme customer portal", "name: Acme portal")
+                        .replace("      - https://portal.acme.example/silent-renew\n", ""))
+        quiet = runner.run("oauth2-sync-plan.yml", "access-review")
+        assert quiet.ok, quiet.log
+        assert github.latest()[0] == "success"
+
+        # A new redirect host: pending until a member of example-org/security approves.
+        apps.write_text(original.replace(
+            "      - https://portal.acme.example/silent-renew\n",
+            "      - https://portal.acme.example/silent-renew\n      - https://evil.example/cb\n",
+        ))
+        runner.event["pull_request"]["head"]["sha"] = "2" * 40
+        event.write_text(json.dumps(runner.event))
+        held = runner.run("oauth2-sync-plan.yml", "access-review")
+        assert held.ok, held.log
+        assert github.latest() == (
+            "pending", "widening changes need an approval from example-org/security "
+            "(acme-web-portal)",
+        )
+        github.approve("someone-else")
+        assert runner.run("oauth2-sync-review.yml", "access-review").ok
+        assert github.latest()[0] == "pending"
+        github.approve("sec-alice")
+        approved = runner.run("oauth2-sync-review.yml", "access-review")
+    assert approved.ok, approved.log
+    assert github.latest() == ("success", "widening changes approved by example-org/security")
+    assert [s["sha"][0] for s in github.statuses] == ["1", "2", "2", "2"]
+
+
 def test_gitlab_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
     tmp_path: Path, bin_dir: Path
 ) -> None:
@@ -822,9 +878,17 @@ def test_ci_files_call_only_commands_and_options_that_exist(
             "rotate-secret -- ${client_ids[@]}", "export --list-created",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
-        "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
+        "oauth2-sync-plan.yml": [
+            "validate --format github", "plan --format markdown", "validate",
+            "plan --out access-plan.json", "review-status --plan access-plan.json",
+        ],
+        "oauth2-sync-review.yml": [
+            "validate", "plan --out access-plan.json", "review-status --plan access-plan.json",
+        ],
         ".gitlab-ci.yml": [
-            "validate", "plan --format markdown", "validate",
+            "validate", "plan --format markdown",
+            "plan --out access-plan.json", "review-status --forge gitlab --plan access-plan.json",
+            "validate",
             "apply --auto-approve --allow-unsafe", "apply --auto-approve",
             "rotate-secret -- $OAUTH2_SYNC_ROTATE",
             "export --list-created", "drift --format junit", "drift",
@@ -842,7 +906,9 @@ def test_ci_files_are_wired_as_documented() -> None:
     assert apply_[True]["push"] == {"branches": ["main"]}
     assert apply_[True]["workflow_dispatch"]["inputs"]["rotate"]["default"] == ""
     assert set(drift[True]) == {"schedule", "workflow_dispatch"}
-    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert plan["permissions"] == {
+        "contents": "read", "pull-requests": "write", "statuses": "write",
+    }
     assert apply_["permissions"] == {"contents": "read", "pull-requests": "read"}
     assert drift["permissions"] == {"contents": "read", "issues": "write"}
     assert apply_["concurrency"] == {"group": "oauth2-sync-apply", "cancel-in-progress": False}

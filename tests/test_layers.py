@@ -46,6 +46,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (3, "diff", ("oauth2_sync.diff",)),
     # The one interface every adapter implements, and the factory that picks one.
     (3, "registry-interface", ("oauth2_sync.registry.base",)),
+    # Access review: the class of each change, read by the plan and the renderers.
+    (4, "risk", ("oauth2_sync.risk",)),
     (4, "adapters", (
         "oauth2_sync.registry.http", "oauth2_sync.registry.local",
         "oauth2_sync.registry.rfc7592", "oauth2_sync.registry.state",
@@ -67,6 +69,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (6, "sink", ("oauth2_sync.sink",)),
     (6, "journal", ("oauth2_sync.journal",)),
     (7, "apply", ("oauth2_sync.apply", "oauth2_sync.results")),
+    # Enforcing the access review on a forge: reads a plan, talks to GitHub or GitLab.
+    (7, "review", ("oauth2_sync.review",)),
     (8, "workflow", ("oauth2_sync.workflow",)),
     # Renderers share one helper module and never import each other.
     (9, "render-helpers", ("oauth2_sync.render", "oauth2_sync.render.common")),

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+from support.configrepo import commit_all
+
 from oauth2_sync import clock, gitinfo
+from oauth2_sync.gitinfo import git_uncommitted, last_commit_time
 from oauth2_sync.registry import base
 from oauth2_sync.safetext import escape, quote
 from oauth2_sync.secret import Secret
@@ -43,3 +46,27 @@ def test_safe_text_escapes_a_quote_without_a_backslash() -> None:
     # The shortcut for plain ASCII must not skip a value holding only a double quote.
     assert escape('say "hi"') == 'say \\"hi\\"'
     assert quote('a"b') == '"a\\"b"'
+
+
+def test_uncommitted_files_are_those_the_patterns_name_relative_to_the_folder(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config"
+    (config / "clients" / "a").mkdir(parents=True)
+    (config / "clients" / "a" / "c.yaml").write_text("x\n")
+    (config / "oauth2-sync.yaml").write_text("s\n")
+    (tmp_path / "other.txt").write_text("o\n")
+    commit_all(tmp_path)
+    assert git_uncommitted(config, ["oauth2-sync.yaml", "clients/**/*.yaml"]) == ()
+    (config / "clients" / "a" / "c.yaml").write_text("edited\n")
+    (config / "clients" / "a" / "new.yaml").write_text("n\n")
+    (config / "clients" / "a" / "notes.txt").write_text("not a client file\n")
+    (tmp_path / "other.txt").write_text("edited\n")
+    assert git_uncommitted(config, ["oauth2-sync.yaml", "clients/**/*.yaml"]) == (
+        "clients/a/c.yaml", "clients/a/new.yaml",
+    )
+    assert last_commit_time(config, "clients/a/c.yaml") == "2024-05-01T09:00:00+00:00"
+    assert last_commit_time(config, "clients/a/new.yaml") is None
+    outside = tmp_path.parent / f"{tmp_path.name}-not-git"
+    outside.mkdir()
+    assert git_uncommitted(outside, ["*.yaml"]) is None

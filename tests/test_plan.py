@@ -265,10 +265,14 @@ def test_a_saved_plan_loads_back_equal(tmp_path: Path) -> None:
     ("mutate", "message"),
     [
         (lambda d: d.update(format_version=99),
-         "format_version 99 is not supported (this oauth2-sync reads 2)"),
+         "format_version 99 is not supported (this oauth2-sync reads 3)"),
         (lambda d: d.update(format_version=1),
          "format_version 1 records no digests of the configuration, so it cannot be "
          "re-checked before apply; make the plan again with this oauth2-sync"),
+        (lambda d: d.update(format_version=2),
+         "format_version 2 records no access review of its changes, so a reviewer may not "
+         "have seen which widen access; make the plan again with this oauth2-sync"),
+        (lambda d: d.update(uncommitted="clients/a.yaml"), "uncommitted must be a list"),
         (lambda d: d.update(files=None), "files must be an object"),
         (lambda d: d["changes"][0].update(action="recreate"),
          "changes[0].action must be one of create, update, delete"),

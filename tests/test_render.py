@@ -155,7 +155,10 @@ def test_the_json_output_is_a_loadable_plan() -> None:
     assert [c["action"] for c in document["changes"]] == ["update", "delete", "create"]
     assert document["changes"][0]["fields"][2] == {
         "field": "access_token_ttl", "before": None, "after": 43200, "effective_unchanged": True,
+        "risk": "neutral", "reasons": ["access token lifetime 12h -> 12h (effective value unchanged)"],
     }
+    assert document["changes"][0]["risk"] == "widens"
+    assert document["changes"][0]["reasons"] == ["scope 'write' added"]
 
 
 def hostile_plan() -> Plan:

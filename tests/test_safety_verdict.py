@@ -45,6 +45,7 @@ def test_plan_says_apply_will_refuse_it_in_every_format(tmp_path: Path) -> None:
     assert text.stdout.endswith(
         f"\n    }}\n\n{WARNING}\n\nPlan: 5 to add, 0 to change, 0 to destroy.\n"
         "0 unchanged; 0 outside the managed scope (not touched).\n"
+        "! 5 changes widen access (5 new clients).\n"
     )
 
     quiet = run(tmp_path, "plan", "-q")

@@ -16,6 +16,7 @@ from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import effective_ttl
 from oauth2_sync.plan import Action, Plan
 from oauth2_sync.planfile import REFUSED_RULE
+from oauth2_sync.risk import widening_summary
 from oauth2_sync.safetext import escape, printable, quote
 
 SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
@@ -66,6 +67,38 @@ def plan_line(plan: Plan) -> str:
     """``Plan: N to add, N to change, N to destroy.``"""
     s = plan.summary
     return f"Plan: {s.create} to add, {s.update} to change, {s.delete} to destroy."
+
+
+def widening_line(plan: Plan) -> str:
+    """``2 changes widen access (1 new redirect host, ...)``; ``""`` when none does."""
+    return widening_summary(c.risk for c in plan.changes)
+
+
+def uncommitted_note(plan: Plan) -> str:
+    """`` (uncommitted changes to a.yaml, b.yaml)`` after the commit, ``""`` when clean.
+
+    Said because a commit alone would claim the plan shows that commit's files."""
+    if not plan.uncommitted:
+        return ""
+    return " (uncommitted changes to " + ", ".join(escape(p) for p in plan.uncommitted) + ")"
+
+
+def list_diff(before: FieldValue, after: FieldValue) -> tuple[list[tuple[str, str]], int]:
+    """A set field's change one element per line, as Terraform shows lists: ``("-", x)``
+    for each removed element and ``("+", y)`` for each added one, in sorted order, and
+    how many elements are unchanged (hidden)."""
+    old = set(before) if isinstance(before, tuple) else set()
+    new = set(after) if isinstance(after, tuple) else set()
+    items = sorted(
+        [("-", v) for v in old - new] + [("+", v) for v in new - old],
+        key=lambda item: (item[1], item[0]),
+    )
+    return items, len(old & new)
+
+
+def is_list(value: FieldValue) -> bool:
+    """Whether a field value is a set (shown one element per line when it changes)."""
+    return isinstance(value, tuple)
 
 
 # --- values ------------------------------------------------------------------------------

@@ -36,6 +36,21 @@ FIX: dict[DriftKind, str] = {
 }
 
 
+SIDE_LEGEND: dict[str, str] = {
+    "registry": "changed in the registry",
+    "files": "differs from the registry: its file changed",
+    "unknown": "differs from the registry",
+}
+"""What a changed client's line says once its side is known (``drift.locate_sides``)."""
+
+
+def legend(item: ClientDrift) -> str:
+    """``changed in the registry`` only when that is what git and the registry tell."""
+    if item.kind == "changed" and item.side is not None:
+        return SIDE_LEGEND[item.side]
+    return LEGEND[item.kind]
+
+
 def fix(item: ClientDrift, show: Callable[[str], str]) -> str:
     """What to do about a drifted client; ``show`` makes registry text safe to print."""
     if item.unsupported:
@@ -73,8 +88,12 @@ def render_text(report: DriftReport, stream: TextIO, *, color: bool = False) -> 
     """Write the report for people: each drifted client with its fields, then the counts."""
     style = _Styler(color)
     lines = [f"Registry: {escape(report.registry)}"]
-    if report.commit:
-        lines.append(f"Commit: {escape(report.commit)}")
+    dirty = (
+        " (uncommitted changes to " + ", ".join(escape(p) for p in report.uncommitted) + ")"
+        if report.uncommitted else ""
+    )
+    if report.commit or dirty:
+        lines.append(f"Commit: {escape(report.commit or 'none')}{dirty}")
     stream.write("\n".join(lines) + "\n\n")
     if not report.clients:
         stream.write(
@@ -94,7 +113,7 @@ def _text_client(item: ClientDrift, stream: TextIO, style: _Styler) -> None:
     where = f" ({escape(item.file)}:{item.line})" if item.file else ""
     warning = "" if item.failing else " [warning only]"
     stream.write(
-        f"  {symbol} client {quote(item.client_id)} {LEGEND[item.kind]}{where}{warning}\n"
+        f"  {symbol} client {quote(item.client_id)} {legend(item)}{where}{warning}\n"
     )
     audit = _audit_text(item)
     if audit:
@@ -129,6 +148,8 @@ def _audit_text(item: ClientDrift) -> str:
         parts.append(f"last updated{when}{who}")
     if item.created_at and item.kind == "undeclared":
         parts.append(f"created at {escape(item.created_at)}")
+    if item.side_reason:
+        parts.append(escape(item.side_reason))
     return "; ".join(parts)
 
 
@@ -194,7 +215,7 @@ def render_markdown(
 def _md_head(report: DriftReport) -> str:
     s = report.summary
     rows = [
-        ("`~`", LEGEND["changed"], s.changed),
+        ("`~`", "changed", s.changed),
         ("`-`", LEGEND["missing"], s.missing),
         ("`+`", LEGEND["undeclared"], s.undeclared),
         ("", "differences reported as warnings only", s.warning),
@@ -232,7 +253,7 @@ def _md_details(item: ClientDrift) -> str:
     what = f" ({count} field{'' if count == 1 else 's'})" if item.kind == "changed" else ""
     warning = "" if item.failing else " (warning only)"
     summary = (
-        f"<code>{symbol}</code> {code(item.client_id)} {LEGEND[item.kind]}"
+        f"<code>{symbol}</code> {code(item.client_id)} {legend(item)}"
         f"{what}{where}{warning}"
     )
     paragraphs = []
@@ -338,7 +359,7 @@ def _junit_case(
     if item is None:
         return
     fields = ", ".join(f.field for f in item.fields)
-    message = LEGEND[item.kind] + (f": {fields}" if fields else "")
+    message = legend(item) + (f": {fields}" if fields else "")
     details = _junit_details(item)
     if item.failing:
         failure = ET.SubElement(case, "failure", {"message": message, "type": item.kind})

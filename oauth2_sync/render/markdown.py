@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 from typing import TextIO
 
-from oauth2_sync.diff import client_fields
+from oauth2_sync.diff import FieldValue, client_fields
 from oauth2_sync.plan import Change, Plan
 from oauth2_sync.render.common import (
     APPROVAL_LABEL,
@@ -25,8 +25,13 @@ from oauth2_sync.render.common import (
     cell,
     code,
     errors_line,
+    is_list,
+    list_diff,
     matches_line,
     plan_line,
+    plural,
+    uncommitted_note,
+    widening_line,
 )
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -42,7 +47,17 @@ def render(
 ) -> None:
     """Write the comment, at most ``limit`` characters; ``color`` is ignored."""
     head = _head(plan)
-    blocks = [_details(c) for c in plan.changes]
+    # Widening changes first, under their own heading: they are what a reviewer
+    # responsible for access must read; the rest keep their order.
+    widening = [c for c in plan.changes if c.risk.risk == "widens"]
+    others = [c for c in plan.changes if c.risk.risk != "widens"]
+    blocks = [_details(c) for c in widening] + [_details(c) for c in others]
+    if widening:
+        blocks[0] = f"#### Changes that widen access ({len(widening)})\n\n" + blocks[0]
+        if others:
+            blocks[len(widening)] = (
+                f"#### Other changes ({len(others)})\n\n" + blocks[len(widening)]
+            )
     used = len(head)
     shown: list[str] = []
     for index, block in enumerate(blocks):
@@ -76,6 +91,7 @@ def _head(plan: Plan) -> str:
         *_caution(plan),
         f"**{plan_line(plan)}**" if plan.changes else f"**No changes.** {matches_line(plan)}",
         "",
+        *_widening(plan),
         *_errors(plan),
         "| | Action | Clients |",
         "| --- | --- | ---: |",
@@ -84,6 +100,10 @@ def _head(plan: Plan) -> str:
         "<p>Registry: " + code(plan.registry)
         + (" &middot; Commit: " + code(plan.commit) if plan.commit else "")
         + (
+            " &middot; <strong>" + html.escape(uncommitted_note(plan).strip(" ()"))
+            + "</strong>" if plan.uncommitted else ""
+        )
+        + (
             " &middot; Targets: " + ", ".join(code(t) for t in plan.targets)
             if plan.targets else ""
         )
@@ -91,6 +111,15 @@ def _head(plan: Plan) -> str:
         "",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _widening(plan: Plan) -> list[str]:
+    """The access review's verdict, right under the counts."""
+    text = widening_line(plan)
+    if not text:
+        return []
+    return [f"> [!IMPORTANT]\n> **{html.escape(text)}**: listed first below, with the "
+            "reasons.", ""]
 
 
 def _caution(plan: Plan) -> list[str]:
@@ -137,16 +166,20 @@ def _details(change: Change) -> str:
         what = f" ({count} field{'' if count == 1 else 's'})"
     else:
         what = ""
+    risk = change.risk
+    verdict = f" &middot; <strong>{risk.risk} access</strong>" if risk.risk != "neutral" else ""
     summary = (
         f"<code>{symbol}</code> {LEGEND[change.action]} {code(change.client_id)}{what}{where}"
+        f"{verdict}"
+    )
+    reasons = (
+        "<ul>\n" + "".join(f"<li>{code(r)}</li>\n" for r in risk.reasons) + "</ul>\n"
+        if risk.risk != "neutral" else ""
     )
     if change.action == "update":
         header = "<tr><th>Field</th><th>Before</th><th>After</th></tr>"
-        rows = [
-            f"<tr><td>{f.field}</td><td>{cell(f.before, f.field)}</td>"
-            f"<td>{cell(f.after, f.field, f.effective_unchanged)}</td></tr>"
-            for f in change.fields
-        ]
+        rows = [_update_row(f.field, f.before, f.after, f.effective_unchanged)
+                for f in change.fields]
     else:
         client = change.after if change.action == "create" else change.before
         assert client is not None
@@ -161,8 +194,20 @@ def _details(change: Change) -> str:
     )
     return (
         f"<details><summary>{summary}</summary>\n"
-        f"{note}<table>\n{header}\n" + "\n".join(rows) + "\n</table>\n</details>\n\n"
+        f"{note}{reasons}<table>\n{header}\n" + "\n".join(rows) + "\n</table>\n</details>\n\n"
     )
+
+
+def _update_row(field: str, before: FieldValue, after: FieldValue, same: bool) -> str:
+    if not (is_list(before) or is_list(after)):
+        return (f"<tr><td>{field}</td><td>{cell(before, field)}</td>"
+                f"<td>{cell(after, field, same)}</td></tr>")
+    # A set spans both columns, one element per line with + or -, as the text plan.
+    items, hidden = list_diff(before, after)
+    lines = [f"<code>{sign}</code> {code(value, quoted=True)}" for sign, value in items]
+    if hidden:
+        lines.append(f"<em>({hidden} unchanged {plural(hidden, 'element')} hidden)</em>")
+    return f"<tr><td>{field}</td><td colspan=\"2\">{'<br>'.join(lines)}</td></tr>"
 
 
 def _notice(left_out: int, total: int) -> str:

@@ -21,11 +21,15 @@ from oauth2_sync.render.common import (
     errors_line,
     human_seconds,
     human_ttl,
+    is_list,
     line,
+    list_diff,
     literal,
     matches_line,
     plan_line,
     plural,
+    uncommitted_note,
+    widening_line,
 )
 from oauth2_sync.safetext import escape, quote
 
@@ -42,6 +46,8 @@ VERBS: dict[Action, str] = {
     "delete": "will be destroyed",
 }
 COLORS: dict[Action, str] = {"create": "green", "update": "yellow", "delete": "red"}
+WIDENS_MARK = "!"
+"""Marks a change that widens access, before its reasons."""
 
 
 def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
@@ -64,6 +70,9 @@ def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
         stream.write(f"{style.warning('Warning:')} {safety_line(plan)}\n\n")
     stream.write(style.bold(plan_line(plan)) + "\n")
     stream.write(counts_line(plan) + "\n")
+    widening = widening_line(plan)
+    if widening:
+        stream.write(f"{style.widens(WIDENS_MARK)} {widening}.\n")
     _errors(plan, stream, style)
 
 
@@ -98,7 +107,9 @@ def counts_line(plan: Plan) -> str:
 def _header(plan: Plan) -> str:
     lines = [f"Registry: {escape(plan.registry)}"]
     if plan.commit:
-        lines.append(f"Commit: {escape(plan.commit)}")
+        lines.append(f"Commit: {escape(plan.commit)}{uncommitted_note(plan)}")
+    elif plan.uncommitted:
+        lines.append(f"Commit: none{uncommitted_note(plan)}")
     if plan.targets:
         lines.append("Targets: " + ", ".join(escape(t) for t in plan.targets))
     return "\n".join(lines) + "\n\n"
@@ -110,10 +121,20 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
     stream.write(f"  # client {quote(change.client_id)} {VERBS[change.action]}{where}\n")
     if change.action == "delete":
         stream.write("  # (no file declares it; prune is on)\n")
+    risk = change.risk
+    if risk.risk != "neutral":
+        mark = f"{style.widens(WIDENS_MARK)} " if risk.risk == "widens" else ""
+        for reason in risk.reasons:
+            stream.write(f"  # {mark}{risk.risk} access: {escape(reason)}\n")
     stream.write(f"  {symbol} client {quote(change.client_id)} {{\n")
     if change.action == "update":
         width = max(len(f.field) for f in change.fields)
         for f in change.fields:
+            if is_list(f.before) or is_list(f.after):
+                _list_field(
+                    f.field.ljust(width), f.before, f.after, symbol, stream=stream, style=style
+                )
+                continue
             note = _ttl_note(f.field, f.before, f.after) if f.field in TTL_FIELDS else ""
             stream.write(
                 f"      {symbol} {f.field.ljust(width)} = "
@@ -133,6 +154,21 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
     stream.write("    }\n\n")
 
 
+def _list_field(
+    name: str, before: FieldValue, after: FieldValue, symbol: str, *, stream: TextIO,
+    style: _Styler,
+) -> None:
+    """A set field's change, one element per line with ``+``/``-``, unchanged ones counted."""
+    items, hidden = list_diff(before, after)
+    stream.write(f"      {symbol} {name} = [\n")
+    for sign, value in items:
+        shown = style.action("create" if sign == "+" else "delete", sign)
+        stream.write(f"          {shown} {quote(value)},\n")
+    if hidden:
+        stream.write(f"            # ({hidden} unchanged {plural(hidden, 'element')} hidden)\n")
+    stream.write("        ]\n")
+
+
 def _ttl_note(field: str, before: FieldValue, after: FieldValue) -> str:
     old = before if isinstance(before, int) else None
     new = after if isinstance(after, int) else None
@@ -149,6 +185,9 @@ class _Styler:
 
     def action(self, action: Action, text: str) -> str:
         return click.style(text, fg=COLORS[action], bold=True) if self.color else text
+
+    def widens(self, text: str) -> str:
+        return click.style(text, fg="red", bold=True) if self.color else text
 
     def warning(self, text: str) -> str:
         return click.style(text, fg="yellow", bold=True) if self.color else text

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -63,3 +65,26 @@ def write_repo(
     path = root / "oauth2-sync.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     return path
+
+
+def git(root: Path, *args: str, date: str = "2024-05-01T09:00:00Z") -> str:
+    """Run git in ``root`` with a fixed identity and commit date; its stdout."""
+    env = {
+        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.test",
+        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.test",
+        "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date,
+        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+        "PATH": os.environ.get("PATH", ""),
+    }
+    done = subprocess.run(["git", "-C", str(root), *args], env=env, capture_output=True,
+                          text=True, check=True, timeout=30)
+    return done.stdout
+
+
+def commit_all(root: Path, *, date: str = "2024-05-01T09:00:00Z") -> str:
+    """``git init`` (once) and commit everything under ``root`` at ``date``; the commit."""
+    if not (root / ".git").exists():
+        git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", "clients", date=date)
+    return git(root, "rev-parse", "HEAD").strip()

@@ -83,8 +83,12 @@ def pipeline(text: str | None = None) -> dict[str, Any]:
         for name, job in component_jobs(entry.get("inputs", {})).items():
             assert name not in included, f"two includes define {name}"
             included[name] = job
-    return {**document, **{k: merge(included.get(k), v) for k, v in document.items()},
+    jobs = {**document, **{k: merge(included.get(k), v) for k, v in document.items()},
             **{k: v for k, v in included.items() if k not in document}}
+    # ``extends: JOB`` (one level, as the shipped pipeline uses it): the job's keys merged
+    # over the named job's, as GitLab merges them.
+    return {k: merge(jobs[v["extends"]], {x: y for x, y in v.items() if x != "extends"})
+            if isinstance(v, dict) and "extends" in v else v for k, v in jobs.items()}
 
 
 def variables(job: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:

@@ -155,3 +155,47 @@ class GitLabMergeRequests:
             merged = {"iid": 9, "state": "merged", "labels": self.labels}
             return 200, {}, json.dumps([merged]).encode()
         return 404, {}, b'{"message": "404 Not found"}'
+
+
+class GitHubReviews:
+    """The GitHub calls of ``review-status``: a pull request's reviews, team memberships,
+    commit statuses, for repository example-org/oauth2-clients."""
+
+    token = "github-token-for-tests"
+    repo = "/repos/example-org/oauth2-clients"
+
+    def __init__(self, pull: int = 5) -> None:
+        self.pull = pull
+        self.reviews: list[dict[str, Any]] = []
+        self.teams: dict[str, set[str]] = {"example-org/security": {"sec-alice"}}
+        self.statuses: list[dict[str, Any]] = []
+
+    def approve(self, login: str, state: str = "APPROVED") -> None:
+        self.reviews.append({"user": {"login": login}, "state": state})
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, {}, b'{"message": "Bad credentials"}'
+        parts = urlsplit(path)
+        if method == "GET" and parts.path == f"{self.repo}/pulls/{self.pull}/reviews":
+            page = int(parse_qs(parts.query).get("page", ["1"])[0])
+            return 200, {}, json.dumps(self.reviews if page == 1 else []).encode()
+        member = re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)", parts.path)
+        if method == "GET" and member:
+            org, slug, login = member.groups()
+            if login in self.teams.get(f"{org}/{slug}", set()):
+                return 200, {}, b'{"state": "active", "role": "member"}'
+            return 404, {}, b'{"message": "Not Found"}'
+        status = re.fullmatch(re.escape(self.repo) + r"/statuses/([0-9a-f]{40})", parts.path)
+        if method == "POST" and status:
+            self.statuses.append({"sha": status.group(1), **json.loads(body)})
+            return 201, {}, body
+        return 404, {}, b'{"message": "Not Found"}'
+
+    def latest(self) -> tuple[str, str]:
+        """The state and description of the last status set."""
+        last = self.statuses[-1]
+        assert last["context"] == "oauth2-sync/access-review"
+        return last["state"], last["description"]
