@@ -2,9 +2,10 @@
 
 PyYAML's C loader does the parsing; this module refuses what a client file must not
 contain (duplicate keys, anchors and aliases, merge keys, tags, tab indentation,
-non-UTF-8 bytes, files over 1 MiB, absurd nesting) and keeps no node tree: a
-``Document`` holds plain data and the text, and composes nodes again only when an
-error needs a line and column (``Document.locate``).
+non-UTF-8 bytes, files over 1 MiB, absurd nesting). A ``Document`` holds plain data,
+the text, and the node tree the parser built for the data until the file is checked
+(``Document.release_data``): findings take their line and column from its marks
+(``Document.locate``) without parsing the file again.
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ class _StrictConstructor(yaml.CSafeLoader):
     in one file the same one is reported first; and no recursion means no depth limit.
 
     It also notes the line of each entry of a top-level ``clients`` list while the
-    node tree exists anyway, so plans can cite them without parsing the file again.
+    node tree exists anyway, so plans can cite them without parsing the file again, and
+    keeps the tree's root for the positions of the file's findings (``Document``).
     """
 
     entry_lines: tuple[int, ...] = ()
+    root: yaml.Node | None = None
 
     def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
         # PyYAML's question answered by first character (``fast.resolver``). A plain
@@ -72,6 +75,7 @@ class _StrictConstructor(yaml.CSafeLoader):
         pass
 
     def construct_document(self, node: yaml.Node) -> Any:
+        self.root = node
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if key_node.value == "clients" and isinstance(value_node, yaml.SequenceNode):
@@ -220,25 +224,32 @@ class _Refused(Exception):
 class Document:
     """One loaded YAML file: its data, and positions on demand."""
 
-    __slots__ = ("_root", "data", "display", "entry_lines", "text")
+    __slots__ = ("_released", "_root", "data", "display", "entry_lines", "text")
 
     def __init__(
-        self, display: str, text: str, data: Any, entry_lines: tuple[int, ...] = ()
+        self, display: str, text: str, data: Any, entry_lines: tuple[int, ...] = (),
+        root: yaml.Node | None = None,
     ) -> None:
         self.display = display
         self.text = text
         self.data = data
         self.entry_lines = entry_lines
         """Line of each entry of the top-level ``clients`` list, noted while parsing."""
-        self._root: yaml.Node | None = None
+        self._root = root
+        """The node tree the data was built from, until ``release_data``."""
+        self._released = False
 
     def release_data(self) -> None:
-        """Forget the parsed data once the file is checked; positions need only the text.
+        """Forget the parsed data and its node tree once the file is checked.
 
         A plan keeps the document of every client it cites; at 100,000 files the data
-        would be a third of its memory (1.2 KiB a client) for nothing.
+        would be a third of its memory (1.2 KiB a client) for nothing, and the node
+        trees several times that. A position asked for afterwards (an online check's
+        error) parses the text again, without keeping the tree.
         """
         self.data = None
+        self._root = None
+        self._released = True
 
     def locate(self, path: DataPath, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value at ``path``, or of its key with ``key``.
@@ -246,31 +257,12 @@ class Document:
         A path that does not exist all the way (a missing property) gives the position
         of the deepest part that does.
         """
-        if self._root is None:
-            self._root = yaml.compose(self.text, Loader=yaml.CSafeLoader)
-        node = self._root
-        if node is None:
-            return 1, 1
-        mark = node.start_mark
-        for item in path:
-            child: yaml.Node | None = None
-            if isinstance(node, yaml.MappingNode) and isinstance(item, str):
-                for key_node, value_node in node.value:
-                    if key_node.value == item:
-                        child = value_node
-                        mark = key_node.start_mark if key else value_node.start_mark
-                        break
-            elif (
-                isinstance(node, yaml.SequenceNode)
-                and isinstance(item, int)
-                and 0 <= item < len(node.value)
-            ):
-                child = node.value[item]
-                mark = child.start_mark
-            if child is None:
-                break
-            node = child
-        return mark.line + 1, mark.column + 1
+        root = self._root
+        if root is None:
+            root = yaml.compose(self.text, Loader=yaml.CSafeLoader)
+            if not self._released:  # a document made from text alone: parsed once
+                self._root = root
+        return locate_in(root, path, key=key)
 
     def diagnostic(
         self, path: DataPath, rule: RuleId, message: str, *, key: bool = False, warning: bool = False
@@ -280,6 +272,31 @@ class Document:
         return Diagnostic(
             self.display, line, column, "warning" if warning else "error", rule, message
         )
+
+
+def locate_in(root: yaml.Node | None, path: DataPath, *, key: bool = False) -> tuple[int, int]:
+    """Line and column (1-based) of the value at ``path`` in a node tree (see
+    ``Document.locate``)."""
+    if root is None:
+        return 1, 1
+    node, mark = root, root.start_mark
+    for item in path:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+            for key_node, value_node in node.value:
+                if key_node.value == item:
+                    child = value_node
+                    mark = key_node.start_mark if key else value_node.start_mark
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) and 0 <= item < len(
+            node.value
+        ):
+            child = node.value[item]
+            mark = child.start_mark
+        if child is None:
+            break
+        node = child
+    return mark.line + 1, mark.column + 1
 
 
 def display_path(path: Path | str, cwd: str | None = None) -> str:
@@ -377,7 +394,7 @@ def _load(raw: bytes, display: str) -> Document:
             data = loader.get_single_data()
     finally:
         loader.dispose()
-    return Document(display, text, data, loader.entry_lines)
+    return Document(display, text, data, loader.entry_lines, loader.root)
 
 
 @contextlib.contextmanager
