@@ -151,9 +151,9 @@ def test_schema_subset_decides_settings_only_when_jsonschema_agrees(
 ) -> None:
     data = _settings_base()
     for path, value in edits:
-        node = data
+        node: Any = data
         for key in path[:-1]:
-            node = node.setdefault(key, {}) if isinstance(node, dict) else node
+            node = node.setdefault(key, {}) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node[path[-1]] = value
     schema = schemacheck.load_schema("settings")
