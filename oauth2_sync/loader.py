@@ -11,19 +11,19 @@ the text, and the node tree the parser built for the data until the file is chec
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
-import stat
 from collections import deque
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import yaml
 
+from oauth2_sync import yaml11
 from oauth2_sync.errors import Diagnostic, InputError, RuleId
 from oauth2_sync.fast.resolver import resolve as fast_resolve
+from oauth2_sync.files import open_regular
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 1000
@@ -66,7 +66,7 @@ class _StrictConstructor(yaml.CSafeLoader):
         # scalar that YAML 1.1 and 1.2 read differently gets a tag of its own, refused
         # in ``_value`` with a message saying what each would read.
         tag = fast_resolve(kind, value, implicit)
-        return _YAML11 if tag != _STR and _yaml11_only(tag, value) else tag
+        return yaml11.TAG if tag != _STR and yaml11.only_yaml11(tag, value) else tag
 
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
         pass  # only path resolvers need it, and the safe loader has none
@@ -107,7 +107,7 @@ class _StrictConstructor(yaml.CSafeLoader):
             items: list[Any] = []
             pending.append((items, node))
             return items
-        if tag == _YAML11:
+        if tag == yaml11.TAG:
             raise _Refused("yaml-1.1", self._yaml11_message(node), node.start_mark)
         try:
             return self.construct_object(node, deep=True)
@@ -124,7 +124,7 @@ class _StrictConstructor(yaml.CSafeLoader):
         value = self.construct_object(yaml.ScalarNode(tag, text), deep=True)
         shown = str(value).lower() if isinstance(value, bool) else str(value)
         return (
-            f"{text!r} is a YAML 1.1 {_yaml11_kind(tag, text)} ({shown}): write {shown}, "
+            f"{text!r} is a YAML 1.1 {yaml11.kind(tag, text)} ({shown}): write {shown}, "
             "or quote it to mean the text"
         )
 
@@ -178,38 +178,6 @@ def _unreadable(node: yaml.Node, exc: Exception) -> str:
         shown = shown[:57] + "..."
     detail = str(exc).split("\n")[0] if isinstance(exc, ValueError) else ""
     return f"{shown} is not a valid {what}" + (f" ({detail})" if 0 < len(detail) <= 80 else "")
-
-
-_YAML11 = "tag:oauth2-sync,2026:yaml-1.1"
-"""The tag ``resolve`` gives a plain scalar that YAML 1.1 and YAML 1.2 read differently."""
-_BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float"))
-_YAML12_BOOLS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
-_YAML12_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)|[-+]?0x[0-9a-fA-F]+")
-
-
-def _yaml11_only(tag: str, value: str) -> bool:
-    """Whether a plain scalar PyYAML (YAML 1.1) resolves to ``tag`` means something else
-    in YAML 1.2 (``yes``, ``on``, ``1:30``, ``0600``, ``1_000``...): editors, linters and
-    other tools reading the file would not see what oauth2-sync sees. (``y`` and ``n``
-    are text to PyYAML and YAML 1.2 alike; where a boolean is expected the schema
-    refuses them.)"""
-    if tag == _BOOL:
-        return value not in _YAML12_BOOLS
-    if tag == _INT:
-        return _YAML12_INT.fullmatch(value) is None
-    if tag == _FLOAT:
-        return ":" in value or "_" in value
-    return False
-
-
-def _yaml11_kind(tag: str, text: str) -> str:
-    if tag == _BOOL:
-        return "boolean"
-    if ":" in text:
-        return "base-60 number"
-    if "_" in text:
-        return "number with '_' separators"
-    return "binary number" if "0b" in text else "octal number"
 
 
 class _Refused(Exception):
@@ -326,40 +294,6 @@ def load_file(path: Path | str, display: str | None = None) -> Document:
             [Diagnostic(shown, 1, 1, "error", "file", exc.strerror or str(exc))]
         ) from None
     return load_bytes(raw, shown)
-
-
-def open_regular(path: Path | str) -> BinaryIO:
-    """Open a file for reading, refusing anything but a regular file.
-
-    A FIFO would block the open (waiting for a writer) or the read, and a device such
-    as ``/dev/zero`` never ends: the type is checked on the open file (no race), which
-    is opened with ``O_NONBLOCK`` so that opening a FIFO returns at once. The refusal is
-    an ``OSError`` whose ``strerror`` says what the path is, so callers that report
-    ``exc.strerror`` need nothing more.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(mode)})", str(path))
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
-
-
-def file_kind(mode: int) -> str:
-    """What ``mode`` (``st_mode``) says a path is: ``a directory``, ``a FIFO``..."""
-    for test, name in (
-        (stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISLNK, "a symbolic link"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def load_bytes(raw: bytes, display: str) -> Document:

@@ -40,7 +40,7 @@ from oauth2_sync.errors import (
     RegistryError,
     UsageError,
 )
-from oauth2_sync.loader import open_regular
+from oauth2_sync.files import open_regular
 from oauth2_sync.model import Client
 from oauth2_sync.registry import wire
 from oauth2_sync.registry.api import (
