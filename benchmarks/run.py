@@ -1,23 +1,28 @@
-"""The benchmark table of issue #8: every figure beside its floor or target, in one run.
+"""The benchmark table of issues #8 and #14: every figure beside its floor or target.
 
-python benchmarks/run.py [--sizes 10000 100000] [--apply-clients 1000] [--latency-ms 10]
-                         [--runs 3] [--json FILE]
+python benchmarks/run.py [--quick] [--sizes 1000 10000 100000] [--pairs 5]
+                         [--apply-clients 1000] [--latency-ms 10] [--json FILE]
 
-For each size it generates a config repository (one file per client,
-``common.write_repository``), puts the same clients into a fresh store, starts
-``oauth2-sync registry serve`` on 127.0.0.1 and measures, best of ``--runs``:
+For each size it generates a config repository on the realistic mix
+(``common.write_mix_repository``: one to seven clients a file, every field shape, 3 in
+8 clients drawing a warning), puts the same clients into a fresh store, starts
+``oauth2-sync registry serve`` on 127.0.0.1 and measures, as whole processes
+alternated in the same run, median of ``--pairs`` pairs:
 
-- the floor: a bare ``requests`` loop over every page of the client list plus
-  ``yaml.CSafeLoader`` over the same files, in one process (``plan_apply.floor``);
-- ``plan`` with no changes, in process, as the command runs it (``make_plan``);
-- the peak memory of that plan, in a subprocess (the high-water mark of its resident
-  set, ``VmHWM``, after the modules are imported and the settings loaded, then after
-  the plan), per client.
+- the floor process (``benchmarks/floor.py``): ``yaml.CSafeLoader`` over the same
+  files plus a bare ``requests`` loop over every page of the client list, with the
+  largest page the API allows (the ``pageSize`` maximum of the shipped OpenAPI);
+- ``oauth2-sync plan -q`` with no changes;
 
-Then ``apply`` of ``--apply-clients`` creates against a server that adds
-``--latency-ms`` to every answer, at parallelism 1 and 8 (each on a fresh store), and
-the start-up of ``oauth2-sync --help`` and of ``oauth2-sync validate`` in ``examples/``.
-It prints one table: figure, value, floor, ratio, target, pass/fail.
+and the peak memory of that plan in a subprocess (the high-water mark of its resident
+set, ``VmHWM``, after the modules are imported and the settings loaded, then after the
+plan), per client. Then the time per client at 100,000 against 10,000, ``plan`` of the
+shipped examples against the embedded ``local:`` registry, ``validate`` of 10,000
+clients of the mix against ``CSafeLoader`` over the same files (in process,
+alternated), ``apply`` of ``--apply-clients`` creates against a server that adds
+``--latency-ms`` to every answer at parallelism 1 and 8, and start-up. ``--quick``
+skips 100,000 clients and apply. It prints one table: figure, value, floor, ratio,
+target, pass/fail.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,13 +45,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import best_of, write_repository
-from plan_apply import API_ID, API_SECRET, floor, seed_store, server
+from common import best_of, write_mix_repository, write_repository
+from plan_apply import API_ID, API_SECRET, seed_store, server
 
 from oauth2_sync.apply import apply_plan, check_preconditions
 from oauth2_sync.journal import Journal
 from oauth2_sync.model import Client
-from oauth2_sync.plan import Plan, make_plan
+from oauth2_sync.plan import make_plan
 from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.registry import open_registry, wire
 from oauth2_sync.settings import load_settings
@@ -58,7 +64,7 @@ PARTNER_IDS = {"acme": 100, "globex": 101, "initech": 102}
 MEMORY_PROBE = """
 import json, sys
 from pathlib import Path
-import requests, yaml, jsonschema
+import requests, yaml
 from oauth2_sync.plan import make_plan
 from oauth2_sync.registry import open_registry
 from oauth2_sync.registry.http import HttpRegistry
@@ -108,8 +114,51 @@ def store_clients(db: Path, files: list[Path]) -> None:
     store.close()
 
 
-def plan_figures(count: int, runs: int) -> tuple[list[Row], float, float]:
-    """Plan with no changes at ``count`` clients beside its floor, and its peak memory.
+def api_max_page_size() -> int:
+    """The largest ``pageSize`` the shipped OpenAPI contract allows for the client list."""
+    spec = yaml.safe_load((ROOT / "oauth2_sync/schemas/registry-api.openapi.yaml").read_text())
+    parameters = spec["paths"]["/v1/oauth2-clients"]["get"]["parameters"]
+    size: int = next(p for p in parameters if p["name"] == "pageSize")["schema"]["maximum"]
+    return size
+
+
+def _process_env() -> dict[str, str]:
+    """The environment of the timed processes: byte code cached, as after any install."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def _timed_process(command: list[str], cwd: Path, codes: tuple[int, ...] = (0,)) -> float:
+    """Wall seconds of one whole process, which must exit with one of ``codes``."""
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=_process_env(), capture_output=True, check=False)
+    seconds = time.perf_counter() - start
+    assert done.returncode in codes, (command, done.returncode, done.stderr[-2000:])
+    return seconds
+
+
+def alternated(
+    pairs: int, first: Callable[[], float], second: Callable[[], float]
+) -> tuple[float, float]:
+    """Median seconds of ``first`` and of ``second`` over ``pairs`` alternated pairs,
+    after one unmeasured pair (page cache, byte code)."""
+    first(), second()
+    a, b = [], []
+    for _ in range(pairs):
+        a.append(first())
+        b.append(second())
+    return statistics.median(a), statistics.median(b)
+
+
+def _tool() -> list[str]:
+    program = shutil.which("oauth2-sync", path=os.path.dirname(sys.executable))
+    return [program] if program else [sys.executable, "-m", "oauth2_sync"]
+
+
+def plan_figures(count: int, pairs: int) -> tuple[list[Row], float, float]:
+    """Plan with no changes at ``count`` clients of the mix beside its floor, as whole
+    processes, and the plan's peak memory.
 
     Returns the rows and the seconds per client of the plan and of the floor.
     """
@@ -117,40 +166,79 @@ def plan_figures(count: int, runs: int) -> tuple[list[Row], float, float]:
         root = Path(tmp)
         db = root / "registry.db"
         seed_store(db, count)
-        files = load_settings(write_repository(root, count)).client_files()
+        files = load_settings(write_mix_repository(root, count)).client_files()
         store_clients(db, files)
         with server(db) as url:
             settings = load_settings(write_repository_settings(root, url))
-
-            def plan() -> Plan:
-                with open_registry(settings) as registry:
-                    return make_plan(settings, registry)
-
-            # Alternate, so that both see the same state of the machine.
-            t_floor, t_plan = float("inf"), float("inf")
-            for _ in range(runs):
-                seconds, seen = best_of(1, lambda: floor(url, files, settings.registry.page_size))
-                assert seen == count, seen
-                t_floor = min(t_floor, seconds)
-                seconds, made = best_of(1, plan)
-                assert not made.has_changes and made.no_op == count, made.summary
-                t_plan = min(t_plan, seconds)
+            floor_command = [
+                sys.executable, str(ROOT / "benchmarks/floor.py"), url, str(api_max_page_size()),
+            ]
+            t_plan, t_floor = alternated(
+                pairs,
+                lambda: _timed_process([*_tool(), "plan", "-q"], root),
+                lambda: _timed_process(floor_command, root),
+            )
             memory = json.loads(subprocess.run(
                 [sys.executable, "-c", MEMORY_PROBE, str(settings.path)], cwd=root,
                 capture_output=True, text=True, check=True, env=os.environ,
             ).stdout)
+            assert memory["no_op"] == count, memory
     ratio = t_plan / t_floor
     per_client = (memory["peak_kib"] - memory["base_kib"]) / count
     rows = [
-        Row(f"plan, no changes, {count:,} clients", _s(t_plan), _s(t_floor), f"{ratio:.2f}x",
-            "<= 1.5x floor", ratio <= 1.5),
-        Row(f"plan peak memory, {count:,} clients",
+        Row(f"plan, no changes, {count:,} clients (mix)", _s(t_plan), _s(t_floor),
+            f"{ratio:.2f}x", "<= 1.3x floor", ratio <= 1.3),
+        Row(f"plan peak memory, {count:,} clients (mix)",
             f"{per_client:.2f} KiB/client", f"{memory['base_kib'] / 1024:.0f} MiB baseline",
             f"+{(memory['peak_kib'] - memory['base_kib']) / 1024:.0f} MiB",
             "< 4 KiB/client" if count >= 100_000 else "", per_client < 4 if count >= 100_000
             else None),
     ]
     return rows, t_plan / count, t_floor / count
+
+
+def examples_figure(pairs: int) -> Row:
+    """``oauth2-sync plan`` of the shipped examples against the embedded registry."""
+    with tempfile.TemporaryDirectory(prefix="bench-examples-") as tmp:
+        root = Path(tmp) / "examples"
+        shutil.copytree(ROOT / "examples", root)
+        command = [*_tool(), "plan"]
+        _timed_process(command, root, (2,))  # creates the store from the seed
+        seconds = statistics.median(
+            _timed_process(command, root, (2,)) for _ in range(max(pairs, 5))
+        )
+    return Row("plan of the examples, `local:` registry", f"{seconds * 1000:.0f} ms", "", "",
+               "< 200 ms", seconds < 0.200)
+
+
+def validate_figure(count: int, pairs: int) -> Row:
+    """``validate`` of ``count`` clients of the mix beside ``CSafeLoader`` on the same
+    files, in process, alternated."""
+    from oauth2_sync.validation import validate
+
+    with tempfile.TemporaryDirectory(prefix=f"bench-validate-{count}-") as tmp:
+        settings = load_settings(write_mix_repository(Path(tmp), count))
+        files = settings.client_files()
+
+        def floor() -> float:
+            start = time.perf_counter()
+            n = 0
+            for path in files:
+                with path.open("rb") as stream:
+                    n += len(yaml.load(stream, Loader=yaml.CSafeLoader)["clients"])
+            assert n == count
+            return time.perf_counter() - start
+
+        def ours() -> float:
+            start = time.perf_counter()
+            result = validate(settings)
+            assert not result.errors and len(result.clients) == count
+            return time.perf_counter() - start
+
+        t_ours, t_floor = alternated(pairs, ours, floor)
+    ratio = t_ours / t_floor
+    return Row(f"validate, {count:,} clients (mix), in process", _s(t_ours), _s(t_floor),
+               f"{ratio:.2f}x", "<= 1.2x CSafeLoader", ratio <= 1.2)
 
 
 def write_repository_settings(root: Path, url: str) -> Path:
@@ -197,11 +285,8 @@ def apply_figures(count: int, latency_ms: int) -> list[Row]:
 
 def startup_figures(runs: int) -> list[Row]:
     """Wall time of ``oauth2-sync --help`` and of ``validate`` in ``examples/``."""
-    program = shutil.which("oauth2-sync", path=os.path.dirname(sys.executable))
-    command = [program] if program else [sys.executable, "-m", "oauth2_sync"]
-    # Byte code cached, as after any install (PYTHONDONTWRITEBYTECODE would defeat it).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["NO_COLOR"] = "1"
+    command = _tool()
+    env = _process_env()
 
     def timed(*args: str) -> Callable[[], int]:
         def once() -> int:
@@ -261,26 +346,27 @@ def table(rows: list[Row]) -> str:
 def main() -> None:
     """Run every benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="*", type=int, default=[10_000, 100_000])
+    parser.add_argument("--quick", action="store_true", help="skip 100,000 clients and apply")
+    parser.add_argument("--sizes", nargs="*", type=int, default=None,
+                        help="default: 1000 10000 100000 (1000 10000 with --quick)")
+    parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--apply-clients", type=int, default=1000)
     parser.add_argument("--latency-ms", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also save the figures here")
     args = parser.parse_args()
+    sizes = args.sizes or ([1000, 10_000] if args.quick else [1000, 10_000, 100_000])
     os.environ["OAUTH2_SYNC_CLIENT_ID"] = API_ID
     os.environ["OAUTH2_SYNC_CLIENT_SECRET"] = API_SECRET
 
     rows: list[Row] = []
     per_client: dict[int, float] = {}
     floor_per_client: dict[int, float] = {}
-    for count in args.sizes:
-        found, per_client[count], floor_per_client[count] = plan_figures(
-            count, args.runs if count < 100_000 else 2
-        )
+    for count in sizes:
+        found, per_client[count], floor_per_client[count] = plan_figures(count, args.pairs)
         rows += found
     if 10_000 in per_client and 100_000 in per_client:
         for label, figures, target in (
-            ("plan", per_client, 1.2), ("floor (for comparison)", floor_per_client, None),
+            ("plan", per_client, 1.1), ("floor (for comparison)", floor_per_client, None),
         ):
             growth = figures[100_000] / figures[10_000]
             rows.append(Row(
@@ -289,8 +375,11 @@ def main() -> None:
                 f"{growth:.2f}x", f"<= {target}x" if target else "",
                 growth <= target if target else None,
             ))
-    rows += apply_figures(args.apply_clients, args.latency_ms)
-    rows += startup_figures(args.runs)
+    rows.append(examples_figure(args.pairs))
+    rows.append(validate_figure(10_000, args.pairs))
+    if not args.quick:
+        rows += apply_figures(args.apply_clients, args.latency_ms)
+    rows += startup_figures(args.pairs)
 
     where = machine()
     print(f"Machine: {where['cpus']} CPUs ({where['cpu']}), Python {where['python']}, "

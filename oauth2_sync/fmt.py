@@ -33,7 +33,8 @@ from typing import Any
 import yaml
 
 from oauth2_sync.errors import Diagnostic, InputError, Oauth2SyncError
-from oauth2_sync.loader import display_path, load_bytes, open_regular
+from oauth2_sync.files import open_regular
+from oauth2_sync.loader import display_path, load_bytes
 from oauth2_sync.model import FIELD_NAMES
 
 logger = logging.getLogger(__name__)

@@ -2,27 +2,28 @@
 
 PyYAML's C loader does the parsing; this module refuses what a client file must not
 contain (duplicate keys, anchors and aliases, merge keys, tags, tab indentation,
-non-UTF-8 bytes, files over 1 MiB, absurd nesting) and keeps no node tree: a
-``Document`` holds plain data and the text, and composes nodes again only when an
-error needs a line and column (``Document.locate``).
+non-UTF-8 bytes, files over 1 MiB, absurd nesting). A ``Document`` holds plain data,
+the text, and the node tree the parser built for the data until the file is checked
+(``Document.release_data``): findings take their line and column from its marks
+(``Document.locate``) without parsing the file again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
-import stat
 from collections import deque
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import yaml
 
+from oauth2_sync import yaml11
 from oauth2_sync.errors import Diagnostic, InputError, RuleId
 from oauth2_sync.fast.resolver import resolve as fast_resolve
+from oauth2_sync.files import open_regular
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 1000
@@ -53,17 +54,19 @@ class _StrictConstructor(yaml.CSafeLoader):
     in one file the same one is reported first; and no recursion means no depth limit.
 
     It also notes the line of each entry of a top-level ``clients`` list while the
-    node tree exists anyway, so plans can cite them without parsing the file again.
+    node tree exists anyway, so plans can cite them without parsing the file again, and
+    keeps the tree's root for the positions of the file's findings (``Document``).
     """
 
     entry_lines: tuple[int, ...] = ()
+    root: yaml.Node | None = None
 
     def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
         # PyYAML's question answered by first character (``fast.resolver``). A plain
         # scalar that YAML 1.1 and 1.2 read differently gets a tag of its own, refused
         # in ``_value`` with a message saying what each would read.
         tag = fast_resolve(kind, value, implicit)
-        return _YAML11 if tag != _STR and _yaml11_only(tag, value) else tag
+        return yaml11.TAG if tag != _STR and yaml11.only_yaml11(tag, value) else tag
 
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
         pass  # only path resolvers need it, and the safe loader has none
@@ -72,6 +75,7 @@ class _StrictConstructor(yaml.CSafeLoader):
         pass
 
     def construct_document(self, node: yaml.Node) -> Any:
+        self.root = node
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if key_node.value == "clients" and isinstance(value_node, yaml.SequenceNode):
@@ -103,7 +107,7 @@ class _StrictConstructor(yaml.CSafeLoader):
             items: list[Any] = []
             pending.append((items, node))
             return items
-        if tag == _YAML11:
+        if tag == yaml11.TAG:
             raise _Refused("yaml-1.1", self._yaml11_message(node), node.start_mark)
         try:
             return self.construct_object(node, deep=True)
@@ -120,7 +124,7 @@ class _StrictConstructor(yaml.CSafeLoader):
         value = self.construct_object(yaml.ScalarNode(tag, text), deep=True)
         shown = str(value).lower() if isinstance(value, bool) else str(value)
         return (
-            f"{text!r} is a YAML 1.1 {_yaml11_kind(tag, text)} ({shown}): write {shown}, "
+            f"{text!r} is a YAML 1.1 {yaml11.kind(tag, text)} ({shown}): write {shown}, "
             "or quote it to mean the text"
         )
 
@@ -176,38 +180,6 @@ def _unreadable(node: yaml.Node, exc: Exception) -> str:
     return f"{shown} is not a valid {what}" + (f" ({detail})" if 0 < len(detail) <= 80 else "")
 
 
-_YAML11 = "tag:oauth2-sync,2026:yaml-1.1"
-"""The tag ``resolve`` gives a plain scalar that YAML 1.1 and YAML 1.2 read differently."""
-_BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float"))
-_YAML12_BOOLS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
-_YAML12_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)|[-+]?0x[0-9a-fA-F]+")
-
-
-def _yaml11_only(tag: str, value: str) -> bool:
-    """Whether a plain scalar PyYAML (YAML 1.1) resolves to ``tag`` means something else
-    in YAML 1.2 (``yes``, ``on``, ``1:30``, ``0600``, ``1_000``...): editors, linters and
-    other tools reading the file would not see what oauth2-sync sees. (``y`` and ``n``
-    are text to PyYAML and YAML 1.2 alike; where a boolean is expected the schema
-    refuses them.)"""
-    if tag == _BOOL:
-        return value not in _YAML12_BOOLS
-    if tag == _INT:
-        return _YAML12_INT.fullmatch(value) is None
-    if tag == _FLOAT:
-        return ":" in value or "_" in value
-    return False
-
-
-def _yaml11_kind(tag: str, text: str) -> str:
-    if tag == _BOOL:
-        return "boolean"
-    if ":" in text:
-        return "base-60 number"
-    if "_" in text:
-        return "number with '_' separators"
-    return "binary number" if "0b" in text else "octal number"
-
-
 class _Refused(Exception):
     def __init__(self, rule: RuleId, message: str, mark: Any) -> None:
         super().__init__(message)
@@ -220,25 +192,32 @@ class _Refused(Exception):
 class Document:
     """One loaded YAML file: its data, and positions on demand."""
 
-    __slots__ = ("_root", "data", "display", "entry_lines", "text")
+    __slots__ = ("_released", "_root", "data", "display", "entry_lines", "text")
 
     def __init__(
-        self, display: str, text: str, data: Any, entry_lines: tuple[int, ...] = ()
+        self, display: str, text: str, data: Any, entry_lines: tuple[int, ...] = (),
+        root: yaml.Node | None = None,
     ) -> None:
         self.display = display
         self.text = text
         self.data = data
         self.entry_lines = entry_lines
         """Line of each entry of the top-level ``clients`` list, noted while parsing."""
-        self._root: yaml.Node | None = None
+        self._root = root
+        """The node tree the data was built from, until ``release_data``."""
+        self._released = False
 
     def release_data(self) -> None:
-        """Forget the parsed data once the file is checked; positions need only the text.
+        """Forget the parsed data and its node tree once the file is checked.
 
         A plan keeps the document of every client it cites; at 100,000 files the data
-        would be a third of its memory (1.2 KiB a client) for nothing.
+        would be a third of its memory (1.2 KiB a client) for nothing, and the node
+        trees several times that. A position asked for afterwards (an online check's
+        error) parses the text again, without keeping the tree.
         """
         self.data = None
+        self._root = None
+        self._released = True
 
     def locate(self, path: DataPath, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value at ``path``, or of its key with ``key``.
@@ -246,31 +225,12 @@ class Document:
         A path that does not exist all the way (a missing property) gives the position
         of the deepest part that does.
         """
-        if self._root is None:
-            self._root = yaml.compose(self.text, Loader=yaml.CSafeLoader)
-        node = self._root
-        if node is None:
-            return 1, 1
-        mark = node.start_mark
-        for item in path:
-            child: yaml.Node | None = None
-            if isinstance(node, yaml.MappingNode) and isinstance(item, str):
-                for key_node, value_node in node.value:
-                    if key_node.value == item:
-                        child = value_node
-                        mark = key_node.start_mark if key else value_node.start_mark
-                        break
-            elif (
-                isinstance(node, yaml.SequenceNode)
-                and isinstance(item, int)
-                and 0 <= item < len(node.value)
-            ):
-                child = node.value[item]
-                mark = child.start_mark
-            if child is None:
-                break
-            node = child
-        return mark.line + 1, mark.column + 1
+        root = self._root
+        if root is None:
+            root = yaml.compose(self.text, Loader=yaml.CSafeLoader)
+            if not self._released:  # a document made from text alone: parsed once
+                self._root = root
+        return locate_in(root, path, key=key)
 
     def diagnostic(
         self, path: DataPath, rule: RuleId, message: str, *, key: bool = False, warning: bool = False
@@ -280,6 +240,31 @@ class Document:
         return Diagnostic(
             self.display, line, column, "warning" if warning else "error", rule, message
         )
+
+
+def locate_in(root: yaml.Node | None, path: DataPath, *, key: bool = False) -> tuple[int, int]:
+    """Line and column (1-based) of the value at ``path`` in a node tree (see
+    ``Document.locate``)."""
+    if root is None:
+        return 1, 1
+    node, mark = root, root.start_mark
+    for item in path:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+            for key_node, value_node in node.value:
+                if key_node.value == item:
+                    child = value_node
+                    mark = key_node.start_mark if key else value_node.start_mark
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) and 0 <= item < len(
+            node.value
+        ):
+            child = node.value[item]
+            mark = child.start_mark
+        if child is None:
+            break
+        node = child
+    return mark.line + 1, mark.column + 1
 
 
 def display_path(path: Path | str, cwd: str | None = None) -> str:
@@ -309,40 +294,6 @@ def load_file(path: Path | str, display: str | None = None) -> Document:
             [Diagnostic(shown, 1, 1, "error", "file", exc.strerror or str(exc))]
         ) from None
     return load_bytes(raw, shown)
-
-
-def open_regular(path: Path | str) -> BinaryIO:
-    """Open a file for reading, refusing anything but a regular file.
-
-    A FIFO would block the open (waiting for a writer) or the read, and a device such
-    as ``/dev/zero`` never ends: the type is checked on the open file (no race), which
-    is opened with ``O_NONBLOCK`` so that opening a FIFO returns at once. The refusal is
-    an ``OSError`` whose ``strerror`` says what the path is, so callers that report
-    ``exc.strerror`` need nothing more.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(mode)})", str(path))
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
-
-
-def file_kind(mode: int) -> str:
-    """What ``mode`` (``st_mode``) says a path is: ``a directory``, ``a FIFO``..."""
-    for test, name in (
-        (stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISLNK, "a symbolic link"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def load_bytes(raw: bytes, display: str) -> Document:
@@ -377,7 +328,7 @@ def _load(raw: bytes, display: str) -> Document:
             data = loader.get_single_data()
     finally:
         loader.dispose()
-    return Document(display, text, data, loader.entry_lines)
+    return Document(display, text, data, loader.entry_lines, loader.root)
 
 
 @contextlib.contextmanager

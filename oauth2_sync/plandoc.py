@@ -17,7 +17,7 @@ from typing import NotRequired, TypedDict, cast
 
 from oauth2_sync.diff import ClientJson, JsonFieldValue, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, RuleId, UsageError
-from oauth2_sync.loader import file_kind, open_regular
+from oauth2_sync.files import file_kind, open_regular
 from oauth2_sync.model import FIELD_NAMES, Client
 from oauth2_sync.plandata import ACTIONS, FORMAT_VERSION, Action, Change, Limit, Plan
 from oauth2_sync.risk import FieldRisk, RiskClass

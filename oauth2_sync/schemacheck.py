@@ -4,6 +4,10 @@ One validator per schema, built once (building is the expensive part); its error
 become ``Diagnostic`` objects positioned through ``Document.locate``. Unknown keys
 get a "did you mean" hint; a schema may carry ``x-error`` with a friendlier message
 for value errors.
+
+jsonschema is imported only when a document needs it: ``fast.subset`` first decides
+the documents that are plainly valid (nearly all of them), and importing jsonschema
+costs about 90 ms, more than a whole plan of the examples.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ import json
 import re
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from oauth2_sync import durations
 from oauth2_sync.errors import Diagnostic, RuleId
+from oauth2_sync.fast.subset import subset_valid
 from oauth2_sync.loader import DataPath, Document
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 _VALUE_KEYWORDS = frozenset(
     {"type", "pattern", "minimum", "maximum", "exclusiveMinimum", "not", "minLength", "maxLength"}
@@ -50,6 +55,8 @@ def _ecma_pattern(
 ) -> Iterator[ValidationError]:
     # JSON Schema patterns are ECMA-262, where `$` is the end of the string; Python's
     # `$` also matches before a final newline, which would let "acme-x\n" through.
+    from jsonschema.exceptions import ValidationError
+
     if not validator.is_type(instance, "string"):
         return
     if _regex(pattern).search(instance) is None or (
@@ -63,6 +70,8 @@ def _maximum_seconds(
 ) -> Iterator[ValidationError]:
     # "maximum" holds for numbers only: a duration such as 1000000w is checked here,
     # once converted to seconds, or it would pass validate and plan and fail at apply.
+    from jsonschema.exceptions import ValidationError
+
     seconds = duration_seconds(instance)
     if seconds is not None and seconds > maximum:
         yield ValidationError(
@@ -86,15 +95,15 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-_Validator = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"pattern": _ecma_pattern, "x-maximum-seconds": _maximum_seconds}
-)
-
-
 @functools.cache
 def validator(name: str) -> Any:
     """The one validator of a shipped schema (draft 2020-12, ECMA-262 patterns)."""
-    return _Validator(load_schema(name))
+    from jsonschema import Draft202012Validator, validators
+
+    extended = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _ecma_pattern, "x-maximum-seconds": _maximum_seconds}
+    )
+    return extended(load_schema(name))
 
 
 def check(name: str, doc: Document) -> list[Diagnostic]:
@@ -104,6 +113,9 @@ def check(name: str, doc: Document) -> list[Diagnostic]:
 
 def check_paths(name: str, doc: Document) -> list[tuple[DataPath, Diagnostic]]:
     """Every schema error of a document, each with the data path it is about."""
+    schema = load_schema(name)
+    if subset_valid(schema, doc.data, schema):
+        return []  # plainly valid: no need of jsonschema (nor of its import)
     explained: dict[tuple[DataPath, RuleId, str], bool] = {}
     for error in validator(name).iter_errors(doc.data):
         for path, rule, message, key in _explain(error):

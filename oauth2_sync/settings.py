@@ -46,7 +46,7 @@ class RegistrySettings:
     request_timeout: float = 60.0
     deadline: float = 3600.0
     retries: int = 5
-    page_size: int = 500
+    page_size: int = 5000  # the /v1 API's largest page
     max_clients: int = 200_000
     ca_bundle: Path | None = None
     seed: Path | None = None
@@ -336,7 +336,7 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
             request_timeout=float(reg.get("request_timeout", 60)),
             deadline=float(reg.get("deadline", 3600)),
             retries=reg.get("retries", 5),
-            page_size=reg.get("page_size", 500),
+            page_size=reg.get("page_size", 5000),
             max_clients=reg.get("max_clients", 200_000),
             ca_bundle=_path(root, reg.get("ca_bundle")),
             seed=_path(root, reg.get("seed")),

@@ -25,6 +25,7 @@ from oauth2_sync.fast.glob import glob_files
 from oauth2_sync.fast.prefix import relative_fast, relative_reference
 from oauth2_sync.fast.redirect import plainly_valid
 from oauth2_sync.fast.schema import clients_valid
+from oauth2_sync.fast.subset import subset_valid
 from oauth2_sync.redirects import redirect_uri_problem
 from oauth2_sync.render import escape
 
@@ -100,6 +101,73 @@ def test_fast_path_agrees_with_jsonschema(changes: dict[str, Any], drop: set[str
 def test_fast_path_agrees_on_file_shapes(data: Any) -> None:
     slow_ok = not list(schemacheck.validator("clients").iter_errors(data))
     assert clients_valid(data) == slow_ok
+
+
+def _jsonschema_valid(name: str, data: Any) -> bool:
+    return not list(schemacheck.validator(name).iter_errors(data))
+
+
+@hypothesis_settings(max_examples=800, deadline=None)
+@given(changes=st.dictionaries(_KEYS, _VALUES, max_size=4), drop=st.sets(_KEYS, max_size=2))
+def test_schema_subset_says_valid_only_when_jsonschema_does(
+    changes: dict[str, Any], drop: set[str]
+) -> None:
+    entry = {k: v for k, v in {**_BASE, **changes}.items() if k not in drop}
+    schema = schemacheck.load_schema("clients")
+    if subset_valid(schema, {"clients": [entry]}, schema):
+        assert _jsonschema_valid("clients", {"clients": [entry]})
+
+
+def _settings_base() -> dict[str, Any]:
+    return {
+        "registry": {"url": "local:.oauth2-sync/registry.db", "page_size": 500},
+        "clients": {"paths": ["clients/**/*.yaml"]},
+        "teams": {"payments": {"paths": ["clients/payments/**"], "partners": ["acme"]}},
+        "policy": {"errors": ["implicit-grant"], "max_refresh_token_ttl": "90d"},
+        "safety": {"max_changes": 50, "max_deletes_percent": 10},
+        "prune": False,
+    }
+
+
+_SETTINGS_PATHS = st.sampled_from([
+    ("registry",), ("registry", "url"), ("registry", "page_size"), ("registry", "retries"),
+    ("registry", "auth"), ("registry", "auth", "grant_type"), ("registry", "other"),
+    ("clients", "paths"), ("teams",), ("teams", "payments"), ("teams", "payments", "paths"),
+    ("teams", "payments", "partners"), ("teams", "Bad Name"), ("policy", "errors"),
+    ("policy", "max_refresh_token_ttl"), ("policy", "allowed_grant_types"),
+    ("safety", "max_changes"), ("safety", "max_deletes_percent"), ("prune",), ("other",),
+    ("secrets",), ("secrets", "directory"),
+])
+_SETTINGS_VALUES = st.one_of(
+    _SCALARS, st.lists(_SCALARS, max_size=3),
+    st.dictionaries(st.sampled_from(["paths", "partners", "url", "x"]), _SCALARS, max_size=2),
+)
+
+
+@hypothesis_settings(max_examples=800, deadline=None)
+@given(st.lists(st.tuples(_SETTINGS_PATHS, _SETTINGS_VALUES), max_size=3))
+def test_schema_subset_decides_settings_only_when_jsonschema_agrees(
+    edits: list[tuple[tuple[str, ...], Any]]
+) -> None:
+    data = _settings_base()
+    for path, value in edits:
+        node: Any = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[path[-1]] = value
+    schema = schemacheck.load_schema("settings")
+    if subset_valid(schema, data, schema):
+        assert _jsonschema_valid("settings", data)
+
+
+def test_schema_subset_decides_the_usual_documents() -> None:
+    """Where it matters, it answers: the plain settings and client files are decided."""
+    settings, clients = schemacheck.load_schema("settings"), schemacheck.load_schema("clients")
+    assert subset_valid(settings, _settings_base(), settings)
+    assert subset_valid(clients, {"clients": [{**_BASE, "access_token_ttl": 3600}]}, clients)
+    assert not subset_valid(clients, {"clients": [{**_BASE, "access_token_ttl": "1h"}]}, clients)
+    assert not subset_valid(settings, {**_settings_base(), "other": 1}, settings)
 
 
 # Redirect URIs: an independent reading of the rules for https URIs (RFC 6749 §3.1.2).

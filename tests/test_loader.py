@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -12,8 +14,10 @@ from hypothesis import strategies as st
 from oauth2_sync.errors import InputError
 from oauth2_sync.loader import (
     MAX_BYTES,
+    DataPath,
     load_bytes,
     load_file,
+    locate_in,
 )
 
 
@@ -217,3 +221,56 @@ def test_every_base_60_number_is_refused_and_every_decimal_kept(
         f"number ({value}): write {value}, or quote it to mean the text"
     )
     assert load_bytes(f"a: {sign}{abs(value)}\n".encode(), "f.yaml").data == {"a": value}
+
+
+_SCALARS = st.one_of(
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=8),
+    st.integers(-5, 10**6), st.booleans(), st.none(),
+)
+_KEYS = st.sampled_from(["clients", "client_id", "name", "redirect_uris", "a", "b", "é"])
+_TREES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _paths(data: object, prefix: DataPath = ()) -> Iterator[DataPath]:
+    """Every path into ``data``, and one past each collection that does not exist."""
+    yield prefix
+    if isinstance(data, dict):
+        yield (*prefix, "missing")
+        for key, value in data.items():
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(data, list):
+        yield (*prefix, len(data))
+        for index, value in enumerate(data):
+            yield from _paths(value, (*prefix, index))
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(_KEYS, _TREES, min_size=1, max_size=4),
+    st.sampled_from([None, True, False]),
+    st.integers(2, 5),
+    st.booleans(),
+)
+def test_positions_from_the_load_match_a_second_compose(
+    data: dict[str, object], flow: bool | None, indent: int, released: bool
+) -> None:
+    """Positions come from the node tree of the one load (or, once the data is
+    released, from a fresh parse); both are where composing the text again points."""
+    text = yaml.safe_dump(data, default_flow_style=flow, indent=indent, sort_keys=False,
+                          allow_unicode=True)
+    try:
+        doc = load_bytes(text.encode(), "f.yaml")
+    except InputError:
+        return  # refused text (a YAML 1.1 scalar dumped plain): no positions to compare
+    if released:
+        doc.release_data()
+    reference = yaml.compose(text, Loader=yaml.CSafeLoader)
+    for path in _paths(data):
+        for key in (False, True):
+            assert doc.locate(path, key=key) == locate_in(reference, path, key=key), path

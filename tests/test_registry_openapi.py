@@ -84,3 +84,18 @@ def test_server_honours_the_contract(case: Any) -> None:
 def test_the_contract_file_is_the_packaged_one() -> None:
     packaged = Path(__file__).parent.parent / "oauth2_sync" / "schemas" / SPEC.name
     assert SPEC.read_bytes() == packaged.read_bytes()
+
+
+def test_the_adapter_pages_with_the_largest_page_the_contract_allows() -> None:
+    """The HTTP adapter's default page is the contract's ``pageSize`` maximum, and so is
+    the settings' default."""
+    import yaml
+
+    from oauth2_sync.registry.http import MAX_PAGE_SIZE, HttpRegistry
+    from oauth2_sync.settings import RegistrySettings
+
+    spec = yaml.safe_load((ROOT / "oauth2_sync/schemas/registry-api.openapi.yaml").read_text())
+    parameters = spec["paths"]["/v1/oauth2-clients"]["get"]["parameters"]
+    largest = next(p for p in parameters if p["name"] == "pageSize")["schema"]["maximum"]
+    assert (MAX_PAGE_SIZE, RegistrySettings("local:x").page_size) == (largest, largest)
+    assert (HttpRegistry.__init__.__kwdefaults__ or {}).get("page_size") == largest

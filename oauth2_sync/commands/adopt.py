@@ -58,7 +58,7 @@ def adopt(
 
 def _read_token(path: Path) -> str:
     from oauth2_sync.errors import UsageError
-    from oauth2_sync.loader import open_regular
+    from oauth2_sync.files import open_regular
 
     try:
         with open_regular(path) as stream:  # a FIFO must not hang

@@ -47,7 +47,10 @@ def plan(
     if out_file is not None:
         planning.check_out_path(out_file)  # before the registry is read: fail fast
     with open_registry(settings) as registry:
-        made = planning.make_plan(settings, registry, targets=targets, prune=prune)
+        made = planning.make_plan(
+            settings, registry, targets=targets, prune=prune,
+            digests=out_file is not None or fmt == "json",  # what a saved plan records
+        )
     out, err = sys.stdout, sys.stderr
     _, pending = workflow.pending_secrets(settings, made)
     no_sink = workflow.no_sink_warning(settings, made)

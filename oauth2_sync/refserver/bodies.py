@@ -13,15 +13,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.model import DEFAULT_GRANTS, DEFAULT_SCOPES, GRANT_TYPES, REDIRECT_GRANTS, SCOPES
 from oauth2_sync.refserver import schemafast
+
+if TYPE_CHECKING:
+    # Imported when a body is first checked: ``local:`` plans read only, and the import
+    # costs about 90 ms (more than a plan of the examples).
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 REDIRECT_ITEM_MAX: Final = 2000
 """Longest single redirect URI (the contract limits the whole string only)."""
@@ -73,6 +77,8 @@ def _contract() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     components = _contract()["components"]
     return Draft202012Validator(
         {"$ref": f"#/components/schemas/{_COMPONENT}", "components": components}

