@@ -195,8 +195,13 @@ def _unrepresentable(
     """The declared clients the registry cannot hold, each with its error."""
     if unsupported is None:
         return []
+    # A Problem that names a key points at it (the field the registry cannot keep); a
+    # key the file leaves out locates at the client's entry.
     return [
-        (item, item.document.diagnostic(("clients", item.index), "registry-unsupported", reason))
+        (item, item.document.diagnostic(
+            ("clients", item.index, *((key,) if (key := getattr(reason, "field", None)) else ())),
+            "registry-unsupported", reason,
+        ))
         for item in desired
         for reason in unsupported(item.client)
     ]

@@ -187,7 +187,7 @@ def test_capabilities_come_from_the_discovery_document(
     assert caps.source == f"{peer.issuer}/.well-known/oauth-authorization-server"
     assert caps.grant_types == frozenset({"authorization_code", "implicit", "refresh_token"})
     assert caps.scopes == frozenset({"openid", "offline_access", "read", "write"})
-    assert "code" in caps.response_types
+    assert caps.response_types is not None and "code" in caps.response_types
     assert "token" not in caps.response_types
 
 

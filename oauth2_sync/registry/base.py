@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.model import Client
+from oauth2_sync.registry.capabilities import REFERENCE, Capabilities
 from oauth2_sync.secret import Secret
 
 __all__ = [
@@ -91,13 +92,19 @@ class Registry(ABC):
     def rotate_secret(self, client_id: str) -> Secret:
         """Issue a new secret for a client; the old one stops working."""
 
+    def capabilities(self) -> Capabilities:
+        """What the registry can hold: its vocabularies, public clients, the fields it
+        keeps and its default lifetimes. The reference registry's unless overridden."""
+        return REFERENCE
+
     def unsupported(self, client: Client) -> list[str]:
         """Why the registry cannot represent ``client`` (empty when it can).
 
         Plan calls this for every desired client, so that a client the registry cannot
         hold (say, a grant type a standard server does not offer) is a plan-time error,
         not a failure half-way through an apply. Each message names the client and the
-        unsupported value. Registries that can hold every valid client keep this default.
+        unsupported value; a ``capabilities.Problem`` also names the file's key it is
+        about. Registries that can hold every valid client keep this default.
         """
         return []
 

@@ -69,6 +69,8 @@ class Capabilities:
     refresh_token_ttl: int | None = None
     response_types: frozenset[str] | None = None
     """``None``: not published (nothing checked)."""
+    source: str = ""
+    """Where they were read (a discovery document's URL), or empty."""
 
     def default_ttl(self, which: str) -> int | None:
         """The registry's default for ``access_token_ttl`` or ``refresh_token_ttl``."""
@@ -194,16 +196,17 @@ def closed_vocabulary_message(caps: Capabilities, key: str, value: object) -> st
     return f"{shown} is not one of {', '.join(sorted(allowed))}"
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why the registry cannot hold a client; ``field`` is the client-file key it is
-    about (the error points there), ``None`` for the client as a whole."""
+class Problem(str):
+    """Why the registry cannot hold a client: the message, with ``field``, the
+    client-file key it is about (the error points there; ``None``: the whole client).
+    A ``str``, so callers that only show reasons need not know it."""
 
-    message: str
-    field: str | None = None
+    field: str | None
 
-    def __str__(self) -> str:
-        return self.message
+    def __new__(cls, message: str, field: str | None = None) -> Problem:
+        made = super().__new__(cls, message)
+        made.field = field
+        return made
 
 
 def client_problems(caps: Capabilities, client: Client, *, public: bool = False) -> list[Problem]:
@@ -216,9 +219,10 @@ def client_problems(caps: Capabilities, client: Client, *, public: bool = False)
         if allowed is None:
             continue
         what = "grant type" if key == "grant_types" else "scope"
+        # Located at the client, as plan always placed these (only fields point deeper).
         problems += [
             Problem(f"client {client.client_id}: the registry does not support {what} "
-                    f"'{value}' (it supports {_listing(allowed)})", key)
+                    f"'{value}' (it supports {_listing(allowed)})")
             for value in values if value not in allowed
         ]
     if public and not caps.public_clients:

@@ -19,9 +19,11 @@ import requests
 
 from oauth2_sync.errors import NotFoundError, RegistryError, RegistryUnavailableError, UsageError
 from oauth2_sync.registry import transport
-from oauth2_sync.registry.metadata import Capabilities, capabilities_from
+from oauth2_sync.registry.capabilities import Capabilities, narrowed
+from oauth2_sync.registry.metadata import capabilities_from
 from oauth2_sync.registry.retry import RetryPolicy
 from oauth2_sync.registry.state import Registration, StateFile
+from oauth2_sync.secret import Secret
 
 logger = logging.getLogger("oauth2_sync.registry.rfc7592")
 """The adapter's logger: its notices keep the name users know from ``-v``."""
@@ -72,20 +74,22 @@ class DcrConnection:
     _deadline: transport.Deadline
     _circuit: str | None
     _capabilities: Capabilities | None
+    _declared: Capabilities
     _capabilities_lock: threading.Lock
     _session: requests.Session
 
     # --- capabilities ------------------------------------------------------------------
 
     def capabilities(self) -> Capabilities:
-        """The server's discovery document, fetched once (RFC 8414, then OpenID Connect).
+        """What the server publishes in its discovery document (fetched once: RFC 8414,
+        then OpenID Connect), narrowed by what the settings declare (``registry.capabilities``).
 
         The document is the first one, trying the issuer paths from the registration
         endpoint's folder up to the root, whose ``registration_endpoint`` is ours.
         """
         with self._capabilities_lock:
             if self._capabilities is None:
-                self._capabilities = self._discover()
+                self._capabilities = narrowed(self._discover(), self._declared)
             return self._capabilities
 
     def _discover(self) -> Capabilities:
@@ -117,6 +121,45 @@ class DcrConnection:
         except ValueError:
             return None
         return doc if isinstance(doc, dict) else None
+
+    # --- registrations -----------------------------------------------------------------
+
+    def _registration_from(self, client_id: str, body: Mapping[str, Any]) -> Registration:
+        server_id = body.get("client_id")
+        uri = body.get("registration_client_uri")
+        token = body.get("registration_access_token")
+        if not (isinstance(server_id, str) and isinstance(uri, str) and isinstance(token, str)):
+            raise RegistryError(
+                f"creating client {client_id}: the registry returned no client_id, "
+                "registration_client_uri or registration_access_token: it does not support "
+                "RFC 7592 management (oidc-provider: features.registrationManagement)"
+            )
+        check_transport(uri, "the registration client URI")
+        return Registration(client_id, server_id, uri, Secret(token))
+
+    def _record_rotation(self, registration: Registration, returned: Mapping[str, Any]) -> None:
+        token = returned.get("registration_access_token")
+        uri = returned.get("registration_client_uri", registration.registration_client_uri)
+        if isinstance(token, str) and token and (
+            token != registration.registration_access_token.reveal()
+            or uri != registration.registration_client_uri
+        ):
+            check_transport(str(uri), "the registration client URI")
+            self.state.put(Registration(
+                registration.client_id, registration.server_client_id, str(uri), Secret(token),
+            ))
+            logger.info("recorded the rotated registration access token of %s",
+                        registration.client_id)
+
+    def _undo_create(self, registration: Registration) -> None:
+        try:
+            self._management("DELETE", registration,
+                             what=f"deleting client {registration.client_id} again")
+        except RegistryError as exc:
+            # Kept in the state so that a later run can still reach (and fix) it.
+            logger.error("%s", exc)
+            return
+        self.state.remove(registration.client_id)
 
     # --- HTTP --------------------------------------------------------------------------
 

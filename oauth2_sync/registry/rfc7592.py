@@ -47,6 +47,7 @@ from oauth2_sync.errors import (
 from oauth2_sync.model import Client
 from oauth2_sync.registry import transport
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient
+from oauth2_sync.registry.capabilities import STANDARD, Capabilities
 from oauth2_sync.registry.dcr import (
     REGISTRATION_ACCESS_TOKEN_ENV,
     DcrConnection,
@@ -59,8 +60,8 @@ from oauth2_sync.registry.metadata import (
     NOT_IN_UPDATE,
     RESPONSE_TYPE_OF,
     X_CLIENT_ID,
-    Capabilities,
     from_metadata,
+    managed_fields,
     not_kept,
     response_types_for,
     to_metadata,
@@ -109,6 +110,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         ca_bundle: str | None = None,
         request_timeout: float = 60.0,
         deadline: float = 3600.0,
+        declared: Capabilities = STANDARD,
     ) -> None:
         if not url.startswith(SCHEME_PREFIX):
             raise UsageError(f"not an rfc7592 registry URL: {url}")
@@ -125,6 +127,8 @@ class Rfc7592Registry(DcrConnection, Registry):
         self._deadline = transport.Deadline(deadline, "command")
         self._circuit: str | None = None
         self._capabilities: Capabilities | None = None
+        self._declared = declared
+        self._names = declared.fields
         self._capabilities_lock = threading.Lock()
         self._session = new_session(
             retry_policy(retries), pool_size=16, ca_bundle=ca_bundle,
@@ -152,6 +156,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 ca_bundle=str(reg.ca_bundle) if reg.ca_bundle else None,
                 request_timeout=reg.request_timeout,
                 deadline=reg.deadline,
+                declared=reg.capabilities,
             )
         except BaseException:
             state.close()
@@ -213,7 +218,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"client {client.client_id} already exists (registry client_id "
                 f"{existing.server_client_id})", status=409,
             )
-        sent = to_metadata(client)
+        sent = to_metadata(client, self._names)
         headers = {}
         if self._iat is not None:
             headers["Authorization"] = f"Bearer {self._iat.reveal()}"
@@ -233,7 +238,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         self.state.put(registration)
         logger.info("created %s as registry client_id %s", client.client_id,
                     registration.server_client_id)
-        problems = not_kept(sent, body)
+        problems = not_kept(sent, body, self._names)
         if problems:
             self._undo_create(registration)
             raise RegistryError(
@@ -266,9 +271,9 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"client {client.client_id} changed in the registry since it was read "
                 "(version mismatch); plan again", status=412,
             )
-        sent = to_metadata(client)
+        sent = to_metadata(client, self._names)
         update = {k: v for k, v in current.items() if k not in NOT_IN_UPDATE}
-        for field in MANAGED_FIELDS:
+        for field in managed_fields(self._names):
             update.pop(field, None)
         update.update(sent)
         update["client_id"] = registration.server_client_id
@@ -276,7 +281,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                                     what=f"updating client {client.client_id}")
         returned = self._json(response, f"updating client {client.client_id}")
         self._record_rotation(registration, returned)
-        problems = not_kept(sent, returned)
+        problems = not_kept(sent, returned, self._names)
         if problems:
             raise RegistryError(
                 f"updating client {client.client_id}: the registry did not keep "
@@ -322,7 +327,7 @@ class Rfc7592Registry(DcrConnection, Registry):
     def unsupported(self, client: Client) -> list[str]:
         """What ``client`` asks for that the server's discovery document does not offer
         (``metadata.unsupported``)."""
-        return unsupported(client, self.capabilities())
+        return [*unsupported(client, self.capabilities())]
 
     def adopt(self, client_id: str, registration_client_uri: str, token: Secret) -> RemoteClient:
         """Record an existing registration in the state file, after reading it with ``token``.
@@ -347,7 +352,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         if response.status_code != 200:
             raise self._error(response, what)
         metadata = self._json(response, what)
-        stored = metadata.get(X_CLIENT_ID)
+        stored = self._our_id(metadata)
         if isinstance(stored, str) and stored != client_id:
             raise UsageError(
                 f"the registration at {registration_client_uri} belongs to {stored!r} "
@@ -372,45 +377,8 @@ class Rfc7592Registry(DcrConnection, Registry):
 
     # --- registrations -------------------------------------------------------------------
 
-    def _registration_from(self, client_id: str, body: Mapping[str, Any]) -> Registration:
-        server_id = body.get("client_id")
-        uri = body.get("registration_client_uri")
-        token = body.get("registration_access_token")
-        if not (isinstance(server_id, str) and isinstance(uri, str) and isinstance(token, str)):
-            raise RegistryError(
-                f"creating client {client_id}: the registry returned no client_id, "
-                "registration_client_uri or registration_access_token: it does not support "
-                "RFC 7592 management (oidc-provider: features.registrationManagement)"
-            )
-        check_transport(uri, "the registration client URI")
-        return Registration(client_id, server_id, uri, Secret(token))
-
-    def _record_rotation(self, registration: Registration, returned: Mapping[str, Any]) -> None:
-        token = returned.get("registration_access_token")
-        uri = returned.get("registration_client_uri", registration.registration_client_uri)
-        if isinstance(token, str) and token and (
-            token != registration.registration_access_token.reveal()
-            or uri != registration.registration_client_uri
-        ):
-            check_transport(str(uri), "the registration client URI")
-            self.state.put(Registration(
-                registration.client_id, registration.server_client_id, str(uri), Secret(token),
-            ))
-            logger.info("recorded the rotated registration access token of %s",
-                        registration.client_id)
-
-    def _undo_create(self, registration: Registration) -> None:
-        try:
-            self._management("DELETE", registration,
-                             what=f"deleting client {registration.client_id} again")
-        except RegistryError as exc:
-            # Kept in the state so that a later run can still reach (and fix) it.
-            logger.error("%s", exc)
-            return
-        self.state.remove(registration.client_id)
-
     def _remote(self, client_id: str, metadata: Mapping[str, Any]) -> RemoteClient:
-        stored = metadata.get(X_CLIENT_ID)
+        stored = self._our_id(metadata)
         if isinstance(stored, str) and stored != client_id:
             logger.warning(
                 "%s: the registry's %s says %r; the state file wins", client_id, X_CLIENT_ID,
@@ -418,9 +386,15 @@ class Rfc7592Registry(DcrConnection, Registry):
             )
         server_id = metadata.get("client_id")
         return RemoteClient(
-            from_metadata(client_id, metadata, self._partners), version_of(metadata),
+            from_metadata(client_id, metadata, self._partners, self._names),
+            version_of(metadata),
             registry_client_id=server_id if isinstance(server_id, str) and server_id else None,
         )
+
+    def _our_id(self, metadata: Mapping[str, Any]) -> Any:
+        """Our client ID as the registration keeps it (``None`` if it cannot)."""
+        name = self._names.get("client_id")
+        return None if name is None else metadata.get(name)
 
     def _refuse_unsupported(self, client: Client) -> None:
         problems = self.unsupported(client)
