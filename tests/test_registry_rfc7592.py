@@ -26,6 +26,7 @@ from oauth2_sync.errors import (
     UsageError,
 )
 from oauth2_sync.model import Client
+from oauth2_sync.plan import make_plan
 from oauth2_sync.registry import open_registry
 from oauth2_sync.registry.rfc7592 import (
     Rfc7592Registry,
@@ -624,3 +625,79 @@ def test_tokens_and_secrets_never_reach_logs_or_messages(
     for credential in (token, secret.reveal(), INITIAL_ACCESS_TOKEN):
         assert credential not in seen
     assert "created acme-web as registry client_id" in caplog.text
+
+
+# Extension fields under the server's own names, or not kept at all (#18).
+
+RENAMED = {
+    "oauth2_sync_client_id": "sync_id", "oauth2_sync_partner": "partner",
+    "oauth2_sync_access_token_ttl": "at_lifetime",
+    "oauth2_sync_restrict_to_partner_users": "", "oauth2_sync_refresh_token_ttl": "",
+}
+"""How the peer's administrator declared them: two not at all."""
+FIELDS = {
+    "client_id": "sync_id", "partner": "partner", "access_token_ttl": "at_lifetime",
+    "restrict_to_partner_users": None, "refresh_token_ttl": None,
+}
+"""The same, as the settings name them (``registry.capabilities.fields``)."""
+
+
+@pytest.fixture(scope="module")
+def renamed_peer() -> Iterator[OidcPeer]:
+    with running_peer(
+        rotate_registration_access_token=True, extra_names=RENAMED, client_credentials=True,
+    ) as server:
+        yield server
+
+
+def test_extension_fields_travel_under_the_names_the_settings_give(
+    tmp_path: Path, renamed_peer: OidcPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IAT_ENV, INITIAL_ACCESS_TOKEN)
+    wanted = client("acme-svc", grant_types=("client_credentials",), scopes=("read",),
+                    access_token_ttl=600)
+    settings = load_settings(write_repo(tmp_path, [wanted], extra={"registry": {
+        "url": renamed_peer.registry_url, "state_file": "state/rfc7592.json",
+        "capabilities": {"fields": FIELDS, "grant_types": ["client_credentials"]},
+    }}))
+    with open_registry(settings) as registry:
+        assert isinstance(registry, Rfc7592Registry)
+        created, _ = registry.create_client(wanted)
+        assert created.client == wanted
+        held = raw("GET", uri_of(registry, "acme-svc"), token_of(registry, "acme-svc")).json()
+        assert {k: held.get(k) for k in ("sync_id", "partner", "at_lifetime")} == {
+            "sync_id": "acme-svc", "partner": "acme", "at_lifetime": 600,
+        }
+        assert [k for k in held if k.startswith("oauth2_sync")] == []
+        # An update in place, with the token rotated by the server on the way.
+        before = token_of(registry, "acme-svc")
+        changed = dataclasses.replace(wanted, access_token_ttl=900)
+        assert registry.replace_client(changed, created.version).client == changed
+        assert token_of(registry, "acme-svc") != before
+        assert registry.get_client("acme-svc") is not None
+
+
+def test_a_field_the_server_cannot_keep_is_left_out_of_the_plan_at_that_field(
+    tmp_path: Path, renamed_peer: OidcPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IAT_ENV, INITIAL_ACCESS_TOKEN)
+    keeps = client("acme-ok", grant_types=("client_credentials",))
+    cannot = client("acme-long", grant_types=("client_credentials",), refresh_token_ttl=3600)
+    settings = load_settings(write_repo(tmp_path, [keeps, cannot], extra={"registry": {
+        "url": renamed_peer.registry_url, "state_file": "state/rfc7592.json",
+        "capabilities": {"fields": FIELDS},
+    }}))
+    with open_registry(settings) as registry:
+        made = make_plan(settings, registry)
+    assert [(c.action, c.client_id) for c in made.changes] == [("create", "acme-ok")]
+    (file,) = (settings.root / "clients").rglob("*.yaml")
+    line, column = next((n, text.index("1h") + 1) for n, text in
+                        enumerate(file.read_text().splitlines(), 1) if "refresh_token_ttl" in text)
+    assert [str(d).split(": error: ")[0] for d in made.errors] == [
+        f"{made.errors[0].file}:{line}:{column}"
+    ]
+    assert [d.message for d in made.errors] == [
+        "client acme-long: the registry cannot hold refresh_token_ttl (no metadata name for it "
+        "in registry.capabilities.fields); leave it out of the file, or declare the field on "
+        "the server and name it in the settings"
+    ]
