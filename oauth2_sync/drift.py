@@ -11,7 +11,10 @@ Three kinds of drift, all in the managed scope (partners named by a team):
 
 - ``changed``: declared and in the registry, with fields that differ;
 - ``missing``: declared, absent from the registry (deleted, or never applied);
-- ``undeclared``: in the registry under a managed partner, declared by no file.
+- ``undeclared``: in the registry under a managed partner, declared by no file;
+- ``unreachable``: known to the registry's adapter but refused when read (a standard
+  server's 401/403/404: deleted there, or its token revoked or rotated elsewhere), with
+  the reason and the adopt/forget commands that recover it.
 
 ``drift.fields`` in the settings decides per field whether a difference counts
 (``enforce``, the default), is reported without failing (``warn``) or is not looked at
@@ -26,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypedDict, get_args
+from typing import Literal, NotRequired, TypedDict, get_args
 
 from oauth2_sync import __version__, clock
 from oauth2_sync.diff import (
@@ -62,7 +65,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 """Version of the JSON drift document; bumped on any incompatible change."""
 
-DriftKind = Literal["changed", "missing", "undeclared"]
+DriftKind = Literal["changed", "missing", "undeclared", "unreachable"]
 DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
 FieldMode = Literal["enforce", "warn"]
 """How a reported field difference counts (``ignore``d fields are not reported)."""
@@ -108,6 +111,8 @@ class ClientDrift:
     updated_at: str | None = None
     updated_by: str | None = None
     unsupported: tuple[str, ...] = ()
+    reason: str | None = None
+    """Why an ``unreachable`` client could not be read, and how to recover it."""
 
     @property
     def failing(self) -> bool:
@@ -129,11 +134,12 @@ class DriftSummary:
     """Of the clients in sync, those whose only differences are in ``ignore`` fields."""
     managed: int
     unmanaged: int
+    unreachable: int = 0
 
     @property
     def drifted(self) -> int:
         """Clients that count as drift."""
-        return self.changed + self.missing + self.undeclared
+        return self.changed + self.missing + self.undeclared + self.unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +175,7 @@ class DriftReport:
             undeclared=counts["undeclared"], warning=warning,
             in_sync=len(self.checked) - len(self.clients), ignored=self.ignored,
             managed=len(self.checked), unmanaged=self.unmanaged,
+            unreachable=counts["unreachable"],
         )
 
     @property
@@ -195,10 +202,12 @@ def build_drift(
     managed_partners = settings.managed_partners
     remote = {rc.client.client_id: rc for rc in state.clients}
     declared = {d.client.client_id: d for d in desired}
-    found: list[ClientDrift] = []
-    checked: dict[str, str] = {}
+    found = _unreachable(state, declared)
+    checked: dict[str, str] = {d.client_id: d.partner for d in found}
     ignored = 0
     for client_id, item in declared.items():
+        if client_id in checked:
+            continue  # unreachable: reported as such, not as missing
         checked[client_id] = item.client.partner
         current = remote.get(client_id)
         if current is None:
@@ -269,6 +278,22 @@ def make_drift(settings: Settings, registry: Registry) -> DriftReport:
     return report
 
 
+def _unreachable(
+    state: RegistryState, declared: Mapping[str, DesiredClient]
+) -> list[ClientDrift]:
+    """The clients the registry refused to show: whether they still hold what the files
+    declare cannot be told, so each counts as drift of its own kind."""
+    found: list[ClientDrift] = []
+    for gone in state.unreachable:
+        item = declared.get(gone.client_id)
+        found.append(ClientDrift(
+            "unreachable", gone.client_id, item.client.partner if item else "",
+            before=item.client if item else None, file=item.file if item else None,
+            line=item.line if item else None, reason=gone.reason,
+        ))
+    return found
+
+
 def _mode(policy: Mapping[str, DriftMode], field: str) -> DriftMode:
     return policy.get(field, "enforce")
 
@@ -296,6 +321,9 @@ class DriftSummaryJson(TypedDict):
     ignored: int
     managed: int
     unmanaged: int
+    unreachable: NotRequired[int]
+    """Only when some client is unreachable (a standard registry), so that the
+    documents of registries that show every client are as they were."""
 
 
 class FieldDriftJson(TypedDict):
@@ -325,6 +353,8 @@ class ClientDriftJson(TypedDict):
     fields: list[FieldDriftJson]
     before: ClientJson | None
     after: ClientJson | None
+    reason: NotRequired[str]
+    """Only for an ``unreachable`` client: why, and the adopt/forget commands."""
 
 
 class DriftDocument(TypedDict):
@@ -344,7 +374,7 @@ class DriftDocument(TypedDict):
 def to_dict(report: DriftReport) -> DriftDocument:
     """The report as the documented JSON object (README, "drift", "The JSON document")."""
     s = report.summary
-    return {
+    doc: DriftDocument = {
         "format_version": report.format_version,
         "tool_version": report.tool_version,
         "created_at": report.created_at,
@@ -364,10 +394,13 @@ def to_dict(report: DriftReport) -> DriftDocument:
         "policy": dict(report.policy),
         "clients": [_client_drift_dict(item) for item in report.clients],
     }
+    if s.unreachable:
+        doc["summary"]["unreachable"] = s.unreachable
+    return doc
 
 
 def _client_drift_dict(item: ClientDrift) -> ClientDriftJson:
-    return {
+    made: ClientDriftJson = {
         "kind": item.kind,
         "client_id": item.client_id,
         "partner": item.partner,
@@ -392,4 +425,7 @@ def _client_drift_dict(item: ClientDrift) -> ClientDriftJson:
         "before": client_json(item.before),
         "after": client_json(item.after),
     }
+    if item.reason is not None:
+        made["reason"] = item.reason
+    return made
 

@@ -126,15 +126,17 @@ def build_plan(
             f"--target {unknown[0]} matches no client in the files or the registry"
         )
     selected = [d for d in desired if d.client.client_id in wanted] if wanted else list(desired)
-    left_out = _unrepresentable(selected, unsupported)
+    left_out = _unrepresentable(selected, unsupported) + _unreachable(
+        selected, state, settings, wanted, do_prune
+    )
     problems = _online_checks(selected, state, remote, managed_partners)
     if problems:
         # Reported with the clients left out: one run shows everything to fix.
         raise InputError([*problems, *(d for _, d in left_out)])
     if left_out:
-        # Only these are left out: what the registry cannot hold is a fact about the
-        # registry, and one such client must not hold back every other team's changes.
-        skipped = {d.client.client_id for d, _ in left_out}
+        # Only these are left out: what the registry cannot hold or show is a fact about
+        # the registry, and one such client must not hold back every other team's changes.
+        skipped = {d.client.client_id for d, _ in left_out if d is not None}
         selected = [d for d in selected if d.client.client_id not in skipped]
 
     changes: list[Change] = []
@@ -191,7 +193,7 @@ def build_plan(
 
 def _unrepresentable(
     desired: Iterable[DesiredClient], unsupported: Callable[[Client], Sequence[str]] | None
-) -> list[tuple[DesiredClient, Diagnostic]]:
+) -> list[tuple[DesiredClient | None, Diagnostic]]:
     """The declared clients the registry cannot hold, each with its error."""
     if unsupported is None:
         return []
@@ -205,6 +207,30 @@ def _unrepresentable(
         for item in desired
         for reason in unsupported(item.client)
     ]
+
+
+def _unreachable(
+    desired: Sequence[DesiredClient], state: RegistryState, settings: Settings,
+    wanted: Collection[str], prune: bool,
+) -> list[tuple[DesiredClient | None, Diagnostic]]:
+    """The clients the registry refused to show (``RegistryState.unreachable``), each
+    with its error: at the declaring entry, or, for one no file declares that prune
+    would look at, at the state file that holds it (it cannot be deleted unseen)."""
+    declared = {d.client.client_id: d for d in desired}
+    found: list[tuple[DesiredClient | None, Diagnostic]] = []
+    for gone in state.unreachable:
+        item = declared.get(gone.client_id)
+        if item is not None:
+            found.append((item, item.document.diagnostic(
+                ("clients", item.index), "registry-unreachable", gone.reason,
+            )))
+        elif prune and (not wanted or gone.client_id in wanted):
+            where = settings.registry.state_file or settings.path
+            found.append((None, Diagnostic(
+                settings.relative(where) or str(where), 1, 1, "error",
+                "registry-unreachable", gone.reason,
+            )))
+    return found
 
 
 def _online_checks(

@@ -28,6 +28,7 @@ from oauth2_sync.errors import (
 from oauth2_sync.model import Client
 from oauth2_sync.plan import make_plan
 from oauth2_sync.registry import open_registry
+from oauth2_sync.registry.base import Unreachable
 from oauth2_sync.registry.rfc7592 import (
     Rfc7592Registry,
     adopt,
@@ -425,17 +426,18 @@ def test_delete_with_a_stale_version_changes_nothing(registry: Rfc7592Registry) 
     assert registry.get_client("globex-service") is not None
 
 
-def test_client_deleted_out_of_band_is_an_error_with_recovery(
+def test_client_deleted_out_of_band_is_left_out_with_recovery(
     registry: Rfc7592Registry,
 ) -> None:
     registry.create_client(SERVICE)
+    registry.create_client(WEB)
     registration = registry.state.get("globex-service")
     assert registration is not None
     token = registration.registration_access_token.reveal()
     assert raw("DELETE", registration.registration_client_uri, token).status_code == 204
-    with pytest.raises(RegistryError) as caught:
-        registry.list_clients()
-    assert str(caught.value) == (
+    # The other client is still read; the refused one is listed with its recovery.
+    assert [rc.client for rc in registry.list_clients()] == [WEB]
+    assert registry.unreachable() == [Unreachable("globex-service", (
         "reading client globex-service: the registry refused the registration access token "
         f"of globex-service (registry client_id {registration.server_client_id}): the client "
         "was deleted on the server, or its token was revoked or rotated elsewhere. If it "
@@ -443,9 +445,38 @@ def test_client_deleted_out_of_band_is_an_error_with_recovery(
         f"{registration.registration_client_uri}` with its current token in "
         "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN; if it is gone, run "
         "`oauth2-sync forget globex-service`"
-    )
+    ))]
+    assert token not in registry.unreachable()[0].reason
+    # A write to it is still an error of its own, with the same recovery.
+    with pytest.raises(RegistryError) as caught:
+        registry.replace_client(SERVICE, None)
     assert caught.value.status == 401
-    assert token not in str(caught.value)
+    assert str(caught.value).endswith("run `oauth2-sync forget globex-service`")
+
+
+def test_a_token_rotated_by_a_change_made_elsewhere_is_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IAT_ENV, INITIAL_ACCESS_TOKEN)
+    with running_peer(rotate_registration_access_token=True) as server:
+        settings = settings_for(tmp_path, server.registry_url)
+        with open_registry(settings) as registry:
+            assert isinstance(registry, Rfc7592Registry)
+            registry.create_client(SERVICE)
+            registry.create_client(WEB)
+            uri, token = uri_of(registry, "acme-web"), token_of(registry, "acme-web")
+        # Someone with a copy of the token changes the client: the server rotates it.
+        current = raw("GET", uri, token).json()
+        for field in ("registration_access_token", "registration_client_uri",
+                      "client_secret_expires_at", "client_id_issued_at"):
+            del current[field]
+        current["client_name"] = "Renamed elsewhere"
+        assert raw("PUT", uri, token, current).status_code == 200
+        with open_registry(settings) as registry:
+            assert [rc.client for rc in registry.list_clients()] == [SERVICE]
+            [gone] = registry.unreachable()
+            assert gone.client_id == "acme-web"
+            assert "its token was revoked or rotated elsewhere" in gone.reason
 
 
 def test_a_token_presented_for_another_client_is_destroyed(registry: Rfc7592Registry) -> None:
@@ -574,15 +605,31 @@ def test_restart_loses_every_client_and_forget_recovers(
         settings = settings_for(tmp_path, server.registry_url)
         with open_registry(settings) as registry:
             registry.create_client(SERVICE)
+            registry.create_client(WEB)
         server.stop()
         server = OidcPeer.start(port=server.port)
         with open_registry(settings) as registry, pytest.raises(RegistryError) as caught:
             registry.list_clients()
+        # Said once, for all of them, with the recovery.
+        assert str(caught.value) == (
+            "the registry refused all 2 registrations of the state file "
+            f"{settings.registry.state_file}: it has most likely lost its clients (a restart "
+            "of a server that keeps them in memory, or a new database). If so, remove the "
+            "state file and apply creates them again; if they still exist, run "
+            "`oauth2-sync adopt CLIENT_ID --registration-client-uri URI` for each with its "
+            "current token in OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN"
+        )
         assert caught.value.status == 401
         assert forget(settings, "globex-service") is True
         assert forget(settings, "globex-service") is False
         with open_registry(settings) as registry:
+            # One registration left: refused on its own, not as "all".
             assert registry.list_clients() == []
+            assert [u.client_id for u in registry.unreachable()] == ["acme-web"]
+        assert forget(settings, "acme-web") is True
+        with open_registry(settings) as registry:
+            assert registry.list_clients() == []
+            assert registry.unreachable() == []
             registry.create_client(SERVICE)
             assert [rc.client for rc in registry.list_clients()] == [SERVICE]
     finally:

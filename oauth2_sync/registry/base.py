@@ -18,7 +18,8 @@ from oauth2_sync.registry.capabilities import REFERENCE, Capabilities
 from oauth2_sync.secret import Secret
 
 __all__ = [
-    "Partner", "Registry", "RegistryState", "RemoteClient", "Secret", "read_registry",
+    "Partner", "Registry", "RegistryState", "RemoteClient", "Secret", "Unreachable",
+    "read_registry",
 ]
 """``Secret`` is re-exported: it moved to ``oauth2_sync.secret``."""
 
@@ -52,6 +53,19 @@ class RemoteClient:
     """The client_id the registry issued, where it chose its own (standard OAuth servers,
     whose server picks it); ``None`` where the registry uses ours. Applications
     authenticate with this one, so it travels with a new secret to the sink."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """A client the registry knows of but refused to show: deleted on the server, or
+    its credential revoked or rotated elsewhere (a standard server's 401/403/404).
+
+    ``reason`` is one line naming the client and how to recover (``adopt``/``forget``);
+    plan and apply leave the client out with it, drift reports it as ``unreachable``.
+    """
+
+    client_id: str
+    reason: str
 
 
 class Registry(ABC):
@@ -91,6 +105,11 @@ class Registry(ABC):
     @abstractmethod
     def rotate_secret(self, client_id: str) -> Secret:
         """Issue a new secret for a client; the old one stops working."""
+
+    def unreachable(self) -> list[Unreachable]:
+        """The clients the last ``list_clients`` could not read (empty for registries
+        that show every client they hold)."""
+        return []
 
     def capabilities(self) -> Capabilities:
         """What the registry can hold: its vocabularies, public clients, the fields it
@@ -132,6 +151,8 @@ class RegistryState:
     url: str
     partners: tuple[Partner, ...]
     clients: tuple[RemoteClient, ...]
+    unreachable: tuple[Unreachable, ...] = ()
+    """Clients the registry refused to show (``Registry.unreachable``), by client ID."""
 
 
 def read_registry(registry: Registry) -> RegistryState:
@@ -139,7 +160,8 @@ def read_registry(registry: Registry) -> RegistryState:
     with collector_paused():
         partners = tuple(registry.list_partners())
         clients = tuple(registry.list_clients())
+    unreachable = tuple(sorted(registry.unreachable(), key=lambda u: u.client_id))
     logger.info(
         "read %d partners and %d clients from %s", len(partners), len(clients), registry.url
     )
-    return RegistryState(registry.url, partners, clients)
+    return RegistryState(registry.url, partners, clients, unreachable)

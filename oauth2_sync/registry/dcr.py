@@ -63,6 +63,40 @@ def check_transport(url: str, what: str) -> None:
     transport.check_url(url, what, REFUSALS)
 
 
+class RefusedError(RegistryError):
+    """The registry refused a registration access token: the client was deleted on the
+    server, or its token was revoked or rotated elsewhere (RFC 7592 §2: 401; some
+    servers say 403, or 400 ``access_denied`` as Canaille does)."""
+
+
+REFUSED_ERRORS: Final = frozenset({"access_denied", "invalid_token", "invalid_client"})
+"""The OAuth ``error`` codes of a 400 that mean the token was refused (Canaille answers
+400 ``access_denied`` for a missing, wrong or deleted client's token)."""
+
+
+def _refused(response: requests.Response) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("error") in REFUSED_ERRORS
+
+
+def recovery(registration: Registration) -> str:
+    """How to get a client back in reach: ``adopt`` it with its current token, or
+    ``forget`` it when it is gone (the next apply creates it again)."""
+    return (
+        f"If it still exists, run `oauth2-sync adopt {registration.client_id} "
+        f"--registration-client-uri {registration.registration_client_uri}` with its "
+        f"current token in {REGISTRATION_ACCESS_TOKEN_ENV}; if it is gone, run "
+        f"`oauth2-sync forget {registration.client_id}`"
+    )
+
+
 class DcrConnection:
     """The calls of one rfc7592 adapter; ``Rfc7592Registry`` sets these attributes."""
 
@@ -227,22 +261,20 @@ class DcrConnection:
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,
         what: str, body: Any = None,
     ) -> requests.Response:
-        """One RFC 7592 call; a 401 is an error whose message says how to recover."""
+        """One RFC 7592 call; a refused token (``_refused``) is a ``RefusedError`` whose
+        message says how to recover, a 404 a ``NotFoundError``."""
         token = registration.registration_access_token.reveal()
         response = self._request(
             method, registration.registration_client_uri, what=what, body=body,
             headers={"Authorization": f"Bearer {token}"},
         )
-        if response.status_code == 401:
-            raise RegistryError(
+        if _refused(response):
+            raise RefusedError(
                 f"{what}: the registry refused the registration access token of "
                 f"{registration.client_id} (registry client_id "
                 f"{registration.server_client_id}): the client was deleted on the server, "
-                "or its token was revoked or rotated elsewhere. If it still exists, run "
-                f"`oauth2-sync adopt {registration.client_id} --registration-client-uri "
-                f"{registration.registration_client_uri}` with its current token in "
-                f"{REGISTRATION_ACCESS_TOKEN_ENV}; if it is gone, run "
-                f"`oauth2-sync forget {registration.client_id}`", status=401,
+                "or its token was revoked or rotated elsewhere. " + recovery(registration),
+                status=response.status_code,
             )
         if response.status_code == 404:
             raise NotFoundError(

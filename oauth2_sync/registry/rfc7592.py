@@ -46,12 +46,14 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.model import Client
 from oauth2_sync.registry import transport
-from oauth2_sync.registry.base import Partner, Registry, RemoteClient
+from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Unreachable
 from oauth2_sync.registry.capabilities import STANDARD, Capabilities
 from oauth2_sync.registry.dcr import (
     REGISTRATION_ACCESS_TOKEN_ENV,
     DcrConnection,
+    RefusedError,
     check_transport,
+    recovery,
     retry_policy,
 )
 from oauth2_sync.registry.metadata import (
@@ -69,7 +71,13 @@ from oauth2_sync.registry.metadata import (
     version_of,
 )
 from oauth2_sync.registry.session import new_session
-from oauth2_sync.registry.state import Registration, StateFile
+from oauth2_sync.registry.state import (
+    SCHEME_PREFIX,
+    Registration,
+    StateFile,
+    forget,
+    require_rfc7592,
+)
 from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings
 
@@ -83,7 +91,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEME_PREFIX = "rfc7592+"
 
 INITIAL_ACCESS_TOKEN_HINT = "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"
 
@@ -130,6 +137,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         self._declared = declared
         self._names = declared.fields
         self._capabilities_lock = threading.Lock()
+        self._unreachable: list[Unreachable] = []
         self._session = new_session(
             retry_policy(retries), pool_size=16, ca_bundle=ca_bundle,
             headers={"Accept": "application/json"},
@@ -178,24 +186,49 @@ class Rfc7592Registry(DcrConnection, Registry):
         ]
 
     def list_clients(self) -> list[RemoteClient]:
-        """Every client the state knows, each read from the server (sorted by client ID).
+        """Every client the state knows and the server shows, each read (sorted by ID).
 
-        A registration the server reports gone (404) is left out with a warning; one it
-        refuses (401: deleted, or its token revoked or rotated elsewhere) is an error, so
-        that a plan never proposes to create a client that may still exist.
+        A registration the server refuses (401/403, or 400 ``access_denied``: deleted,
+        or its token revoked or rotated elsewhere) or reports gone (404) is left out and
+        listed by ``unreachable``, so that one such client never stops the others and a
+        plan never proposes to create a client that may still exist. When the server
+        refuses every one of several registrations, it has most likely lost them all (a
+        restart of a server that keeps clients in memory): one ``RegistryError`` says so.
         """
         clients: list[RemoteClient] = []
-        for registration in self.state.entries():
-            metadata = self._read(registration)
+        refused: list[Unreachable] = []
+        entries = self.state.entries()
+        for registration in entries:
+            what = f"reading client {registration.client_id}"
+            try:
+                metadata = self._read(registration)
+            except RefusedError as exc:
+                refused.append(Unreachable(registration.client_id, str(exc)))
+                continue
             if metadata is None:
-                logger.warning(
-                    "%s: the registry no longer has it (404); it will be created again "
-                    "unless `oauth2-sync forget %s` is run", registration.client_id,
-                    registration.client_id,
-                )
+                refused.append(Unreachable(registration.client_id, (
+                    f"{what}: the registry has no client {registration.server_client_id} "
+                    "(404): it was deleted on the server. " + recovery(registration)
+                )))
                 continue
             clients.append(self._remote(registration.client_id, metadata))
+        if len(entries) > 1 and len(refused) == len(entries):
+            raise RegistryError(
+                f"the registry refused all {len(entries)} registrations of the state file "
+                f"{self.state.path}: it has most likely lost its clients (a restart of a "
+                "server that keeps them in memory, or a new database). If so, remove the "
+                "state file and apply creates them again; if they still exist, run "
+                "`oauth2-sync adopt CLIENT_ID --registration-client-uri URI` for each with "
+                f"its current token in {REGISTRATION_ACCESS_TOKEN_ENV}",
+                status=401,
+            )
+        self._unreachable = refused
         return clients
+
+    def unreachable(self) -> list[Unreachable]:
+        """The registrations the last ``list_clients`` left out, with why and how to
+        recover."""
+        return list(self._unreachable)
 
     def get_client(self, client_id: str) -> RemoteClient | None:
         """One client: ``None`` when the state does not know it or the server says 404."""
@@ -409,28 +442,7 @@ def adopt(
     settings: Settings, client_id: str, registration_client_uri: str, token: Secret
 ) -> RemoteClient:
     """Open the settings' rfc7592 registry and ``Rfc7592Registry.adopt`` one registration."""
-    _require_rfc7592(settings, "adopt")
+    require_rfc7592(settings, "adopt")
     with Rfc7592Registry.from_settings(settings) as registry:
         assert isinstance(registry, Rfc7592Registry)
         return registry.adopt(client_id, registration_client_uri, token)
-
-
-def forget(settings: Settings, client_id: str) -> bool:
-    """Remove a client's registration from the state file without touching the server.
-
-    For a client deleted on the server (or lost in a restart): the next apply creates it
-    again. ``False`` when the state did not know it.
-    """
-    _require_rfc7592(settings, "forget")
-    state_file = settings.registry.state_file
-    if state_file is None:
-        raise UsageError("an rfc7592 registry needs registry.state_file")
-    with StateFile(state_file, settings.registry.url, settings.root) as state:
-        return state.remove(client_id)
-
-
-def _require_rfc7592(settings: Settings, command: str) -> None:
-    if not settings.registry.url.startswith(SCHEME_PREFIX):
-        raise UsageError(
-            f"{command} works with rfc7592+ registries only, not {settings.registry.url}"
-        )

@@ -46,12 +46,22 @@ def errors_line(plan: Plan) -> str:
     """What the plan's errors mean: ``2 clients are left out of this plan: ...``, and
     the changes of a saved plan that apply refused (``planfile.py``)."""
     refused = sum(1 for d in plan.errors if d.rule == REFUSED_RULE)
-    n = len({(d.file, d.line, d.column) for d in plan.errors if d.rule != REFUSED_RULE})
+    hidden = len({d.message for d in plan.errors if d.rule == "registry-unreachable"})
+    n = len({
+        (d.file, d.line, d.column) for d in plan.errors
+        if d.rule not in (REFUSED_RULE, "registry-unreachable")
+    })
     parts = []
-    if n or not refused:
+    if n or hidden or not refused:
+        total = n + hidden
+        why = (
+            f"the registry cannot hold {'it' if n == 1 else 'them'}." if not hidden else
+            f"the registry refused to show {'it' if hidden == 1 else 'them'}." if not n else
+            f"the registry cannot hold {n} and refused to show {hidden}."
+        )
         parts.append(
-            f"{n} {plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
-            f"the registry cannot hold {'it' if n == 1 else 'them'}."
+            f"{total} {plural(total, 'client')} {'is' if total == 1 else 'are'} left out of "
+            f"this plan: {why}"
         )
     if refused:
         parts.append(
