@@ -41,8 +41,14 @@ from oauth2_sync.diff import (
     json_value,
 )
 from oauth2_sync.gitinfo import git_commit
-from oauth2_sync.model import Client
-from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
+from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
+from oauth2_sync.registry.base import (
+    Registry,
+    RegistryState,
+    RemoteClient,
+    read_registry,
+    registry_defaults,
+)
 from oauth2_sync.settings import DriftMode, Settings
 from oauth2_sync.validation import DesiredClient
 
@@ -159,6 +165,8 @@ class DriftReport:
     created_at: str = ""
     tool_version: str = __version__
     format_version: int = FORMAT_VERSION
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS
+    """The registry's default lifetimes, for the lifetime notes."""
 
     @property
     def summary(self) -> DriftSummary:
@@ -192,6 +200,7 @@ def build_drift(
     commit: str | None = None,
     created_at: str | None = None,
     unsupported: Callable[[Client], Sequence[str]] | None = None,
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS,
 ) -> DriftReport:
     """Compare the registry's clients with the declared ones, the registry being the news.
 
@@ -217,7 +226,7 @@ def build_drift(
                 unsupported=tuple(unsupported(item.client)) if unsupported else (),
             ))
             continue
-        changes = diff_clients(item.client, current.client)
+        changes = diff_clients(item.client, current.client, ttl_defaults)
         if not changes:
             continue
         fields = tuple(
@@ -259,6 +268,7 @@ def build_drift(
         policy=tuple(sorted(policy.items())),
         commit=commit,
         created_at=created_at if created_at is not None else clock.timestamp(),
+        ttl_defaults=ttl_defaults,
     )
 
 
@@ -270,7 +280,7 @@ def make_drift(settings: Settings, registry: Registry) -> DriftReport:
     state = read_registry(registry)
     report = build_drift(
         desired, state, settings, commit=git_commit(settings.root),
-        unsupported=registry.unsupported,
+        unsupported=registry.unsupported, ttl_defaults=registry_defaults(registry),
     )
     logger.info(
         "drift: %d of %d managed clients differ", len(report.clients), len(report.checked)

@@ -23,7 +23,7 @@ from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.gitinfo import git_commit
-from oauth2_sync.model import Client
+from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 
 # The plan's data and its JSON document live in modules of their own; their names are
 # part of this module's interface, as they were before the split.
@@ -38,7 +38,13 @@ from oauth2_sync.plandoc import (
     save,
     to_dict,
 )
-from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
+from oauth2_sync.registry.base import (
+    Registry,
+    RegistryState,
+    RemoteClient,
+    read_registry,
+    registry_defaults,
+)
 from oauth2_sync.settings import Safety, Settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
@@ -105,6 +111,7 @@ def build_plan(
     commit: str | None = None,
     created_at: str | None = None,
     unsupported: Callable[[Client], Sequence[str]] | None = None,
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS,
 ) -> Plan:
     """Compare the desired clients with the registry's and list what apply would do.
 
@@ -154,7 +161,8 @@ def build_plan(
             changes.append(
                 Change(
                     "update", client.client_id, before=current.client, after=client,
-                    fields=diff_clients(current.client, client), version=current.version,
+                    fields=diff_clients(current.client, client, ttl_defaults),
+                    version=current.version,
                     file=item.file, line=item.line,
                 )
             )
@@ -185,6 +193,7 @@ def build_plan(
         undeclared=undeclared,
         errors=tuple(sorted(d for _, d in left_out)),
         created_at=created_at if created_at is not None else clock.timestamp(),
+        ttl_defaults=ttl_defaults,
     )
     # The verdict of the limits travels with the plan, so that the pull request shows
     # it, not only the apply job after the merge.
@@ -286,6 +295,7 @@ def make_plan(
     made = build_plan(
         desired, state, settings, targets=targets, prune=prune,
         commit=git_commit(settings.root), unsupported=registry.unsupported,
+        ttl_defaults=registry_defaults(registry),
     )
     settings_sha256, files = config_digests(settings, desired)
     return dataclasses.replace(made, settings_sha256=settings_sha256, files=files)

@@ -12,7 +12,7 @@ from typing import Literal, get_args
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import Diagnostic
-from oauth2_sync.model import Client
+from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 
 FORMAT_VERSION = 2
 """Version of the JSON plan document; bumped on any incompatible change.
@@ -112,6 +112,8 @@ class Plan:
     files: tuple[tuple[str, str], ...] = ()
     """``(path, sha256)`` of every client file that declared a client, the path relative
     to the settings' folder, sorted: with ``commit``, what tells a stale saved plan."""
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS
+    """The registry's default lifetimes (``Capabilities``), for the lifetime comments."""
 
     @property
     def summary(self) -> Summary:

@@ -72,7 +72,7 @@ def test_no_drift_when_the_registry_matches(tmp_path: Path) -> None:
     )
     assert report.clients == ()
     assert not report.has_drift
-    assert dataclasses.astuple(report.summary) == (0, 0, 0, 0, 3, 0, 3, 1)
+    assert dataclasses.astuple(report.summary) == (0, 0, 0, 0, 3, 0, 3, 1, 0)
     assert report.checked == (
         ("acme-portal", "acme"), ("acme-reporting", "acme"), ("globex-etl", "globex"),
     )
@@ -111,7 +111,7 @@ def test_the_three_kinds_of_drift(tmp_path: Path) -> None:
     assert report.clients[0].created_at == "2024-05-01T11:00:00Z"
     assert report.clients[2].before == REPORTING and report.clients[2].after is None
     assert report.has_drift
-    assert dataclasses.astuple(report.summary) == (1, 1, 1, 0, 1, 0, 4, 1)
+    assert dataclasses.astuple(report.summary) == (1, 1, 1, 0, 1, 0, 4, 1, 0)
 
 
 def test_field_policy_warn_reports_without_failing(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from oauth2_sync.fast.gcpause import collector_paused
-from oauth2_sync.model import Client
+from oauth2_sync.model import Client, TtlDefaults
 from oauth2_sync.registry.capabilities import REFERENCE, Capabilities
 from oauth2_sync.secret import Secret
 
 __all__ = [
     "Partner", "Registry", "RegistryState", "RemoteClient", "Secret", "Unreachable",
-    "read_registry",
+    "read_registry", "registry_defaults",
 ]
 """``Secret`` is re-exported: it moved to ``oauth2_sync.secret``."""
 
@@ -153,6 +153,13 @@ class RegistryState:
     clients: tuple[RemoteClient, ...]
     unreachable: tuple[Unreachable, ...] = ()
     """Clients the registry refused to show (``Registry.unreachable``), by client ID."""
+
+
+def registry_defaults(registry: Registry) -> TtlDefaults:
+    """The registry's default lifetimes (``Capabilities``): what a null lifetime means
+    there, shown in plans and drift reports."""
+    caps = registry.capabilities()
+    return (caps.access_token_ttl, caps.refresh_token_ttl)
 
 
 def read_registry(registry: Registry) -> RegistryState:

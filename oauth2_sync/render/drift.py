@@ -20,7 +20,7 @@ import click
 from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.drift import ClientDrift, DriftKind, DriftReport, to_dict
 from oauth2_sync.model import Client
-from oauth2_sync.render.common import cell, code, human_ttl, literal
+from oauth2_sync.render.common import cell, code, human_ttl, literal, with_registry_defaults
 from oauth2_sync.safetext import escape, quote
 
 SYMBOLS: dict[DriftKind, str] = {
@@ -86,6 +86,7 @@ def counts_line(report: DriftReport) -> str:
 # --- text --------------------------------------------------------------------------------
 
 
+@with_registry_defaults
 def render_text(report: DriftReport, stream: TextIO, *, color: bool = False) -> None:
     """Write the report for people: each drifted client with its fields, then the counts."""
     style = _Styler(color)
@@ -181,6 +182,7 @@ DEFAULT_LIMIT = GITHUB_BODY_LIMIT - 1_536
 """Room for text a nightly job may add around the report."""
 
 
+@with_registry_defaults
 def render_markdown(
     report: DriftReport, stream: TextIO, *, color: bool = False, limit: int = DEFAULT_LIMIT
 ) -> None:

@@ -12,12 +12,12 @@ from typing import TextIO
 import click
 
 from oauth2_sync.diff import COMPARED_FIELDS, TTL_FIELDS, FieldValue, client_fields
-from oauth2_sync.model import effective_ttl
 from oauth2_sync.plan import Action, Change, Plan
 from oauth2_sync.render.common import (
     APPROVAL_LABEL,
     LEGEND,
     SYMBOLS,
+    effective,
     errors_line,
     human_seconds,
     human_ttl,
@@ -26,6 +26,7 @@ from oauth2_sync.render.common import (
     matches_line,
     plan_line,
     plural,
+    with_registry_defaults,
 )
 from oauth2_sync.safetext import escape, quote
 
@@ -44,6 +45,7 @@ VERBS: dict[Action, str] = {
 COLORS: dict[Action, str] = {"create": "green", "update": "yellow", "delete": "red"}
 
 
+@with_registry_defaults
 def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
     """Write the plan for people: each change with its fields, then the counts."""
     style = _Styler(color)
@@ -136,8 +138,8 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
 def _ttl_note(field: str, before: FieldValue, after: FieldValue) -> str:
     old = before if isinstance(before, int) else None
     new = after if isinstance(after, int) else None
-    if effective_ttl(field, old) == effective_ttl(field, new):
-        return f" # effective value unchanged ({human_seconds(effective_ttl(field, new))})"
+    if (effect := effective(field, old)) is not None and effect == effective(field, new):
+        return f" # effective value unchanged ({human_seconds(effect)})"
     return f" # {human_ttl(field, old)} -> {human_ttl(field, new)}"
 
 
