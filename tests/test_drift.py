@@ -22,7 +22,7 @@ from support.configrepo import client, write_repo
 from oauth2_sync.cli import cli
 from oauth2_sync.drift import ClientDrift, DriftReport, FieldDrift, build_drift, to_dict
 from oauth2_sync.model import Client
-from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient
+from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
 from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.render import drift as render
 from oauth2_sync.settings import Settings, load_settings
@@ -264,6 +264,40 @@ def test_a_missing_client_the_registry_cannot_hold_says_so_in_every_format(
         output = rendered(report, kind)
         assert "the registry cannot hold it" in output
         assert "apply creates it again" not in output
+        assert "\x1b" not in output and "<img" not in output
+
+
+def test_an_unreachable_client_is_its_own_kind_in_every_format(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    reason = (
+        "reading client acme-reporting: the registry refused the registration access "
+        f"token {HOSTILE}; if it is gone, run `oauth2-sync forget acme-reporting`"
+    )
+    gone = RegistryState(
+        "rfc7592+http://127.0.0.1:9/reg", PARTNERS, (remote(ETL),),
+        (Unreachable("acme-reporting", reason), Unreachable("acme-orphan", "refused")),
+    )
+    report = build_drift(desired, gone, settings, ttl_defaults=(None, None))
+    assert [(d.kind, d.client_id, d.reason) for d in report.clients] == [
+        ("unreachable", "acme-orphan", "refused"),
+        ("unreachable", "acme-reporting", reason),
+    ]
+    assert report.has_drift
+    assert report.summary.unreachable == 2 and report.summary.missing == 0
+    document = to_dict(report)
+    assert document["summary"].get("unreachable") == 2
+    assert document["clients"][1]["reason"] == reason
+    assert "unreachable" not in to_dict(SAMPLE)["summary"]
+    text = rendered(report, "txt")
+    assert "Drift: 0 changed, 0 missing, 0 undeclared, 2 unreachable.\n" in text
+    assert '  ? client "acme-reporting" refused by the registry' in text
+    assert "run `oauth2-sync forget acme-reporting`\n" in text
+    # The declared client is shown with the registry's (unknown) default lifetimes.
+    assert "refresh_token_ttl         = null # the registry's default\n" in text
+    for kind in ("md", "xml"):
+        output = rendered(report, kind)
+        assert "refused by the registry" in output
+        assert "oauth2-sync forget acme-reporting" in output
         assert "\x1b" not in output and "<img" not in output
 
 
