@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from oauth2_sync.model import FIELD_NAMES, Client, effective_ttl
+from oauth2_sync.model import FIELD_NAMES, PLATFORM_DEFAULTS, Client, TtlDefaults, effective_ttl
 
 FieldValue = str | bool | int | tuple[str, ...] | None
 """A field of a normal-form client: a string, a flag, seconds (or ``None``) or a sorted set."""
@@ -57,8 +57,13 @@ class FieldChange:
     effective_unchanged: bool = False
 
 
-def diff_clients(before: Client, after: Client) -> tuple[FieldChange, ...]:
-    """The fields that differ from ``before`` to ``after``, in field order; ``()`` if equal."""
+def diff_clients(
+    before: Client, after: Client, defaults: TtlDefaults = PLATFORM_DEFAULTS
+) -> tuple[FieldChange, ...]:
+    """The fields that differ from ``before`` to ``after``, in field order; ``()`` if equal.
+
+    ``defaults`` are the registry's default lifetimes, for ``effective_unchanged`` (an
+    unknown default never has the same effect as a pinned value)."""
     if before == after:
         return ()
     changes: list[FieldChange] = []
@@ -67,7 +72,10 @@ def diff_clients(before: Client, after: Client) -> tuple[FieldChange, ...]:
         new = getattr(after, name)
         if old == new:
             continue
-        same_effect = name in TTL_FIELDS and effective_ttl(name, old) == effective_ttl(name, new)
+        same_effect = name in TTL_FIELDS and (
+            (effect := effective_ttl(name, old, defaults)) is not None
+            and effect == effective_ttl(name, new, defaults)
+        )
         changes.append(FieldChange(name, old, new, same_effect))
     return tuple(changes)
 

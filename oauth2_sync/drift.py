@@ -11,7 +11,10 @@ Three kinds of drift, all in the managed scope (partners named by a team):
 
 - ``changed``: declared and in the registry, with fields that differ;
 - ``missing``: declared, absent from the registry (deleted, or never applied);
-- ``undeclared``: in the registry under a managed partner, declared by no file.
+- ``undeclared``: in the registry under a managed partner, declared by no file;
+- ``unreachable``: known to the registry's adapter but refused when read (a standard
+  server's 401/403/404: deleted there, or its token revoked or rotated elsewhere), with
+  the reason and the adopt/forget commands that recover it.
 
 ``drift.fields`` in the settings decides per field whether a difference counts
 (``enforce``, the default), is reported without failing (``warn``) or is not looked at
@@ -27,7 +30,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, TypedDict, get_args
+from typing import Literal, NotRequired, TypedDict, get_args
 
 from oauth2_sync import __version__, clock
 from oauth2_sync.diff import (
@@ -39,8 +42,14 @@ from oauth2_sync.diff import (
     json_value,
 )
 from oauth2_sync.gitinfo import git_commit, git_uncommitted, last_commit_time
-from oauth2_sync.model import Client
-from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
+from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
+from oauth2_sync.registry.base import (
+    Registry,
+    RegistryState,
+    RemoteClient,
+    read_registry,
+    registry_defaults,
+)
 from oauth2_sync.settings import DriftMode, Settings
 from oauth2_sync.validation import DesiredClient
 
@@ -63,7 +72,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 """Version of the JSON drift document; bumped on any incompatible change."""
 
-DriftKind = Literal["changed", "missing", "undeclared"]
+DriftKind = Literal["changed", "missing", "undeclared", "unreachable"]
 DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
 Side = Literal["registry", "files", "unknown"]
 """Which side of a ``changed`` client differs, as far as git and the registry's audit
@@ -116,6 +125,8 @@ class ClientDrift:
     side: Side | None = None
     """Set by ``locate_sides`` (``make_drift``) in a git repository; ``None`` otherwise."""
     side_reason: str = ""
+    reason: str | None = None
+    """Why an ``unreachable`` client could not be read, and how to recover it."""
 
     @property
     def failing(self) -> bool:
@@ -137,11 +148,12 @@ class DriftSummary:
     """Of the clients in sync, those whose only differences are in ``ignore`` fields."""
     managed: int
     unmanaged: int
+    unreachable: int = 0
 
     @property
     def drifted(self) -> int:
         """Clients that count as drift."""
-        return self.changed + self.missing + self.undeclared
+        return self.changed + self.missing + self.undeclared + self.unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,8 @@ class DriftReport:
     format_version: int = FORMAT_VERSION
     uncommitted: tuple[str, ...] | None = None
     """The files the settings name with uncommitted changes (``None``: not in git)."""
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS
+    """The registry's default lifetimes, for the lifetime notes."""
 
     @property
     def summary(self) -> DriftSummary:
@@ -179,6 +193,7 @@ class DriftReport:
             undeclared=counts["undeclared"], warning=warning,
             in_sync=len(self.checked) - len(self.clients), ignored=self.ignored,
             managed=len(self.checked), unmanaged=self.unmanaged,
+            unreachable=counts["unreachable"],
         )
 
     @property
@@ -195,6 +210,7 @@ def build_drift(
     commit: str | None = None,
     created_at: str | None = None,
     unsupported: Callable[[Client], Sequence[str]] | None = None,
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS,
 ) -> DriftReport:
     """Compare the registry's clients with the declared ones, the registry being the news.
 
@@ -205,10 +221,12 @@ def build_drift(
     managed_partners = settings.managed_partners
     remote = {rc.client.client_id: rc for rc in state.clients}
     declared = {d.client.client_id: d for d in desired}
-    found: list[ClientDrift] = []
-    checked: dict[str, str] = {}
+    found = _unreachable(state, declared)
+    checked: dict[str, str] = {d.client_id: d.partner for d in found}
     ignored = 0
     for client_id, item in declared.items():
+        if client_id in checked:
+            continue  # unreachable: reported as such, not as missing
         checked[client_id] = item.client.partner
         current = remote.get(client_id)
         if current is None:
@@ -218,7 +236,7 @@ def build_drift(
                 unsupported=tuple(unsupported(item.client)) if unsupported else (),
             ))
             continue
-        changes = diff_clients(item.client, current.client)
+        changes = diff_clients(item.client, current.client, ttl_defaults)
         if not changes:
             continue
         fields = tuple(
@@ -260,6 +278,7 @@ def build_drift(
         policy=tuple(sorted(policy.items())),
         commit=commit,
         created_at=created_at if created_at is not None else clock.timestamp(),
+        ttl_defaults=ttl_defaults,
     )
 
 
@@ -271,7 +290,7 @@ def make_drift(settings: Settings, registry: Registry) -> DriftReport:
     state = read_registry(registry)
     report = build_drift(
         desired, state, settings, commit=git_commit(settings.root),
-        unsupported=registry.unsupported,
+        unsupported=registry.unsupported, ttl_defaults=registry_defaults(registry),
     )
     logger.info(
         "drift: %d of %d managed clients differ", len(report.clients), len(report.checked)
@@ -324,6 +343,22 @@ def _side(dirty: bool, committed: str | None, updated: str | None) -> tuple[Side
         f"update at {updated}: not applied yet"
 
 
+def _unreachable(
+    state: RegistryState, declared: Mapping[str, DesiredClient]
+) -> list[ClientDrift]:
+    """The clients the registry refused to show: whether they still hold what the files
+    declare cannot be told, so each counts as drift of its own kind."""
+    found: list[ClientDrift] = []
+    for gone in state.unreachable:
+        item = declared.get(gone.client_id)
+        found.append(ClientDrift(
+            "unreachable", gone.client_id, item.client.partner if item else "",
+            before=item.client if item else None, file=item.file if item else None,
+            line=item.line if item else None, reason=gone.reason,
+        ))
+    return found
+
+
 def _mode(policy: Mapping[str, DriftMode], field: str) -> DriftMode:
     return policy.get(field, "enforce")
 
@@ -351,6 +386,9 @@ class DriftSummaryJson(TypedDict):
     ignored: int
     managed: int
     unmanaged: int
+    unreachable: NotRequired[int]
+    """Only when some client is unreachable (a standard registry), so that the
+    documents of registries that show every client are as they were."""
 
 
 class FieldDriftJson(TypedDict):
@@ -382,6 +420,8 @@ class ClientDriftJson(TypedDict):
     fields: list[FieldDriftJson]
     before: ClientJson | None
     after: ClientJson | None
+    reason: NotRequired[str]
+    """Only for an ``unreachable`` client: why, and the adopt/forget commands."""
 
 
 class DriftDocument(TypedDict):
@@ -402,7 +442,7 @@ class DriftDocument(TypedDict):
 def to_dict(report: DriftReport) -> DriftDocument:
     """The report as the documented JSON object (README, "drift", "The JSON document")."""
     s = report.summary
-    return {
+    doc: DriftDocument = {
         "format_version": report.format_version,
         "tool_version": report.tool_version,
         "created_at": report.created_at,
@@ -423,10 +463,13 @@ def to_dict(report: DriftReport) -> DriftDocument:
         "policy": dict(report.policy),
         "clients": [_client_drift_dict(item) for item in report.clients],
     }
+    if s.unreachable:
+        doc["summary"]["unreachable"] = s.unreachable
+    return doc
 
 
 def _client_drift_dict(item: ClientDrift) -> ClientDriftJson:
-    return {
+    made: ClientDriftJson = {
         "kind": item.kind,
         "client_id": item.client_id,
         "partner": item.partner,
@@ -453,4 +496,7 @@ def _client_drift_dict(item: ClientDrift) -> ClientDriftJson:
         "before": client_json(item.before),
         "after": client_json(item.after),
     }
+    if item.reason is not None:
+        made["reason"] = item.reason
+    return made
 

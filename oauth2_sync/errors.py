@@ -49,6 +49,7 @@ RuleId = Literal[
     "refresh-ttl-without-grant",
     # plan: what the registry cannot hold or does not know
     "registry-unsupported",
+    "registry-unreachable",
     "client-unmanaged",
     "partner-unknown",
     "user-unknown",

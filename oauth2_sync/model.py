@@ -30,6 +30,10 @@ PLATFORM_ACCESS_TTL = 12 * 3600
 """What the registry uses when a client's access-token lifetime is null."""
 PLATFORM_REFRESH_TTL = 30 * 86400
 """What the registry uses when a client's refresh-token lifetime is null."""
+TtlDefaults = tuple[int | None, int | None]
+"""A registry's default access- and refresh-token lifetimes (``None``: not known)."""
+PLATFORM_DEFAULTS: TtlDefaults = (PLATFORM_ACCESS_TTL, PLATFORM_REFRESH_TTL)
+"""The reference registry's defaults (12h, 30d)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +105,11 @@ def normal_set(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(values)))
 
 
-def effective_ttl(field: str, seconds: int | None) -> int | None:
-    """The lifetime the platform applies: the value itself, or the default for null."""
+def effective_ttl(
+    field: str, seconds: int | None, defaults: TtlDefaults = PLATFORM_DEFAULTS
+) -> int | None:
+    """The lifetime the registry applies: the value itself, or its default for null
+    (``None`` when that default is not known)."""
     if seconds is not None:
         return seconds
-    return PLATFORM_ACCESS_TTL if field == "access_token_ttl" else PLATFORM_REFRESH_TTL
+    return defaults[0] if field == "access_token_ttl" else defaults[1]

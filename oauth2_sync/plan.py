@@ -23,7 +23,7 @@ from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.gitinfo import git_commit, git_uncommitted
-from oauth2_sync.model import Client
+from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 
 # The plan's data and its JSON document live in modules of their own; their names are
 # part of this module's interface, as they were before the split.
@@ -38,7 +38,13 @@ from oauth2_sync.plandoc import (
     save,
     to_dict,
 )
-from oauth2_sync.registry.base import Registry, RegistryState, RemoteClient, read_registry
+from oauth2_sync.registry.base import (
+    Registry,
+    RegistryState,
+    RemoteClient,
+    read_registry,
+    registry_defaults,
+)
 from oauth2_sync.settings import Safety, Settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
@@ -105,6 +111,7 @@ def build_plan(
     commit: str | None = None,
     created_at: str | None = None,
     unsupported: Callable[[Client], Sequence[str]] | None = None,
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS,
 ) -> Plan:
     """Compare the desired clients with the registry's and list what apply would do.
 
@@ -126,15 +133,17 @@ def build_plan(
             f"--target {unknown[0]} matches no client in the files or the registry"
         )
     selected = [d for d in desired if d.client.client_id in wanted] if wanted else list(desired)
-    left_out = _unrepresentable(selected, unsupported)
+    left_out = _unrepresentable(selected, unsupported) + _unreachable(
+        selected, state, settings, wanted, do_prune
+    )
     problems = _online_checks(selected, state, remote, managed_partners)
     if problems:
         # Reported with the clients left out: one run shows everything to fix.
         raise InputError([*problems, *(d for _, d in left_out)])
     if left_out:
-        # Only these are left out: what the registry cannot hold is a fact about the
-        # registry, and one such client must not hold back every other team's changes.
-        skipped = {d.client.client_id for d, _ in left_out}
+        # Only these are left out: what the registry cannot hold or show is a fact about
+        # the registry, and one such client must not hold back every other team's changes.
+        skipped = {d.client.client_id for d, _ in left_out if d is not None}
         selected = [d for d in selected if d.client.client_id not in skipped]
 
     changes: list[Change] = []
@@ -152,7 +161,8 @@ def build_plan(
             changes.append(
                 Change(
                     "update", client.client_id, before=current.client, after=client,
-                    fields=diff_clients(current.client, client), version=current.version,
+                    fields=diff_clients(current.client, client, ttl_defaults),
+                    version=current.version,
                     file=item.file, line=item.line,
                 )
             )
@@ -183,6 +193,7 @@ def build_plan(
         undeclared=undeclared,
         errors=tuple(sorted(d for _, d in left_out)),
         created_at=created_at if created_at is not None else clock.timestamp(),
+        ttl_defaults=ttl_defaults,
     )
     # The verdict of the limits travels with the plan, so that the pull request shows
     # it, not only the apply job after the merge.
@@ -191,15 +202,44 @@ def build_plan(
 
 def _unrepresentable(
     desired: Iterable[DesiredClient], unsupported: Callable[[Client], Sequence[str]] | None
-) -> list[tuple[DesiredClient, Diagnostic]]:
+) -> list[tuple[DesiredClient | None, Diagnostic]]:
     """The declared clients the registry cannot hold, each with its error."""
     if unsupported is None:
         return []
+    # A Problem that names a key points at it (the field the registry cannot keep); a
+    # key the file leaves out locates at the client's entry.
     return [
-        (item, item.document.diagnostic(("clients", item.index), "registry-unsupported", reason))
+        (item, item.document.diagnostic(
+            ("clients", item.index, *((key,) if (key := getattr(reason, "field", None)) else ())),
+            "registry-unsupported", reason,
+        ))
         for item in desired
         for reason in unsupported(item.client)
     ]
+
+
+def _unreachable(
+    desired: Sequence[DesiredClient], state: RegistryState, settings: Settings,
+    wanted: Collection[str], prune: bool,
+) -> list[tuple[DesiredClient | None, Diagnostic]]:
+    """The clients the registry refused to show (``RegistryState.unreachable``), each
+    with its error: at the declaring entry, or, for one no file declares that prune
+    would look at, at the state file that holds it (it cannot be deleted unseen)."""
+    declared = {d.client.client_id: d for d in desired}
+    found: list[tuple[DesiredClient | None, Diagnostic]] = []
+    for gone in state.unreachable:
+        item = declared.get(gone.client_id)
+        if item is not None:
+            found.append((item, item.document.diagnostic(
+                ("clients", item.index), "registry-unreachable", gone.reason,
+            )))
+        elif prune and (not wanted or gone.client_id in wanted):
+            where = settings.registry.state_file or settings.path
+            found.append((None, Diagnostic(
+                settings.relative(where) or str(where), 1, 1, "error",
+                "registry-unreachable", gone.reason,
+            )))
+    return found
 
 
 def _online_checks(
@@ -261,14 +301,17 @@ def make_plan(
     made = build_plan(
         desired, state, settings, targets=targets, prune=prune,
         commit=git_commit(settings.root), unsupported=registry.unsupported,
+        ttl_defaults=registry_defaults(registry),
+    )
+    # Provenance is always recorded (one cheap `git status` of the files the settings
+    # name); the digests only when a saved plan or the JSON document needs them.
+    made = dataclasses.replace(
+        made, uncommitted=git_uncommitted(settings.root, settings.read_patterns),
     )
     if not digests:
         return made
     settings_sha256, files = config_digests(settings, desired)
-    return dataclasses.replace(
-        made, settings_sha256=settings_sha256, files=files,
-        uncommitted=git_uncommitted(settings.root, settings.read_patterns),
-    )
+    return dataclasses.replace(made, settings_sha256=settings_sha256, files=files)
 
 
 def config_digests(

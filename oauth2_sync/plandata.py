@@ -12,7 +12,7 @@ from typing import Literal, get_args
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import Diagnostic
-from oauth2_sync.model import Client
+from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 from oauth2_sync.risk import ChangeRisk, assess
 
 FORMAT_VERSION = 3
@@ -124,6 +124,8 @@ class Plan:
     uncommitted: tuple[str, ...] | None = None
     """The files the settings name (itself included) that differ from ``commit`` in the
     working tree, relative to the settings' folder; ``None`` outside a git repository."""
+    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS
+    """The registry's default lifetimes (``Capabilities``), for the lifetime comments."""
 
     @property
     def summary(self) -> Summary:

@@ -18,7 +18,7 @@ from typing import NotRequired, TypedDict, cast
 from oauth2_sync.diff import ClientJson, JsonFieldValue, client_json, diff_clients, json_value
 from oauth2_sync.errors import Diagnostic, RuleId, UsageError
 from oauth2_sync.files import file_kind, open_regular
-from oauth2_sync.model import FIELD_NAMES, Client
+from oauth2_sync.model import FIELD_NAMES, PLATFORM_DEFAULTS, Client, TtlDefaults
 from oauth2_sync.plandata import ACTIONS, FORMAT_VERSION, Action, Change, Limit, Plan
 from oauth2_sync.risk import FieldRisk, RiskClass
 
@@ -102,6 +102,8 @@ class PlanDocument(TypedDict):
     errors: list[ErrorJson]
     versions: dict[str, str]
     exceeded_limits: NotRequired[list[LimitJson]]
+    ttl_defaults: NotRequired[dict[str, int | None]]
+    """Only for a registry whose defaults are not the reference's 12h/30d."""
 
 
 def to_dict(plan: Plan) -> PlanDocument:
@@ -144,6 +146,9 @@ def to_dict(plan: Plan) -> PlanDocument:
             {"what": x.what, "figure": x.figure, "maximum": x.maximum, "setting": x.setting}
             for x in plan.exceeded
         ]
+    if plan.ttl_defaults != PLATFORM_DEFAULTS:
+        access, refresh = plan.ttl_defaults
+        document["ttl_defaults"] = {"access_token_ttl": access, "refresh_token_ttl": refresh}
     return document
 
 
@@ -302,7 +307,10 @@ def from_dict(data: object) -> Plan:
     files = _mapping(obj.get("files"), "files")
     summary = _mapping(obj.get("summary"), "summary")
     versions = _mapping(obj.get("versions"), "versions")
-    changes = tuple(_change(c, i) for i, c in enumerate(_list(obj.get("changes"), "changes")))
+    defaults = _ttl_defaults(obj.get("ttl_defaults"))
+    changes = tuple(
+        _change(c, i, defaults) for i, c in enumerate(_list(obj.get("changes"), "changes"))
+    )
     return Plan(
         registry=_str(obj.get("registry"), "registry"),
         changes=changes,
@@ -331,6 +339,17 @@ def from_dict(data: object) -> Plan:
             (_str(k, "files"), _str(v, f"files.{k}")) for k, v in files.items()
         )),
         uncommitted=_opt_strings(obj.get("uncommitted"), "uncommitted"),
+        ttl_defaults=defaults,
+    )
+
+
+def _ttl_defaults(data: object) -> TtlDefaults:
+    if data is None:
+        return PLATFORM_DEFAULTS
+    obj = _mapping(data, "ttl_defaults")
+    return (
+        _opt_int(obj.get("access_token_ttl"), "ttl_defaults.access_token_ttl"),
+        _opt_int(obj.get("refresh_token_ttl"), "ttl_defaults.refresh_token_ttl"),
     )
 
 
@@ -342,7 +361,7 @@ def _limit(data: object, index: int) -> Limit:
     ))
 
 
-def _change(data: object, index: int) -> Change:
+def _change(data: object, index: int, defaults: TtlDefaults) -> Change:
     where = f"changes[{index}]"
     obj = _mapping(data, where)
     action = _action(obj.get("action"), f"{where}.action")
@@ -366,7 +385,7 @@ def _change(data: object, index: int) -> Change:
         before=before,
         after=after,
         # Recomputed rather than trusted: the fields shown are those apply will write.
-        fields=diff_clients(before, after) if before and after else (),
+        fields=diff_clients(before, after, defaults) if before and after else (),
         version=version,
         file=_opt_str(obj.get("file"), f"{where}.file"),
         line=None if line is None else _int(line, f"{where}.line"),

@@ -16,6 +16,7 @@ from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.fast.glob import WILDCARD, glob_files
 from oauth2_sync.fast.prefix import base, relative_fast, relative_reference
 from oauth2_sync.loader import DataPath, Document, load_file
+from oauth2_sync.registry.capabilities import REFERENCE, Capabilities, declared
 
 DEFAULT_CONFIG = "oauth2-sync.yaml"
 DriftMode = Literal["enforce", "warn", "ignore"]
@@ -51,6 +52,9 @@ class RegistrySettings:
     ca_bundle: Path | None = None
     seed: Path | None = None
     state_file: Path | None = None
+    capabilities: Capabilities = REFERENCE
+    """What the registry can hold as the settings know it (``registry.capabilities``
+    for rfc7592+, the reference registry's otherwise): ``validate`` checks against it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +261,24 @@ def find_settings(start: Path) -> Path:
 def load_settings(path: Path) -> Settings:
     """Load and check ``oauth2-sync.yaml``; raises ``InputError`` with every finding."""
     doc = load_file(path)
-    problems = schemacheck.check("settings", doc) or _path_problems(doc)
+    problems = (
+        schemacheck.check("settings", doc) or _path_problems(doc) or _capability_problems(doc)
+    )
     if problems:
         raise InputError(problems)
     return _build(path, doc.data)
+
+
+def _capability_problems(doc: Document) -> list[Diagnostic]:
+    """``registry.capabilities`` describes a standard server; the reference registry's
+    are fixed (read/write, its four grants, 12h/30d), so declaring them is a mistake."""
+    reg = doc.data["registry"]
+    if "capabilities" not in reg or str(reg["url"]).startswith("rfc7592+"):
+        return []
+    return [doc.diagnostic(
+        ("registry", "capabilities"), "settings", "registry.capabilities is for rfc7592+ "
+        "registries only: the reference registry's capabilities are fixed", key=True,
+    )]
 
 
 _BOUNDED_PATHS: tuple[tuple[str, str], ...] = (
@@ -341,6 +359,7 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
             ca_bundle=_path(root, reg.get("ca_bundle")),
             seed=_path(root, reg.get("seed")),
             state_file=_path(root, reg.get("state_file", ".oauth2-sync/rfc7592-state.json")),
+            capabilities=declared(reg["url"], reg.get("capabilities")),
         ),
         client_paths=tuple(data["clients"]["paths"]),
         teams=tuple(

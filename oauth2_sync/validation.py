@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from oauth2_sync.fast.schema import clients_valid
 from oauth2_sync.loader import DataPath, Document, display_path, load_file
 from oauth2_sync.model import REDIRECT_GRANTS, Client
 from oauth2_sync.redirects import redirect_uri_problem
+from oauth2_sync.registry.capabilities import closed_vocabulary_message, entry_problems
 from oauth2_sync.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -243,7 +244,8 @@ class _FileChecker:
             if clients_valid(data)
             else schemacheck.check_paths("clients", self.doc)
         )
-        self.found.extend(d for _, d in schema_problems)
+        # A bad token can break two schema rules and the vocabulary: deduplicated below.
+        self.found.extend(self.vocabulary_wording(data, path, d) for path, d in schema_problems)
         entries = data.get("clients")
         if not isinstance(entries, list):
             return self.found
@@ -256,10 +258,41 @@ class _FileChecker:
                 (), "team-ownership", "no team in the settings owns this file (teams.*.paths)"
             )
         for index, entry in enumerate(entries):
-            if index in broken:
+            # Run on schema-broken entries too: the schema's enums used to name every
+            # scope and grant the registry does not offer, whatever else was wrong.
+            if self.check_vocabulary(index, entry) or index in broken:
                 continue
             self.check_client(index, entry, teams)
+        self.found = list(dict.fromkeys(self.found))
         return self.found
+
+    def vocabulary_wording(self, data: Any, path: DataPath, found: Diagnostic) -> Diagnostic:
+        """A scope or grant that is not even a token, worded as the registry's closed
+        vocabulary when it has one (the reference registry: "is not one of read, write")."""
+        if len(path) != 4 or path[2] not in ("scopes", "grant_types"):
+            return found
+        try:
+            value = data["clients"][path[1]][path[2]][path[3]]
+        except (LookupError, TypeError):
+            return found
+        message = closed_vocabulary_message(self.settings.registry.capabilities, str(path[2]), value)
+        if message is None:
+            return found
+        return replace(found, message=f"clients[{path[1]}].{path[2]}[{path[3]}]: {message}")
+
+    def check_vocabulary(self, index: int, entry: object) -> bool:
+        """Scopes, grants and public clients against what the registry can hold (as the
+        settings know it); reported as the schema reported its enums, and like a schema
+        error the entry's other rules are skipped. True when something was found."""
+        if not isinstance(entry, dict):
+            return False
+        problems = entry_problems(self.settings.registry.capabilities, entry)
+        for where, message in problems:
+            shown = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where)
+            self.error(("clients", index, *where), "schema", f"clients[{index}]{shown}: {message}")
+        if problems:
+            self.rejected.add(index)
+        return bool(problems)
 
     def check_client(self, index: int, entry: dict[str, Any], teams: Sequence[Any]) -> None:
         at: DataPath = ("clients", index)

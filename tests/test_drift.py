@@ -30,7 +30,7 @@ from oauth2_sync.drift import (
 )
 from oauth2_sync.gitinfo import git_uncommitted
 from oauth2_sync.model import Client
-from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient
+from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
 from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.render import drift as render
 from oauth2_sync.settings import Settings, load_settings
@@ -80,7 +80,7 @@ def test_no_drift_when_the_registry_matches(tmp_path: Path) -> None:
     )
     assert report.clients == ()
     assert not report.has_drift
-    assert dataclasses.astuple(report.summary) == (0, 0, 0, 0, 3, 0, 3, 1)
+    assert dataclasses.astuple(report.summary) == (0, 0, 0, 0, 3, 0, 3, 1, 0)
     assert report.checked == (
         ("acme-portal", "acme"), ("acme-reporting", "acme"), ("globex-etl", "globex"),
     )
@@ -119,7 +119,7 @@ def test_the_three_kinds_of_drift(tmp_path: Path) -> None:
     assert report.clients[0].created_at == "2024-05-01T11:00:00Z"
     assert report.clients[2].before == REPORTING and report.clients[2].after is None
     assert report.has_drift
-    assert dataclasses.astuple(report.summary) == (1, 1, 1, 0, 1, 0, 4, 1)
+    assert dataclasses.astuple(report.summary) == (1, 1, 1, 0, 1, 0, 4, 1, 0)
 
 
 def test_field_policy_warn_reports_without_failing(tmp_path: Path) -> None:
@@ -272,6 +272,40 @@ def test_a_missing_client_the_registry_cannot_hold_says_so_in_every_format(
         output = rendered(report, kind)
         assert "the registry cannot hold it" in output
         assert "apply creates it again" not in output
+        assert "\x1b" not in output and "<img" not in output
+
+
+def test_an_unreachable_client_is_its_own_kind_in_every_format(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    reason = (
+        "reading client acme-reporting: the registry refused the registration access "
+        f"token {HOSTILE}; if it is gone, run `oauth2-sync forget acme-reporting`"
+    )
+    gone = RegistryState(
+        "rfc7592+http://127.0.0.1:9/reg", PARTNERS, (remote(ETL),),
+        (Unreachable("acme-reporting", reason), Unreachable("acme-orphan", "refused")),
+    )
+    report = build_drift(desired, gone, settings, ttl_defaults=(None, None))
+    assert [(d.kind, d.client_id, d.reason) for d in report.clients] == [
+        ("unreachable", "acme-orphan", "refused"),
+        ("unreachable", "acme-reporting", reason),
+    ]
+    assert report.has_drift
+    assert report.summary.unreachable == 2 and report.summary.missing == 0
+    document = to_dict(report)
+    assert document["summary"].get("unreachable") == 2
+    assert document["clients"][1]["reason"] == reason
+    assert "unreachable" not in to_dict(SAMPLE)["summary"]
+    text = rendered(report, "txt")
+    assert "Drift: 0 changed, 0 missing, 0 undeclared, 2 unreachable.\n" in text
+    assert '  ? client "acme-reporting" refused by the registry' in text
+    assert "run `oauth2-sync forget acme-reporting`\n" in text
+    # The declared client is shown with the registry's (unknown) default lifetimes.
+    assert "refresh_token_ttl         = null # the registry's default\n" in text
+    for kind in ("md", "xml"):
+        output = rendered(report, kind)
+        assert "refused by the registry" in output
+        assert "oauth2-sync forget acme-reporting" in output
         assert "\x1b" not in output and "<img" not in output
 
 

@@ -403,7 +403,7 @@ def test_adopt_reads_the_token_from_a_file(repo: Repo) -> None:
     assert done.stdout == "Adopted initech-intranet (partner initech).\n"
 
 
-def test_forget_after_the_client_was_deleted_on_the_server(repo: Repo) -> None:
+def test_a_client_deleted_on_the_server_is_isolated_then_forgotten(repo: Repo) -> None:
     applied(repo)
     entry = repo.state()["acme-mobile-app"]
     deleted = requests.delete(
@@ -411,12 +411,37 @@ def test_forget_after_the_client_was_deleted_on_the_server(repo: Repo) -> None:
         headers={"Authorization": f"Bearer {entry['registration_access_token']}"},
     )
     assert deleted.status_code == 204
-    failed = repo.run("plan")
-    assert failed.returncode == 1
-    assert failed.stderr.startswith(
-        "Error: reading client acme-mobile-app: the registry refused the registration "
-        "access token of acme-mobile-app"
+    reason = (
+        "reading client acme-mobile-app: the registry refused the registration access token "
+        f"of acme-mobile-app (registry client_id {entry['client_id']}): the client was "
+        "deleted on the server, or its token was revoked or rotated elsewhere. If it still "
+        "exists, run `oauth2-sync adopt acme-mobile-app --registration-client-uri "
+        f"{entry['registration_client_uri']}` with its current token in "
+        "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN; if it is gone, run "
+        "`oauth2-sync forget acme-mobile-app`"
     )
+    # The others are still planned and applied; this one is left out with its error.
+    repo.edit_file("initech-intranet", name="Initech intranet, renamed")
+    failed = repo.run("plan")
+    assert failed.returncode == 1, failed.stderr
+    assert "Plan: 0 to add, 1 to change, 0 to destroy.\n" in failed.stdout
+    assert failed.stdout.endswith(
+        "Error: 1 client is left out of this plan: the registry refused to show it.\n"
+        f"  clients/payments/apps.yaml:2:3: error: [registry-unreachable] {reason}\n"
+    )
+    done = repo.run("apply", "--auto-approve")
+    assert done.returncode == 1, done.stderr
+    assert "initech-intranet: updated" in done.stdout
+    drifted = repo.run("drift", "--format", "json")
+    assert drifted.returncode == 2, drifted.stderr
+    report = json.loads(drifted.stdout)
+    assert report["summary"]["unreachable"] == 1
+    assert [(c["kind"], c["client_id"], c["reason"]) for c in report["clients"]] == [
+        ("unreachable", "acme-mobile-app", reason)
+    ]
+    text = repo.run("drift")
+    assert text.returncode == 2
+    assert "Drift: 0 changed, 0 missing, 0 undeclared, 1 unreachable." in text.stdout
     forgot = repo.run("forget", "acme-mobile-app")
     assert forgot.returncode == 0, forgot.stderr
     assert forgot.stdout == "Forgot acme-mobile-app; the next apply creates it again.\n"
@@ -424,3 +449,25 @@ def test_forget_after_the_client_was_deleted_on_the_server(repo: Repo) -> None:
     again = repo.run("forget", "acme-mobile-app")
     assert again.returncode == 1
     assert again.stderr == "Error: the state file does not know acme-mobile-app\n"
+
+
+def test_a_server_that_lost_every_client_is_said_once(repo: Repo) -> None:
+    applied(repo)
+    for entry in repo.state().values():
+        requests.delete(
+            entry["registration_client_uri"], timeout=10,
+            headers={"Authorization": f"Bearer {entry['registration_access_token']}"},
+        )
+    for command in ("plan", "drift"):
+        done = repo.run(command)
+        assert done.returncode == 1, done.stdout
+        assert done.stderr == (
+            "Error: the registry refused all 5 registrations of the state file "
+            f"{STATE}: it has most likely lost its clients (a restart of a server that keeps "
+            "them in memory, or a new database). If so, remove the state file and apply "
+            "creates them again; if they still exist, run `oauth2-sync adopt CLIENT_ID "
+            "--registration-client-uri URI` for each with its current token in "
+            "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN\n"
+        )
+    (repo.root / STATE).unlink()
+    assert "Plan: 5 to add, 0 to change, 0 to destroy." in repo.run("plan").stdout

@@ -38,7 +38,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     )),
     # Reading files, and the normal form every later stage speaks.
     (1, "loader", ("oauth2_sync.loader",)),
-    (1, "model", ("oauth2_sync.model",)),
+    # What each registry can hold: data on the normal form, read by validation too.
+    (1, "model", ("oauth2_sync.model", "oauth2_sync.registry.capabilities")),
     # Validation: the schema check, the settings and the OAuth rules.
     (2, "validation", (
         "oauth2_sync.schemacheck", "oauth2_sync.settings", "oauth2_sync.validation",

@@ -18,7 +18,7 @@ from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Change, Plan, build_plan, load, save, to_dict
-from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient
+from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
 from oauth2_sync.render import text as render_text
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.validation import DesiredClient, load_desired
@@ -361,3 +361,31 @@ def test_a_plan_is_never_saved_over_a_fifo_or_a_device(tmp_path: Path) -> None:
         )
     assert fifo.is_fifo()
     assert Path("/dev/null").is_char_device()
+
+
+def test_a_client_the_registry_refused_to_show_is_left_out_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(
+        tmp_path, [REPORTING, ETL],
+        registry={"url": "rfc7592+http://127.0.0.1:9/reg", "state_file": "state.json"},
+    )
+    refused = RegistryState(
+        "rfc7592+http://127.0.0.1:9/reg", PARTNERS, (RemoteClient(ETL, "v1"),),
+        (Unreachable("acme-reporting", "refused: adopt or forget acme-reporting"),
+         Unreachable("acme-orphan", "refused: adopt or forget acme-orphan")),
+    )
+    plan = build_plan(desired, refused, settings, created_at="2024-01-01T00:00:00Z")
+    # Not created again (it may still exist), the others planned; the undeclared one is
+    # not looked at without prune.
+    assert plan.changes == ()
+    assert [(e.rule, e.line, e.column, e.message) for e in plan.errors] == [
+        ("registry-unreachable", 2, 3, "refused: adopt or forget acme-reporting"),
+    ]
+    assert plan.errors[0].file.endswith("clients/acme/clients.yaml")
+    pruned = build_plan(desired, refused, settings, prune=True)
+    assert [(e.file, e.line, e.message) for e in pruned.errors] == [
+        (plan.errors[0].file, 2, "refused: adopt or forget acme-reporting"),
+        ("state.json", 1, "refused: adopt or forget acme-orphan"),
+    ]
+    assert pruned.changes == ()

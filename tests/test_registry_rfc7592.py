@@ -26,7 +26,9 @@ from oauth2_sync.errors import (
     UsageError,
 )
 from oauth2_sync.model import Client
+from oauth2_sync.plan import make_plan
 from oauth2_sync.registry import open_registry
+from oauth2_sync.registry.base import Unreachable
 from oauth2_sync.registry.rfc7592 import (
     Rfc7592Registry,
     adopt,
@@ -187,7 +189,7 @@ def test_capabilities_come_from_the_discovery_document(
     assert caps.source == f"{peer.issuer}/.well-known/oauth-authorization-server"
     assert caps.grant_types == frozenset({"authorization_code", "implicit", "refresh_token"})
     assert caps.scopes == frozenset({"openid", "offline_access", "read", "write"})
-    assert "code" in caps.response_types
+    assert caps.response_types is not None and "code" in caps.response_types
     assert "token" not in caps.response_types
 
 
@@ -424,17 +426,18 @@ def test_delete_with_a_stale_version_changes_nothing(registry: Rfc7592Registry) 
     assert registry.get_client("globex-service") is not None
 
 
-def test_client_deleted_out_of_band_is_an_error_with_recovery(
+def test_client_deleted_out_of_band_is_left_out_with_recovery(
     registry: Rfc7592Registry,
 ) -> None:
     registry.create_client(SERVICE)
+    registry.create_client(WEB)
     registration = registry.state.get("globex-service")
     assert registration is not None
     token = registration.registration_access_token.reveal()
     assert raw("DELETE", registration.registration_client_uri, token).status_code == 204
-    with pytest.raises(RegistryError) as caught:
-        registry.list_clients()
-    assert str(caught.value) == (
+    # The other client is still read; the refused one is listed with its recovery.
+    assert [rc.client for rc in registry.list_clients()] == [WEB]
+    assert registry.unreachable() == [Unreachable("globex-service", (
         "reading client globex-service: the registry refused the registration access token "
         f"of globex-service (registry client_id {registration.server_client_id}): the client "
         "was deleted on the server, or its token was revoked or rotated elsewhere. If it "
@@ -442,9 +445,38 @@ def test_client_deleted_out_of_band_is_an_error_with_recovery(
         f"{registration.registration_client_uri}` with its current token in "
         "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN; if it is gone, run "
         "`oauth2-sync forget globex-service`"
-    )
+    ))]
+    assert token not in registry.unreachable()[0].reason
+    # A write to it is still an error of its own, with the same recovery.
+    with pytest.raises(RegistryError) as caught:
+        registry.replace_client(SERVICE, None)
     assert caught.value.status == 401
-    assert token not in str(caught.value)
+    assert str(caught.value).endswith("run `oauth2-sync forget globex-service`")
+
+
+def test_a_token_rotated_by_a_change_made_elsewhere_is_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IAT_ENV, INITIAL_ACCESS_TOKEN)
+    with running_peer(rotate_registration_access_token=True) as server:
+        settings = settings_for(tmp_path, server.registry_url)
+        with open_registry(settings) as registry:
+            assert isinstance(registry, Rfc7592Registry)
+            registry.create_client(SERVICE)
+            registry.create_client(WEB)
+            uri, token = uri_of(registry, "acme-web"), token_of(registry, "acme-web")
+        # Someone with a copy of the token changes the client: the server rotates it.
+        current = raw("GET", uri, token).json()
+        for field in ("registration_access_token", "registration_client_uri",
+                      "client_secret_expires_at", "client_id_issued_at"):
+            del current[field]
+        current["client_name"] = "Renamed elsewhere"
+        assert raw("PUT", uri, token, current).status_code == 200
+        with open_registry(settings) as registry:
+            assert [rc.client for rc in registry.list_clients()] == [SERVICE]
+            [gone] = registry.unreachable()
+            assert gone.client_id == "acme-web"
+            assert "its token was revoked or rotated elsewhere" in gone.reason
 
 
 def test_a_token_presented_for_another_client_is_destroyed(registry: Rfc7592Registry) -> None:
@@ -573,15 +605,31 @@ def test_restart_loses_every_client_and_forget_recovers(
         settings = settings_for(tmp_path, server.registry_url)
         with open_registry(settings) as registry:
             registry.create_client(SERVICE)
+            registry.create_client(WEB)
         server.stop()
         server = OidcPeer.start(port=server.port)
         with open_registry(settings) as registry, pytest.raises(RegistryError) as caught:
             registry.list_clients()
+        # Said once, for all of them, with the recovery.
+        assert str(caught.value) == (
+            "the registry refused all 2 registrations of the state file "
+            f"{settings.registry.state_file}: it has most likely lost its clients (a restart "
+            "of a server that keeps them in memory, or a new database). If so, remove the "
+            "state file and apply creates them again; if they still exist, run "
+            "`oauth2-sync adopt CLIENT_ID --registration-client-uri URI` for each with its "
+            "current token in OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN"
+        )
         assert caught.value.status == 401
         assert forget(settings, "globex-service") is True
         assert forget(settings, "globex-service") is False
         with open_registry(settings) as registry:
+            # One registration left: refused on its own, not as "all".
             assert registry.list_clients() == []
+            assert [u.client_id for u in registry.unreachable()] == ["acme-web"]
+        assert forget(settings, "acme-web") is True
+        with open_registry(settings) as registry:
+            assert registry.list_clients() == []
+            assert registry.unreachable() == []
             registry.create_client(SERVICE)
             assert [rc.client for rc in registry.list_clients()] == [SERVICE]
     finally:
@@ -624,3 +672,79 @@ def test_tokens_and_secrets_never_reach_logs_or_messages(
     for credential in (token, secret.reveal(), INITIAL_ACCESS_TOKEN):
         assert credential not in seen
     assert "created acme-web as registry client_id" in caplog.text
+
+
+# Extension fields under the server's own names, or not kept at all (#18).
+
+RENAMED = {
+    "oauth2_sync_client_id": "sync_id", "oauth2_sync_partner": "partner",
+    "oauth2_sync_access_token_ttl": "at_lifetime",
+    "oauth2_sync_restrict_to_partner_users": "", "oauth2_sync_refresh_token_ttl": "",
+}
+"""How the peer's administrator declared them: two not at all."""
+FIELDS = {
+    "client_id": "sync_id", "partner": "partner", "access_token_ttl": "at_lifetime",
+    "restrict_to_partner_users": None, "refresh_token_ttl": None,
+}
+"""The same, as the settings name them (``registry.capabilities.fields``)."""
+
+
+@pytest.fixture(scope="module")
+def renamed_peer() -> Iterator[OidcPeer]:
+    with running_peer(
+        rotate_registration_access_token=True, extra_names=RENAMED, client_credentials=True,
+    ) as server:
+        yield server
+
+
+def test_extension_fields_travel_under_the_names_the_settings_give(
+    tmp_path: Path, renamed_peer: OidcPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IAT_ENV, INITIAL_ACCESS_TOKEN)
+    wanted = client("acme-svc", grant_types=("client_credentials",), scopes=("read",),
+                    access_token_ttl=600)
+    settings = load_settings(write_repo(tmp_path, [wanted], extra={"registry": {
+        "url": renamed_peer.registry_url, "state_file": "state/rfc7592.json",
+        "capabilities": {"fields": FIELDS, "grant_types": ["client_credentials"]},
+    }}))
+    with open_registry(settings) as registry:
+        assert isinstance(registry, Rfc7592Registry)
+        created, _ = registry.create_client(wanted)
+        assert created.client == wanted
+        held = raw("GET", uri_of(registry, "acme-svc"), token_of(registry, "acme-svc")).json()
+        assert {k: held.get(k) for k in ("sync_id", "partner", "at_lifetime")} == {
+            "sync_id": "acme-svc", "partner": "acme", "at_lifetime": 600,
+        }
+        assert [k for k in held if k.startswith("oauth2_sync")] == []
+        # An update in place, with the token rotated by the server on the way.
+        before = token_of(registry, "acme-svc")
+        changed = dataclasses.replace(wanted, access_token_ttl=900)
+        assert registry.replace_client(changed, created.version).client == changed
+        assert token_of(registry, "acme-svc") != before
+        assert registry.get_client("acme-svc") is not None
+
+
+def test_a_field_the_server_cannot_keep_is_left_out_of_the_plan_at_that_field(
+    tmp_path: Path, renamed_peer: OidcPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(IAT_ENV, INITIAL_ACCESS_TOKEN)
+    keeps = client("acme-ok", grant_types=("client_credentials",))
+    cannot = client("acme-long", grant_types=("client_credentials",), refresh_token_ttl=3600)
+    settings = load_settings(write_repo(tmp_path, [keeps, cannot], extra={"registry": {
+        "url": renamed_peer.registry_url, "state_file": "state/rfc7592.json",
+        "capabilities": {"fields": FIELDS},
+    }}))
+    with open_registry(settings) as registry:
+        made = make_plan(settings, registry)
+    assert [(c.action, c.client_id) for c in made.changes] == [("create", "acme-ok")]
+    (file,) = (settings.root / "clients").rglob("*.yaml")
+    line, column = next((n, text.index("1h") + 1) for n, text in
+                        enumerate(file.read_text().splitlines(), 1) if "refresh_token_ttl" in text)
+    assert [str(d).split(": error: ")[0] for d in made.errors] == [
+        f"{made.errors[0].file}:{line}:{column}"
+    ]
+    assert [d.message for d in made.errors] == [
+        "client acme-long: the registry cannot hold refresh_token_ttl (no metadata name for it "
+        "in registry.capabilities.fields); leave it out of the file, or declare the field on "
+        "the server and name it in the settings"
+    ]

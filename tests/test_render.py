@@ -263,3 +263,60 @@ def test_clients_left_out_on_one_line_are_counted_apart() -> None:
     assert render_text.errors_line(make_plan(errors=flow)) == (
         "2 clients are left out of this plan: the registry cannot hold them."
     )
+
+
+def test_clients_the_registry_refused_to_show_are_said_apart() -> None:
+    refused = Diagnostic(
+        "clients/acme.yaml", 40, 3, "error", "registry-unreachable",
+        "reading client acme-gone: the registry refused the registration access token",
+    )
+    assert render_text.errors_line(make_plan(errors=(refused,))) == (
+        "1 client is left out of this plan: the registry refused to show it."
+    )
+    assert render_text.errors_line(make_plan(errors=(refused, *LEFT_OUT))) == (
+        "3 clients are left out of this plan: the registry cannot hold 2 and refused to "
+        "show 1."
+    )
+
+
+STANDARD = replace(
+    make_plan(
+        Change("create", "acme-billing", after=BILLING_BEFORE, file="clients/acme.yaml", line=2),
+        Change(
+            "update", "acme-billing", before=BILLING_AFTER,
+            after=replace(BILLING_AFTER, access_token_ttl=None),
+            fields=diff_clients(
+                BILLING_AFTER, replace(BILLING_AFTER, access_token_ttl=None), (43200, None)
+            ),
+            version='W/"7"', file="clients/acme.yaml", line=12,
+        ),
+    ),
+    registry="rfc7592+https://id.example/reg", ttl_defaults=(43200, None),
+)
+
+
+def test_lifetimes_are_explained_with_the_registrys_own_defaults() -> None:
+    text = rendered(STANDARD, "txt")
+    # The declared access-token default, and no invented refresh-token default.
+    assert "      + access_token_ttl          = null # platform default, 12h\n" in text
+    assert "      + refresh_token_ttl         = null # the registry's default\n" in text
+    assert "      ~ access_token_ttl = 43200 -> null # effective value unchanged (12h)\n" in text
+    assert "30d" not in text
+    md = rendered(STANDARD, "md")
+    assert (
+        "<tr><td>refresh_token_ttl</td><td><code>null</code> (the registry's default)</td></tr>"
+    ) in md
+    # Saved and loaded, the plan keeps them; a reference plan's document has no such key.
+    document = json.loads(rendered(STANDARD, "json"))
+    assert document["ttl_defaults"] == {"access_token_ttl": 43200, "refresh_token_ttl": None}
+    assert from_dict(document).ttl_defaults == (43200, None)
+    assert "ttl_defaults" not in json.loads(rendered(SAMPLE, "json"))
+
+
+def test_an_unknown_default_never_has_the_same_effect() -> None:
+    pinned = replace(BILLING_AFTER, refresh_token_ttl=30 * 86400)
+    unpinned = replace(BILLING_AFTER, refresh_token_ttl=None)
+    [change] = diff_clients(pinned, unpinned, (43200, None))
+    assert not change.effective_unchanged
+    [change] = diff_clients(pinned, unpinned)
+    assert change.effective_unchanged

@@ -222,3 +222,84 @@ def test_userinfo_or_backslash_is_refused_on_both_paths(
     uri = f"{scheme}://{user}{sign}{host}{path}"
     assert redirect_uri_problem(uri) is not None
     assert redirect_uri_problem(uri) == _parsed_uri_problem(uri)
+
+
+# Vocabularies: the reference registry's closed ones, a standard server's open or declared ones.
+
+
+def _vocabulary_repo(tmp_path: Path, registry: str, scopes: str, grants: str) -> Settings:
+    (tmp_path / "oauth2-sync.yaml").write_text(
+        f"registry:\n{registry}clients:\n  paths: [c/*.yaml]\n"
+        "teams:\n  t:\n    paths: [c/**]\n    partners: [acme]\n"
+    )
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.yaml").write_text(
+        "clients:\n  - client_id: acme-x\n    name: X\n    email: x@acme.example\n"
+        f"    partner: acme\n    scopes: {scopes}\n    grant_types: {grants}\n"
+    )
+    return load_settings(tmp_path / "oauth2-sync.yaml")
+
+
+def _messages(settings: Settings) -> list[str]:
+    result = validate(settings, [settings.root / "c" / "a.yaml"])
+    return [str(d).split(": ", 1)[1] for d in result.diagnostics]
+
+
+def test_reference_registry_names_its_choices_for_any_bad_scope_as_before(tmp_path: Path) -> None:
+    settings = _vocabulary_repo(
+        tmp_path, "  url: local:r.db\n", '[reed, "a b", openid, 7]', "[client_credentials]"
+    )
+    assert _messages(settings) == [
+        "error: [schema] clients[0].scopes[0]: 'reed' is not one of read, write; did you mean 'read'?",
+        "error: [schema] clients[0].scopes[1]: 'a b' is not one of read, write",
+        "error: [schema] clients[0].scopes[2]: 'openid' is not one of read, write",
+        "error: [schema] clients[0].scopes[3]: 7 is not one of read, write",
+        "error: [schema] clients[0].grant_types[0]: 'client_credentials' is not one of "
+        "authorization_code, implicit, password, refresh_token",
+    ]
+
+
+def test_standard_registry_without_declared_capabilities_takes_any_scope_token(
+    tmp_path: Path,
+) -> None:
+    registry = "  url: rfc7592+https://auth.example.com/reg\n"
+    ok = _vocabulary_repo(tmp_path, registry, "[openid, 'api:read']", "[client_credentials]")
+    assert _messages(ok) == []
+    (tmp_path / "c" / "a.yaml").write_text(
+        (tmp_path / "c" / "a.yaml").read_text().replace("[client_credentials]",
+                                                         "[client_credential, 'urn:x:y']")
+    )
+    assert _messages(ok) == [
+        "error: [schema] clients[0].grant_types[0]: 'client_credential' is not one of "
+        "authorization_code, client_credentials, implicit, password, refresh_token, "
+        "urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:jwt-bearer, "
+        "urn:ietf:params:oauth:grant-type:saml2-bearer, "
+        "urn:ietf:params:oauth:grant-type:token-exchange, urn:openid:params:grant-type:ciba; "
+        "did you mean 'client_credentials'?",
+    ]
+
+
+def test_declared_capabilities_catch_a_misspelt_scope_offline_at_its_position(
+    tmp_path: Path,
+) -> None:
+    registry = (
+        "  url: rfc7592+https://auth.example.com/reg\n  capabilities:\n"
+        "    scopes: [openid, profile]\n    grant_types: [client_credentials]\n"
+    )
+    settings = _vocabulary_repo(tmp_path, registry, "[openid, profle]", "[client_credentials]")
+    result = validate(settings, [tmp_path / "c" / "a.yaml"])
+    assert [str(d) for d in result.diagnostics] == [
+        f"{result.files[0]}:6:22: error: [schema] clients[0].scopes[1]: 'profle' is not one of "
+        "openid, profile; did you mean 'profile'?"
+    ]
+    assert result.clients == ()
+
+
+def test_capabilities_are_refused_for_the_reference_registry(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        _vocabulary_repo(tmp_path, "  url: local:r.db\n  capabilities: {scopes: [x]}\n", "[read]",
+                         "[password]")
+    assert [d.message for d in caught.value.diagnostics] == [
+        "registry.capabilities is for rfc7592+ registries only: the reference registry's "
+        "capabilities are fixed"
+    ]

@@ -47,15 +47,21 @@ def _flag_valid(entry: dict[str, object]) -> bool:
     return type(entry.get("restrict_to_partner_users", False)) is bool
 
 
-def _enums_valid(entry: dict[str, object]) -> bool:
-    for key, allowed in _ENUM_RULES:
+def _vocabularies_valid(entry: dict[str, object]) -> bool:
+    # Scopes and grants are open vocabularies (RFC 6749 tokens); what a registry offers
+    # is checked after the schema (registry.capabilities).
+    for key, longest, search in _ITEM_RULES:
         if key not in entry:
             continue
         values = entry[key]
         if (
             type(values) is not list
             or not values
-            or not all(type(v) is str and v in allowed for v in values)
+            or not all(
+                type(v) is str and 1 <= len(v) <= longest and search(v) is not None
+                and not v.endswith("\n")
+                for v in values
+            )
             or len(set(values)) != len(values)
         ):
             return False
@@ -107,10 +113,14 @@ _STRING_RULES = tuple(
     for key in ("client_id", "name", "email", "partner")
 )
 """The required string fields' rules, looked up once (``_client_valid`` runs per client)."""
-_ENUM_RULES = tuple(
-    (key, frozenset(_CLIENT["properties"][key]["items"]["enum"]))
+_ITEM_RULES = tuple(
+    (
+        key,
+        _CLIENT["properties"][key]["items"]["maxLength"],
+        _pattern(_CLIENT["properties"][key]["items"]["pattern"]),
+    )
     for key in ("scopes", "grant_types")
 )
 _CHECKS: tuple[Callable[[dict[str, object]], bool], ...] = (
-    _strings_valid, _flag_valid, _enums_valid, _redirects_valid, _lifetimes_valid
+    _strings_valid, _flag_valid, _vocabularies_valid, _redirects_valid, _lifetimes_valid
 )

@@ -13,11 +13,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from oauth2_sync.fast.gcpause import collector_paused
-from oauth2_sync.model import Client
+from oauth2_sync.model import Client, TtlDefaults
+from oauth2_sync.registry.capabilities import REFERENCE, Capabilities
 from oauth2_sync.secret import Secret
 
 __all__ = [
-    "Partner", "Registry", "RegistryState", "RemoteClient", "Secret", "read_registry",
+    "Partner", "Registry", "RegistryState", "RemoteClient", "Secret", "Unreachable",
+    "read_registry", "registry_defaults",
 ]
 """``Secret`` is re-exported: it moved to ``oauth2_sync.secret``."""
 
@@ -51,6 +53,19 @@ class RemoteClient:
     """The client_id the registry issued, where it chose its own (standard OAuth servers,
     whose server picks it); ``None`` where the registry uses ours. Applications
     authenticate with this one, so it travels with a new secret to the sink."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """A client the registry knows of but refused to show: deleted on the server, or
+    its credential revoked or rotated elsewhere (a standard server's 401/403/404).
+
+    ``reason`` is one line naming the client and how to recover (``adopt``/``forget``);
+    plan and apply leave the client out with it, drift reports it as ``unreachable``.
+    """
+
+    client_id: str
+    reason: str
 
 
 class Registry(ABC):
@@ -91,13 +106,24 @@ class Registry(ABC):
     def rotate_secret(self, client_id: str) -> Secret:
         """Issue a new secret for a client; the old one stops working."""
 
+    def unreachable(self) -> list[Unreachable]:
+        """The clients the last ``list_clients`` could not read (empty for registries
+        that show every client they hold)."""
+        return []
+
+    def capabilities(self) -> Capabilities:
+        """What the registry can hold: its vocabularies, public clients, the fields it
+        keeps and its default lifetimes. The reference registry's unless overridden."""
+        return REFERENCE
+
     def unsupported(self, client: Client) -> list[str]:
         """Why the registry cannot represent ``client`` (empty when it can).
 
         Plan calls this for every desired client, so that a client the registry cannot
         hold (say, a grant type a standard server does not offer) is a plan-time error,
         not a failure half-way through an apply. Each message names the client and the
-        unsupported value. Registries that can hold every valid client keep this default.
+        unsupported value; a ``capabilities.Problem`` also names the file's key it is
+        about. Registries that can hold every valid client keep this default.
         """
         return []
 
@@ -125,6 +151,15 @@ class RegistryState:
     url: str
     partners: tuple[Partner, ...]
     clients: tuple[RemoteClient, ...]
+    unreachable: tuple[Unreachable, ...] = ()
+    """Clients the registry refused to show (``Registry.unreachable``), by client ID."""
+
+
+def registry_defaults(registry: Registry) -> TtlDefaults:
+    """The registry's default lifetimes (``Capabilities``): what a null lifetime means
+    there, shown in plans and drift reports."""
+    caps = registry.capabilities()
+    return (caps.access_token_ttl, caps.refresh_token_ttl)
 
 
 def read_registry(registry: Registry) -> RegistryState:
@@ -132,7 +167,8 @@ def read_registry(registry: Registry) -> RegistryState:
     with collector_paused():
         partners = tuple(registry.list_partners())
         clients = tuple(registry.list_clients())
+    unreachable = tuple(sorted(registry.unreachable(), key=lambda u: u.client_id))
     logger.info(
         "read %d partners and %d clients from %s", len(partners), len(clients), registry.url
     )
-    return RegistryState(registry.url, partners, clients)
+    return RegistryState(registry.url, partners, clients, unreachable)

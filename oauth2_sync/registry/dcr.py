@@ -19,9 +19,11 @@ import requests
 
 from oauth2_sync.errors import NotFoundError, RegistryError, RegistryUnavailableError, UsageError
 from oauth2_sync.registry import transport
-from oauth2_sync.registry.metadata import Capabilities, capabilities_from
+from oauth2_sync.registry.capabilities import Capabilities, narrowed
+from oauth2_sync.registry.metadata import capabilities_from
 from oauth2_sync.registry.retry import RetryPolicy
 from oauth2_sync.registry.state import Registration, StateFile
+from oauth2_sync.secret import Secret
 
 logger = logging.getLogger("oauth2_sync.registry.rfc7592")
 """The adapter's logger: its notices keep the name users know from ``-v``."""
@@ -61,6 +63,40 @@ def check_transport(url: str, what: str) -> None:
     transport.check_url(url, what, REFUSALS)
 
 
+class RefusedError(RegistryError):
+    """The registry refused a registration access token: the client was deleted on the
+    server, or its token was revoked or rotated elsewhere (RFC 7592 §2: 401; some
+    servers say 403, or 400 ``access_denied`` as Canaille does)."""
+
+
+REFUSED_ERRORS: Final = frozenset({"access_denied", "invalid_token", "invalid_client"})
+"""The OAuth ``error`` codes of a 400 that mean the token was refused (Canaille answers
+400 ``access_denied`` for a missing, wrong or deleted client's token)."""
+
+
+def _refused(response: requests.Response) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("error") in REFUSED_ERRORS
+
+
+def recovery(registration: Registration) -> str:
+    """How to get a client back in reach: ``adopt`` it with its current token, or
+    ``forget`` it when it is gone (the next apply creates it again)."""
+    return (
+        f"If it still exists, run `oauth2-sync adopt {registration.client_id} "
+        f"--registration-client-uri {registration.registration_client_uri}` with its "
+        f"current token in {REGISTRATION_ACCESS_TOKEN_ENV}; if it is gone, run "
+        f"`oauth2-sync forget {registration.client_id}`"
+    )
+
+
 class DcrConnection:
     """The calls of one rfc7592 adapter; ``Rfc7592Registry`` sets these attributes."""
 
@@ -72,20 +108,22 @@ class DcrConnection:
     _deadline: transport.Deadline
     _circuit: str | None
     _capabilities: Capabilities | None
+    _declared: Capabilities
     _capabilities_lock: threading.Lock
     _session: requests.Session
 
     # --- capabilities ------------------------------------------------------------------
 
     def capabilities(self) -> Capabilities:
-        """The server's discovery document, fetched once (RFC 8414, then OpenID Connect).
+        """What the server publishes in its discovery document (fetched once: RFC 8414,
+        then OpenID Connect), narrowed by what the settings declare (``registry.capabilities``).
 
         The document is the first one, trying the issuer paths from the registration
         endpoint's folder up to the root, whose ``registration_endpoint`` is ours.
         """
         with self._capabilities_lock:
             if self._capabilities is None:
-                self._capabilities = self._discover()
+                self._capabilities = narrowed(self._discover(), self._declared)
             return self._capabilities
 
     def _discover(self) -> Capabilities:
@@ -117,6 +155,45 @@ class DcrConnection:
         except ValueError:
             return None
         return doc if isinstance(doc, dict) else None
+
+    # --- registrations -----------------------------------------------------------------
+
+    def _registration_from(self, client_id: str, body: Mapping[str, Any]) -> Registration:
+        server_id = body.get("client_id")
+        uri = body.get("registration_client_uri")
+        token = body.get("registration_access_token")
+        if not (isinstance(server_id, str) and isinstance(uri, str) and isinstance(token, str)):
+            raise RegistryError(
+                f"creating client {client_id}: the registry returned no client_id, "
+                "registration_client_uri or registration_access_token: it does not support "
+                "RFC 7592 management (oidc-provider: features.registrationManagement)"
+            )
+        check_transport(uri, "the registration client URI")
+        return Registration(client_id, server_id, uri, Secret(token))
+
+    def _record_rotation(self, registration: Registration, returned: Mapping[str, Any]) -> None:
+        token = returned.get("registration_access_token")
+        uri = returned.get("registration_client_uri", registration.registration_client_uri)
+        if isinstance(token, str) and token and (
+            token != registration.registration_access_token.reveal()
+            or uri != registration.registration_client_uri
+        ):
+            check_transport(str(uri), "the registration client URI")
+            self.state.put(Registration(
+                registration.client_id, registration.server_client_id, str(uri), Secret(token),
+            ))
+            logger.info("recorded the rotated registration access token of %s",
+                        registration.client_id)
+
+    def _undo_create(self, registration: Registration) -> None:
+        try:
+            self._management("DELETE", registration,
+                             what=f"deleting client {registration.client_id} again")
+        except RegistryError as exc:
+            # Kept in the state so that a later run can still reach (and fix) it.
+            logger.error("%s", exc)
+            return
+        self.state.remove(registration.client_id)
 
     # --- HTTP --------------------------------------------------------------------------
 
@@ -184,22 +261,20 @@ class DcrConnection:
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,
         what: str, body: Any = None,
     ) -> requests.Response:
-        """One RFC 7592 call; a 401 is an error whose message says how to recover."""
+        """One RFC 7592 call; a refused token (``_refused``) is a ``RefusedError`` whose
+        message says how to recover, a 404 a ``NotFoundError``."""
         token = registration.registration_access_token.reveal()
         response = self._request(
             method, registration.registration_client_uri, what=what, body=body,
             headers={"Authorization": f"Bearer {token}"},
         )
-        if response.status_code == 401:
-            raise RegistryError(
+        if _refused(response):
+            raise RefusedError(
                 f"{what}: the registry refused the registration access token of "
                 f"{registration.client_id} (registry client_id "
                 f"{registration.server_client_id}): the client was deleted on the server, "
-                "or its token was revoked or rotated elsewhere. If it still exists, run "
-                f"`oauth2-sync adopt {registration.client_id} --registration-client-uri "
-                f"{registration.registration_client_uri}` with its current token in "
-                f"{REGISTRATION_ACCESS_TOKEN_ENV}; if it is gone, run "
-                f"`oauth2-sync forget {registration.client_id}`", status=401,
+                "or its token was revoked or rotated elsewhere. " + recovery(registration),
+                status=response.status_code,
             )
         if response.status_code == 404:
             raise NotFoundError(

@@ -10,25 +10,42 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from oauth2_sync.model import Client
-
-# Extension metadata: the fields RFC 7591 has no name for.
-X_CLIENT_ID = "oauth2_sync_client_id"
-X_PARTNER = "oauth2_sync_partner"
-X_RESTRICT = "oauth2_sync_restrict_to_partner_users"
-X_ACCESS_TTL = "oauth2_sync_access_token_ttl"
-X_REFRESH_TTL = "oauth2_sync_refresh_token_ttl"
-EXTENSION_FIELDS: tuple[str, ...] = (X_CLIENT_ID, X_PARTNER, X_RESTRICT, X_ACCESS_TTL, X_REFRESH_TTL)
-
-MANAGED_FIELDS: tuple[str, ...] = (
-    "client_name", "contacts", "scope", "grant_types", "response_types", "redirect_uris",
-    "application_type", *EXTENSION_FIELDS,
+from oauth2_sync.registry.capabilities import (
+    DEFAULT_METADATA_NAMES,
+    Capabilities,
+    ExtensionField,
+    Problem,
+    client_problems,
 )
-"""Every metadata field the rfc7592 adapter sets; the rest of a registration is left as it is."""
+
+Names = Mapping[ExtensionField, str | None]
+"""Our extension fields to the server's metadata names (``Capabilities.fields``)."""
+
+# The default names (``oauth2_sync_*``), for callers and messages.
+X_CLIENT_ID = DEFAULT_METADATA_NAMES["client_id"]
+X_PARTNER = DEFAULT_METADATA_NAMES["partner"]
+X_RESTRICT = DEFAULT_METADATA_NAMES["restrict_to_partner_users"]
+X_ACCESS_TTL = DEFAULT_METADATA_NAMES["access_token_ttl"]
+X_REFRESH_TTL = DEFAULT_METADATA_NAMES["refresh_token_ttl"]
+EXTENSION_FIELDS: tuple[str, ...] = (X_CLIENT_ID, X_PARTNER, X_RESTRICT, X_ACCESS_TTL, X_REFRESH_TTL)
+STANDARD_FIELDS: tuple[str, ...] = (
+    "client_name", "contacts", "scope", "grant_types", "response_types", "redirect_uris",
+    "application_type",
+)
+
+MANAGED_FIELDS: tuple[str, ...] = (*STANDARD_FIELDS, *EXTENSION_FIELDS)
+"""Every metadata field the rfc7592 adapter sets under the default names."""
+
+
+def managed_fields(names: Names = DEFAULT_METADATA_NAMES) -> tuple[str, ...]:
+    """Every metadata field the adapter sets with these extension names; the rest of a
+    registration is left as it is."""
+    return (*STANDARD_FIELDS, *(n for n in names.values() if n is not None))
+
 
 RESPONSE_TYPE_OF: Mapping[str, str] = {"authorization_code": "code", "implicit": "token"}
 """The response type each redirect-based grant needs (RFC 7591 §2.1)."""
@@ -40,21 +57,11 @@ NOT_IN_UPDATE = frozenset({
 })
 # Never part of a version hash: credentials, and the URI that only repeats the id.
 _NOT_HASHED = frozenset({"client_secret", "registration_access_token", "registration_client_uri"})
-# RFC 8414 §2: the default of grant_types_supported when a server omits it.
+# RFC 8414 §2: the defaults of grant_types_supported and of
+# token_endpoint_auth_methods_supported when a server omits them.
 _DEFAULT_GRANTS = ("authorization_code", "implicit")
+_DEFAULT_AUTH_METHODS = ("client_secret_basic",)
 _WEB_SCHEMES = frozenset({"http", "https"})
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What the server says it supports (its discovery document)."""
-
-    grant_types: frozenset[str]
-    response_types: frozenset[str]
-    scopes: frozenset[str] | None
-    """``None`` when the server does not publish ``scopes_supported``."""
-    source: str
-    """The discovery document's URL."""
 
 
 def response_types_for(grant_types: Iterable[str]) -> tuple[str, ...]:
@@ -62,10 +69,12 @@ def response_types_for(grant_types: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({RESPONSE_TYPE_OF[g] for g in grant_types if g in RESPONSE_TYPE_OF}))
 
 
-def to_metadata(client: Client) -> dict[str, Any]:
+def to_metadata(client: Client, names: Names = DEFAULT_METADATA_NAMES) -> dict[str, Any]:
     """The RFC 7591 client metadata for a client, extension fields included.
 
-    Null lifetimes are left out (absent = the platform default). ``application_type`` is
+    Extension fields go under ``names`` (those named ``None`` are left out: plan has
+    refused a client that sets them). Null lifetimes are left out (absent = the
+    registry's default). ``application_type`` is
     ``native`` when a redirect URI uses a private-use scheme (RFC 8252 §7.1), which
     OpenID Connect servers refuse for ``web`` clients.
     """
@@ -78,19 +87,24 @@ def to_metadata(client: Client) -> dict[str, Any]:
         "response_types": list(response_types_for(client.grant_types)),
         "redirect_uris": list(client.redirect_uris),
         "application_type": "native" if native else "web",
-        X_CLIENT_ID: client.client_id,
-        X_PARTNER: client.partner,
-        X_RESTRICT: client.restrict_to_partner_users,
     }
-    if client.access_token_ttl is not None:
-        metadata[X_ACCESS_TTL] = client.access_token_ttl
-    if client.refresh_token_ttl is not None:
-        metadata[X_REFRESH_TTL] = client.refresh_token_ttl
+    values: dict[ExtensionField, object] = {
+        "client_id": client.client_id,
+        "partner": client.partner,
+        "restrict_to_partner_users": client.restrict_to_partner_users,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+    }
+    for ours, value in values.items():
+        name = names.get(ours)
+        if name is not None and value is not None:
+            metadata[name] = value
     return metadata
 
 
 def from_metadata(
-    client_id: str, metadata: Mapping[str, Any], partners: Iterable[str] = ()
+    client_id: str, metadata: Mapping[str, Any], partners: Iterable[str] = (),
+    names: Names = DEFAULT_METADATA_NAMES,
 ) -> Client:
     """The client in normal form from a server's metadata; only the fields we manage.
 
@@ -101,11 +115,15 @@ def from_metadata(
     """
     contacts = metadata.get("contacts") or []
     scope = metadata.get("scope")
-    partner = metadata.get(X_PARTNER)
+    def ext(ours: ExtensionField) -> Any:
+        name = names.get(ours)
+        return None if name is None else metadata.get(name)
+
+    partner = ext("partner")
     if not isinstance(partner, str):
         prefixes = [p for p in partners if client_id.startswith(f"{p}-")]
         partner = max(prefixes, key=len) if prefixes else ""
-    restrict = metadata.get(X_RESTRICT)
+    restrict = ext("restrict_to_partner_users")
     return Client(
         client_id=client_id,
         name=str(metadata.get("client_name") or ""),
@@ -115,8 +133,8 @@ def from_metadata(
         scopes=tuple(sorted(set(scope.split()))) if isinstance(scope, str) else (),
         grant_types=tuple(sorted(set(metadata.get("grant_types") or []))),
         redirect_uris=tuple(sorted(set(metadata.get("redirect_uris") or []))),
-        access_token_ttl=_int_or_none(metadata.get(X_ACCESS_TTL)),
-        refresh_token_ttl=_int_or_none(metadata.get(X_REFRESH_TTL)),
+        access_token_ttl=_int_or_none(ext("access_token_ttl")),
+        refresh_token_ttl=_int_or_none(ext("refresh_token_ttl")),
     )
 
 
@@ -139,10 +157,13 @@ def _comparable(field: str, value: Any) -> Any:
     return value
 
 
-def not_kept(sent: Mapping[str, Any], returned: Mapping[str, Any]) -> list[str]:
+def not_kept(
+    sent: Mapping[str, Any], returned: Mapping[str, Any], names: Names = DEFAULT_METADATA_NAMES
+) -> list[str]:
     """The managed fields that the server did not keep as sent (dropped or changed)."""
     problems: list[str] = []
-    for field in MANAGED_FIELDS:
+    extension = {n for n in names.values() if n is not None}
+    for field in managed_fields(names):
         if field == "application_type":
             continue  # not in RFC 7591: a plain OAuth server may ignore it, harmlessly
         if field in sent and field not in returned:
@@ -151,45 +172,38 @@ def not_kept(sent: Mapping[str, Any], returned: Mapping[str, Any]) -> list[str]:
             field, returned[field]
         ):
             problems.append(f"{field} (sent {sent[field]!r}, kept {returned[field]!r})")
-        elif field not in sent and returned.get(field) is not None and field in EXTENSION_FIELDS:
+        elif field not in sent and returned.get(field) is not None and field in extension:
             problems.append(f"{field} (not sent, kept {returned[field]!r})")
     return problems
 
 
-def unsupported(client: Client, caps: Capabilities) -> list[str]:
-    """What ``client`` asks for that the server's discovery document does not offer.
+def unsupported(client: Client, caps: Capabilities) -> list[Problem]:
+    """What ``client`` asks for that the server does not offer or cannot keep.
 
     Grant types against ``grant_types_supported`` (RFC 8414's default when absent),
-    the response types they need against ``response_types_supported``, and scopes
-    against ``scopes_supported`` when published. One message per value, naming the
+    the response types they need against ``response_types_supported``, scopes against
+    ``scopes_supported`` when published, then the extension fields the server has no
+    name for (``capabilities.client_problems``). One message per value, naming the
     client.
     """
-    problems: list[str] = []
-    for grant in client.grant_types:
-        if grant not in caps.grant_types:
-            problems.append(
-                f"client {client.client_id}: the registry does not support grant type "
-                f"'{grant}' (it supports {_listing(caps.grant_types)})"
-            )
+    problems = client_problems(caps, client)
+    grants = [p for p in problems if " grant type " in p]
+    offered = caps.grant_types or frozenset()
+    responses = caps.response_types or frozenset()
     for grant in client.grant_types:
         needed = RESPONSE_TYPE_OF.get(grant)
-        if needed and grant in caps.grant_types and needed not in caps.response_types:
-            problems.append(
+        if needed and grant in offered and needed not in responses:
+            grants.append(Problem(
                 f"client {client.client_id}: grant type '{grant}' needs response type "
                 f"'{needed}', which the registry does not support (it supports "
-                f"{_listing(caps.response_types)})"
-            )
-    if caps.scopes is not None:
-        for scope in client.scopes:
-            if scope not in caps.scopes:
-                problems.append(
-                    f"client {client.client_id}: the registry does not support scope "
-                    f"'{scope}' (it supports {_listing(caps.scopes)})"
-                )
-    return problems
+                f"{_listing(responses)})",
+            ))
+    return grants + [p for p in problems if " grant type " not in p]
 
 
 def capabilities_from(doc: Mapping[str, Any], source: str) -> Capabilities:
+    """The capabilities a discovery document publishes (extension names: the defaults;
+    ``capabilities.narrowed`` applies the settings)."""
     def strings(key: str) -> frozenset[str] | None:
         value = doc.get(key)
         if isinstance(value, list):
@@ -197,10 +211,13 @@ def capabilities_from(doc: Mapping[str, Any], source: str) -> Capabilities:
         return None
 
     # Response types are compared whole: "code id_token" does not offer "token" on its own.
+    methods = strings("token_endpoint_auth_methods_supported") or frozenset(_DEFAULT_AUTH_METHODS)
     return Capabilities(
+        name=f"the registry ({source})",
         grant_types=strings("grant_types_supported") or frozenset(_DEFAULT_GRANTS),
         response_types=strings("response_types_supported") or frozenset(),
         scopes=strings("scopes_supported"),
+        public_clients="none" in methods,
         source=source,
     )
 

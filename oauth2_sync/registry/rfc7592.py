@@ -46,11 +46,14 @@ from oauth2_sync.errors import (
 )
 from oauth2_sync.model import Client
 from oauth2_sync.registry import transport
-from oauth2_sync.registry.base import Partner, Registry, RemoteClient
+from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Unreachable
+from oauth2_sync.registry.capabilities import STANDARD, Capabilities
 from oauth2_sync.registry.dcr import (
     REGISTRATION_ACCESS_TOKEN_ENV,
     DcrConnection,
+    RefusedError,
     check_transport,
+    recovery,
     retry_policy,
 )
 from oauth2_sync.registry.metadata import (
@@ -59,8 +62,8 @@ from oauth2_sync.registry.metadata import (
     NOT_IN_UPDATE,
     RESPONSE_TYPE_OF,
     X_CLIENT_ID,
-    Capabilities,
     from_metadata,
+    managed_fields,
     not_kept,
     response_types_for,
     to_metadata,
@@ -68,7 +71,13 @@ from oauth2_sync.registry.metadata import (
     version_of,
 )
 from oauth2_sync.registry.session import new_session
-from oauth2_sync.registry.state import Registration, StateFile
+from oauth2_sync.registry.state import (
+    SCHEME_PREFIX,
+    Registration,
+    StateFile,
+    forget,
+    require_rfc7592,
+)
 from oauth2_sync.secret import Secret
 from oauth2_sync.settings import Settings
 
@@ -82,7 +91,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEME_PREFIX = "rfc7592+"
 
 INITIAL_ACCESS_TOKEN_HINT = "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"
 
@@ -109,6 +117,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         ca_bundle: str | None = None,
         request_timeout: float = 60.0,
         deadline: float = 3600.0,
+        declared: Capabilities = STANDARD,
     ) -> None:
         if not url.startswith(SCHEME_PREFIX):
             raise UsageError(f"not an rfc7592 registry URL: {url}")
@@ -125,7 +134,10 @@ class Rfc7592Registry(DcrConnection, Registry):
         self._deadline = transport.Deadline(deadline, "command")
         self._circuit: str | None = None
         self._capabilities: Capabilities | None = None
+        self._declared = declared
+        self._names = declared.fields
         self._capabilities_lock = threading.Lock()
+        self._unreachable: list[Unreachable] = []
         self._session = new_session(
             retry_policy(retries), pool_size=16, ca_bundle=ca_bundle,
             headers={"Accept": "application/json"},
@@ -152,6 +164,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 ca_bundle=str(reg.ca_bundle) if reg.ca_bundle else None,
                 request_timeout=reg.request_timeout,
                 deadline=reg.deadline,
+                declared=reg.capabilities,
             )
         except BaseException:
             state.close()
@@ -173,24 +186,49 @@ class Rfc7592Registry(DcrConnection, Registry):
         ]
 
     def list_clients(self) -> list[RemoteClient]:
-        """Every client the state knows, each read from the server (sorted by client ID).
+        """Every client the state knows and the server shows, each read (sorted by ID).
 
-        A registration the server reports gone (404) is left out with a warning; one it
-        refuses (401: deleted, or its token revoked or rotated elsewhere) is an error, so
-        that a plan never proposes to create a client that may still exist.
+        A registration the server refuses (401/403, or 400 ``access_denied``: deleted,
+        or its token revoked or rotated elsewhere) or reports gone (404) is left out and
+        listed by ``unreachable``, so that one such client never stops the others and a
+        plan never proposes to create a client that may still exist. When the server
+        refuses every one of several registrations, it has most likely lost them all (a
+        restart of a server that keeps clients in memory): one ``RegistryError`` says so.
         """
         clients: list[RemoteClient] = []
-        for registration in self.state.entries():
-            metadata = self._read(registration)
+        refused: list[Unreachable] = []
+        entries = self.state.entries()
+        for registration in entries:
+            what = f"reading client {registration.client_id}"
+            try:
+                metadata = self._read(registration)
+            except RefusedError as exc:
+                refused.append(Unreachable(registration.client_id, str(exc)))
+                continue
             if metadata is None:
-                logger.warning(
-                    "%s: the registry no longer has it (404); it will be created again "
-                    "unless `oauth2-sync forget %s` is run", registration.client_id,
-                    registration.client_id,
-                )
+                refused.append(Unreachable(registration.client_id, (
+                    f"{what}: the registry has no client {registration.server_client_id} "
+                    "(404): it was deleted on the server. " + recovery(registration)
+                )))
                 continue
             clients.append(self._remote(registration.client_id, metadata))
+        if len(entries) > 1 and len(refused) == len(entries):
+            raise RegistryError(
+                f"the registry refused all {len(entries)} registrations of the state file "
+                f"{self.state.path}: it has most likely lost its clients (a restart of a "
+                "server that keeps them in memory, or a new database). If so, remove the "
+                "state file and apply creates them again; if they still exist, run "
+                "`oauth2-sync adopt CLIENT_ID --registration-client-uri URI` for each with "
+                f"its current token in {REGISTRATION_ACCESS_TOKEN_ENV}",
+                status=401,
+            )
+        self._unreachable = refused
         return clients
+
+    def unreachable(self) -> list[Unreachable]:
+        """The registrations the last ``list_clients`` left out, with why and how to
+        recover."""
+        return list(self._unreachable)
 
     def get_client(self, client_id: str) -> RemoteClient | None:
         """One client: ``None`` when the state does not know it or the server says 404."""
@@ -213,7 +251,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"client {client.client_id} already exists (registry client_id "
                 f"{existing.server_client_id})", status=409,
             )
-        sent = to_metadata(client)
+        sent = to_metadata(client, self._names)
         headers = {}
         if self._iat is not None:
             headers["Authorization"] = f"Bearer {self._iat.reveal()}"
@@ -233,7 +271,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         self.state.put(registration)
         logger.info("created %s as registry client_id %s", client.client_id,
                     registration.server_client_id)
-        problems = not_kept(sent, body)
+        problems = not_kept(sent, body, self._names)
         if problems:
             self._undo_create(registration)
             raise RegistryError(
@@ -266,9 +304,9 @@ class Rfc7592Registry(DcrConnection, Registry):
                 f"client {client.client_id} changed in the registry since it was read "
                 "(version mismatch); plan again", status=412,
             )
-        sent = to_metadata(client)
+        sent = to_metadata(client, self._names)
         update = {k: v for k, v in current.items() if k not in NOT_IN_UPDATE}
-        for field in MANAGED_FIELDS:
+        for field in managed_fields(self._names):
             update.pop(field, None)
         update.update(sent)
         update["client_id"] = registration.server_client_id
@@ -276,7 +314,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                                     what=f"updating client {client.client_id}")
         returned = self._json(response, f"updating client {client.client_id}")
         self._record_rotation(registration, returned)
-        problems = not_kept(sent, returned)
+        problems = not_kept(sent, returned, self._names)
         if problems:
             raise RegistryError(
                 f"updating client {client.client_id}: the registry did not keep "
@@ -322,7 +360,7 @@ class Rfc7592Registry(DcrConnection, Registry):
     def unsupported(self, client: Client) -> list[str]:
         """What ``client`` asks for that the server's discovery document does not offer
         (``metadata.unsupported``)."""
-        return unsupported(client, self.capabilities())
+        return [*unsupported(client, self.capabilities())]
 
     def adopt(self, client_id: str, registration_client_uri: str, token: Secret) -> RemoteClient:
         """Record an existing registration in the state file, after reading it with ``token``.
@@ -347,7 +385,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         if response.status_code != 200:
             raise self._error(response, what)
         metadata = self._json(response, what)
-        stored = metadata.get(X_CLIENT_ID)
+        stored = self._our_id(metadata)
         if isinstance(stored, str) and stored != client_id:
             raise UsageError(
                 f"the registration at {registration_client_uri} belongs to {stored!r} "
@@ -372,45 +410,8 @@ class Rfc7592Registry(DcrConnection, Registry):
 
     # --- registrations -------------------------------------------------------------------
 
-    def _registration_from(self, client_id: str, body: Mapping[str, Any]) -> Registration:
-        server_id = body.get("client_id")
-        uri = body.get("registration_client_uri")
-        token = body.get("registration_access_token")
-        if not (isinstance(server_id, str) and isinstance(uri, str) and isinstance(token, str)):
-            raise RegistryError(
-                f"creating client {client_id}: the registry returned no client_id, "
-                "registration_client_uri or registration_access_token: it does not support "
-                "RFC 7592 management (oidc-provider: features.registrationManagement)"
-            )
-        check_transport(uri, "the registration client URI")
-        return Registration(client_id, server_id, uri, Secret(token))
-
-    def _record_rotation(self, registration: Registration, returned: Mapping[str, Any]) -> None:
-        token = returned.get("registration_access_token")
-        uri = returned.get("registration_client_uri", registration.registration_client_uri)
-        if isinstance(token, str) and token and (
-            token != registration.registration_access_token.reveal()
-            or uri != registration.registration_client_uri
-        ):
-            check_transport(str(uri), "the registration client URI")
-            self.state.put(Registration(
-                registration.client_id, registration.server_client_id, str(uri), Secret(token),
-            ))
-            logger.info("recorded the rotated registration access token of %s",
-                        registration.client_id)
-
-    def _undo_create(self, registration: Registration) -> None:
-        try:
-            self._management("DELETE", registration,
-                             what=f"deleting client {registration.client_id} again")
-        except RegistryError as exc:
-            # Kept in the state so that a later run can still reach (and fix) it.
-            logger.error("%s", exc)
-            return
-        self.state.remove(registration.client_id)
-
     def _remote(self, client_id: str, metadata: Mapping[str, Any]) -> RemoteClient:
-        stored = metadata.get(X_CLIENT_ID)
+        stored = self._our_id(metadata)
         if isinstance(stored, str) and stored != client_id:
             logger.warning(
                 "%s: the registry's %s says %r; the state file wins", client_id, X_CLIENT_ID,
@@ -418,9 +419,15 @@ class Rfc7592Registry(DcrConnection, Registry):
             )
         server_id = metadata.get("client_id")
         return RemoteClient(
-            from_metadata(client_id, metadata, self._partners), version_of(metadata),
+            from_metadata(client_id, metadata, self._partners, self._names),
+            version_of(metadata),
             registry_client_id=server_id if isinstance(server_id, str) and server_id else None,
         )
+
+    def _our_id(self, metadata: Mapping[str, Any]) -> Any:
+        """Our client ID as the registration keeps it (``None`` if it cannot)."""
+        name = self._names.get("client_id")
+        return None if name is None else metadata.get(name)
 
     def _refuse_unsupported(self, client: Client) -> None:
         problems = self.unsupported(client)
@@ -435,28 +442,7 @@ def adopt(
     settings: Settings, client_id: str, registration_client_uri: str, token: Secret
 ) -> RemoteClient:
     """Open the settings' rfc7592 registry and ``Rfc7592Registry.adopt`` one registration."""
-    _require_rfc7592(settings, "adopt")
+    require_rfc7592(settings, "adopt")
     with Rfc7592Registry.from_settings(settings) as registry:
         assert isinstance(registry, Rfc7592Registry)
         return registry.adopt(client_id, registration_client_uri, token)
-
-
-def forget(settings: Settings, client_id: str) -> bool:
-    """Remove a client's registration from the state file without touching the server.
-
-    For a client deleted on the server (or lost in a restart): the next apply creates it
-    again. ``False`` when the state did not know it.
-    """
-    _require_rfc7592(settings, "forget")
-    state_file = settings.registry.state_file
-    if state_file is None:
-        raise UsageError("an rfc7592 registry needs registry.state_file")
-    with StateFile(state_file, settings.registry.url, settings.root) as state:
-        return state.remove(client_id)
-
-
-def _require_rfc7592(settings: Settings, command: str) -> None:
-    if not settings.registry.url.startswith(SCHEME_PREFIX):
-        raise UsageError(
-            f"{command} works with rfc7592+ registries only, not {settings.registry.url}"
-        )

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oauth2_sync.errors import RegistryError
+from oauth2_sync.errors import RegistryError, UsageError
 from oauth2_sync.paths import escaping
 from oauth2_sync.registry.transport import url_problem
 from oauth2_sync.secret import Secret
+from oauth2_sync.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -286,3 +287,30 @@ def _check_uri(path: Path, client_id: str, uri: str) -> None:
         f"{path}: the registration client URI of {client_id!r} is refused: {why}; "
         "correct or remove its entry in the state file"
     ) from None
+
+
+# --- forget: rebuilding the state --------------------------------------------------------
+
+SCHEME_PREFIX = "rfc7592+"
+
+
+def forget(settings: Settings, client_id: str) -> bool:
+    """Remove a client's registration from the state file without touching the server.
+
+    For a client deleted on the server (or lost in a restart): the next apply creates it
+    again. ``False`` when the state did not know it.
+    """
+    require_rfc7592(settings, "forget")
+    state_file = settings.registry.state_file
+    if state_file is None:
+        raise UsageError("an rfc7592 registry needs registry.state_file")
+    with StateFile(state_file, settings.registry.url, settings.root) as state:
+        return state.remove(client_id)
+
+
+def require_rfc7592(settings: Settings, command: str) -> None:
+    """Refuse a command meant for an rfc7592+ registry when the settings name another."""
+    if not settings.registry.url.startswith(SCHEME_PREFIX):
+        raise UsageError(
+            f"{command} works with rfc7592+ registries only, not {settings.registry.url}"
+        )

@@ -7,13 +7,16 @@ for people (``human_ttl``); plan renderers share the symbols, legend and summary
 
 from __future__ import annotations
 
+import functools
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from typing import Protocol, TypeVar, cast
 
 from oauth2_sync import durations
 from oauth2_sync.diff import TTL_FIELDS, FieldValue
 from oauth2_sync.errors import Diagnostic
-from oauth2_sync.model import effective_ttl
+from oauth2_sync.model import PLATFORM_DEFAULTS, TtlDefaults, effective_ttl
 from oauth2_sync.plan import Action, Plan
 from oauth2_sync.planfile import REFUSED_RULE
 from oauth2_sync.risk import widening_summary
@@ -25,6 +28,39 @@ LEGEND: dict[Action, str] = {
     "update": "update in-place",
     "delete": "destroy",
 }
+
+# The connected registry's default lifetimes, set by each renderer's entry point for the
+# document it renders (``with_registry_defaults``): a context variable, so that the many
+# helpers below it that explain lifetimes need no extra parameter.
+_DEFAULTS: ContextVar[TtlDefaults] = ContextVar("ttl_defaults", default=PLATFORM_DEFAULTS)
+
+
+class _HasDefaults(Protocol):
+    @property
+    def ttl_defaults(self) -> TtlDefaults: ...
+
+
+_F = TypeVar("_F", bound=Callable[..., None])
+
+
+def with_registry_defaults(render: _F) -> _F:
+    """Make a renderer (its first argument a plan or a drift report) explain null
+    lifetimes with that document's ``ttl_defaults``: the registry's defaults, not
+    always the reference registry's 12h/30d."""
+    @functools.wraps(render)
+    def wrapped(document: _HasDefaults, /, *args: object, **kwargs: object) -> None:
+        token = _DEFAULTS.set(document.ttl_defaults)
+        try:
+            render(document, *args, **kwargs)
+        finally:
+            _DEFAULTS.reset(token)
+    return cast("_F", wrapped)
+
+
+def effective(field: str, seconds: int | None) -> int | None:
+    """The lifetime the registry being rendered applies (``None``: its default, unknown)."""
+    return effective_ttl(field, seconds, _DEFAULTS.get())
+
 
 APPROVAL_LABEL = "oauth2-sync:allow-unsafe"
 """The pull-request (merge-request) label with which a reviewer approves an unsafe plan
@@ -47,12 +83,22 @@ def errors_line(plan: Plan) -> str:
     """What the plan's errors mean: ``2 clients are left out of this plan: ...``, and
     the changes of a saved plan that apply refused (``planfile.py``)."""
     refused = sum(1 for d in plan.errors if d.rule == REFUSED_RULE)
-    n = len({(d.file, d.line, d.column) for d in plan.errors if d.rule != REFUSED_RULE})
+    hidden = len({d.message for d in plan.errors if d.rule == "registry-unreachable"})
+    n = len({
+        (d.file, d.line, d.column) for d in plan.errors
+        if d.rule not in (REFUSED_RULE, "registry-unreachable")
+    })
     parts = []
-    if n or not refused:
+    if n or hidden or not refused:
+        total = n + hidden
+        why = (
+            f"the registry cannot hold {'it' if n == 1 else 'them'}." if not hidden else
+            f"the registry refused to show {'it' if hidden == 1 else 'them'}." if not n else
+            f"the registry cannot hold {n} and refused to show {hidden}."
+        )
         parts.append(
-            f"{n} {plural(n, 'client')} {'is' if n == 1 else 'are'} left out of this plan: "
-            f"the registry cannot hold {'it' if n == 1 else 'them'}."
+            f"{total} {plural(total, 'client')} {'is' if total == 1 else 'are'} left out of "
+            f"this plan: {why}"
         )
     if refused:
         parts.append(
@@ -118,9 +164,13 @@ def literal(value: FieldValue) -> str:
 
 
 def human_ttl(field: str, value: FieldValue) -> str:
-    """A lifetime for people: ``12h``, ``never expires``, ``platform default, 30d``."""
+    """A lifetime for people: ``12h``, ``never expires``, ``platform default, 30d`` (the
+    registry's default), ``the registry's default`` (one it does not publish)."""
     if value is None:
-        return f"platform default, {human_seconds(effective_ttl(field, None))}"
+        default = effective(field, None)
+        return "the registry's default" if default is None else (
+            f"platform default, {human_seconds(default)}"
+        )
     assert isinstance(value, int) and not isinstance(value, bool)
     return human_seconds(value)
 

@@ -19,20 +19,27 @@ import click
 
 from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.drift import ClientDrift, DriftKind, DriftReport, to_dict
-from oauth2_sync.render.common import cell, code, human_ttl, literal
+from oauth2_sync.model import Client
+from oauth2_sync.render.common import cell, code, human_ttl, literal, with_registry_defaults
 from oauth2_sync.safetext import escape, quote
 
-SYMBOLS: dict[DriftKind, str] = {"changed": "~", "missing": "-", "undeclared": "+"}
+SYMBOLS: dict[DriftKind, str] = {
+    "changed": "~", "missing": "-", "undeclared": "+", "unreachable": "?",
+}
 LEGEND: dict[DriftKind, str] = {
     "changed": "changed in the registry",
     "missing": "missing from the registry",
     "undeclared": "in the registry, declared by no file",
+    "unreachable": "refused by the registry (deleted there, or its token revoked or rotated)",
 }
-COLORS: dict[DriftKind, str] = {"changed": "yellow", "missing": "red", "undeclared": "green"}
+COLORS: dict[DriftKind, str] = {
+    "changed": "yellow", "missing": "red", "undeclared": "green", "unreachable": "magenta",
+}
 FIX: dict[DriftKind, str] = {
     "changed": "apply restores the declared values",
     "missing": "apply creates it again",
     "undeclared": "export it into the repository to adopt it, or apply --prune to delete it",
+    "unreachable": "adopt it with its current token, or forget it if it is gone",
 }
 
 
@@ -53,6 +60,8 @@ def legend(item: ClientDrift) -> str:
 
 def fix(item: ClientDrift, show: Callable[[str], str]) -> str:
     """What to do about a drifted client; ``show`` makes registry text safe to print."""
+    if item.reason is not None:
+        return show(item.reason)
     if item.unsupported:
         reasons = "; ".join(show(reason) for reason in item.unsupported)
         return (
@@ -62,12 +71,20 @@ def fix(item: ClientDrift, show: Callable[[str], str]) -> str:
     return FIX[item.kind]
 
 
+def declared_or_held(item: ClientDrift) -> Client | None:
+    """The client a missing, undeclared or unreachable entry shows: as the registry
+    holds it when undeclared, else as the files declare it (``None``: neither)."""
+    return item.after if item.kind == "undeclared" else item.before
+
+
 def drift_line(report: DriftReport) -> str:
     """``Drift: 1 changed, 1 missing, 1 undeclared.`` or ``No drift.``"""
     s = report.summary
     if not report.has_drift:
         return "No drift."
-    return f"Drift: {s.changed} changed, {s.missing} missing, {s.undeclared} undeclared."
+    # The count of unreachable clients only where there are some (standard registries).
+    extra = f", {s.unreachable} unreachable" if s.unreachable else ""
+    return f"Drift: {s.changed} changed, {s.missing} missing, {s.undeclared} undeclared{extra}."
 
 
 def counts_line(report: DriftReport) -> str:
@@ -84,6 +101,7 @@ def counts_line(report: DriftReport) -> str:
 # --- text --------------------------------------------------------------------------------
 
 
+@with_registry_defaults
 def render_text(report: DriftReport, stream: TextIO, *, color: bool = False) -> None:
     """Write the report for people: each drifted client with its fields, then the counts."""
     style = _Styler(color)
@@ -129,9 +147,7 @@ def _text_client(item: ClientDrift, stream: TextIO, style: _Styler) -> None:
                 f"      {symbol} {f.field.ljust(width)} = "
                 f"{literal(f.before)} -> {literal(f.after)}{note}{mode}\n"
             )
-    else:
-        client = item.before if item.kind == "missing" else item.after
-        assert client is not None
+    elif (client := declared_or_held(item)) is not None:
         values = client_fields(client)
         width = max(len(name) for name, _ in values)
         for name, value in values:
@@ -187,6 +203,7 @@ DEFAULT_LIMIT = GITHUB_BODY_LIMIT - 1_536
 """Room for text a nightly job may add around the report."""
 
 
+@with_registry_defaults
 def render_markdown(
     report: DriftReport, stream: TextIO, *, color: bool = False, limit: int = DEFAULT_LIMIT
 ) -> None:
@@ -218,6 +235,7 @@ def _md_head(report: DriftReport) -> str:
         ("`~`", "changed", s.changed),
         ("`-`", LEGEND["missing"], s.missing),
         ("`+`", LEGEND["undeclared"], s.undeclared),
+        *((("`?`", LEGEND["unreachable"], s.unreachable),) if s.unreachable else ()),
         ("", "differences reported as warnings only", s.warning),
         ("", "in sync", s.in_sync),
         ("", "outside the managed scope (only counted)", s.unmanaged),
@@ -269,13 +287,12 @@ def _md_details(item: ClientDrift) -> str:
             for f in item.fields
         ]
     else:
-        client = item.before if item.kind == "missing" else item.after
-        assert client is not None
-        side = "Files" if item.kind == "missing" else "Registry"
+        client = declared_or_held(item)
+        side = "Registry" if item.kind == "undeclared" else "Files"
         header = f"<tr><th>Field</th><th>{side}</th></tr>"
         rows = [
             f"<tr><td>{name}</td><td>{cell(value, name)}</td></tr>"
-            for name, value in client_fields(client)
+            for name, value in (client_fields(client) if client else ())
         ]
     return (
         f"<details><summary>{summary}</summary>\n" + "\n".join(paragraphs) + "\n"
@@ -380,10 +397,8 @@ def _junit_details(item: ClientDrift) -> str:
             + ("" if f.mode == "enforce" else " (policy: warn)")
             for f in item.fields
         )
-    else:
-        client = item.before if item.kind == "missing" else item.after
-        assert client is not None
-        side = "declared" if item.kind == "missing" else "registry"
+    elif (client := declared_or_held(item)) is not None:
+        side = "registry" if item.kind == "undeclared" else "declared"
         lines.extend(f"{side} {name}: {literal(value)}" for name, value in client_fields(client))
     lines.append(f"fix: {fix(item, escape)}")
     return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ from oauth2_sync.render.common import (
     plural,
     uncommitted_note,
     widening_line,
+    with_registry_defaults,
 )
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -42,6 +43,7 @@ MAX_ERRORS_SHOWN = 50
 """Errors listed at most (the list comes before the details and is never cut by them)."""
 
 
+@with_registry_defaults
 def render(
     plan: Plan, stream: TextIO, *, color: bool = False, limit: int = DEFAULT_LIMIT
 ) -> None:

@@ -12,12 +12,12 @@ from typing import TextIO
 import click
 
 from oauth2_sync.diff import COMPARED_FIELDS, TTL_FIELDS, FieldValue, client_fields
-from oauth2_sync.model import effective_ttl
 from oauth2_sync.plan import Action, Change, Plan
 from oauth2_sync.render.common import (
     APPROVAL_LABEL,
     LEGEND,
     SYMBOLS,
+    effective,
     errors_line,
     human_seconds,
     human_ttl,
@@ -30,6 +30,7 @@ from oauth2_sync.render.common import (
     plural,
     uncommitted_note,
     widening_line,
+    with_registry_defaults,
 )
 from oauth2_sync.safetext import escape, quote
 
@@ -50,6 +51,7 @@ WIDENS_MARK = "!"
 """Marks a change that widens access, before its reasons."""
 
 
+@with_registry_defaults
 def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:
     """Write the plan for people: each change with its fields, then the counts."""
     style = _Styler(color)
@@ -172,8 +174,8 @@ def _list_field(
 def _ttl_note(field: str, before: FieldValue, after: FieldValue) -> str:
     old = before if isinstance(before, int) else None
     new = after if isinstance(after, int) else None
-    if effective_ttl(field, old) == effective_ttl(field, new):
-        return f" # effective value unchanged ({human_seconds(effective_ttl(field, new))})"
+    if (effect := effective(field, old)) is not None and effect == effective(field, new):
+        return f" # effective value unchanged ({human_seconds(effect)})"
     return f" # {human_ttl(field, old)} -> {human_ttl(field, new)}"
 
 

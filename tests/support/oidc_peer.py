@@ -8,13 +8,14 @@ first (scripts/test does it).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +68,14 @@ class OidcPeer:
 
     @classmethod
     def start(cls, *, port: int = 0, rotate_registration_access_token: bool = False,
-              declare_extra_metadata: bool = True) -> OidcPeer:
-        """Launch a fresh server and wait until it listens (on ``port``; 0: a free one)."""
+              declare_extra_metadata: bool = True,
+              extra_names: Mapping[str, str] | None = None,
+              client_credentials: bool = False) -> OidcPeer:
+        """Launch a fresh server and wait until it listens (on ``port``; 0: a free one).
+
+        ``extra_names`` declares extension fields under other names (``""``: not at all),
+        as an administrator who never heard of oauth2-sync would; ``client_credentials``
+        offers that grant."""
         problem = peer_problem()
         if problem is not None:
             raise RuntimeError(problem)
@@ -81,6 +88,8 @@ class OidcPeer:
             "OIDC_PORT": str(port),
             "OIDC_ROTATE_RAT": "1" if rotate_registration_access_token else "0",
             "OIDC_EXTRA_METADATA": "1" if declare_extra_metadata else "0",
+            "OIDC_EXTRA_NAMES": json.dumps(dict(extra_names or {})),
+            "OIDC_CLIENT_CREDENTIALS": "1" if client_credentials else "0",
         }
         process = subprocess.Popen(
             [node, "server.mjs"], cwd=PEER_DIR, env=env, text=True,

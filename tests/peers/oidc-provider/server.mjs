@@ -9,6 +9,10 @@
 //                              (oidc-provider's own default); "0" (default here): keep it
 //   OIDC_EXTRA_METADATA        "0": do NOT declare oauth2-sync's extension metadata, so the
 //                              server silently drops it (to test that the adapter notices)
+//   OIDC_EXTRA_NAMES           JSON: the extension fields declared under other names, as an
+//                              administrator would ({"oauth2_sync_partner": "partner", ...});
+//                              a field mapped to "" is not declared at all
+//   OIDC_CLIENT_CREDENTIALS    "1": offer the client_credentials grant (off by default)
 //
 // Prints one line `listening on http://127.0.0.1:PORT` on stdout once it accepts requests.
 // Clients live in memory (oidc-provider's development adapter): a restart loses them all.
@@ -26,6 +30,9 @@ if (!initialAccessToken) {
 const port = Number.parseInt(process.env.OIDC_PORT ?? '0', 10);
 const rotate = process.env.OIDC_ROTATE_RAT === '1';
 const declareExtras = process.env.OIDC_EXTRA_METADATA !== '0';
+const renamed = JSON.parse(process.env.OIDC_EXTRA_NAMES ?? '{}');
+const clientCredentials = process.env.OIDC_CLIENT_CREDENTIALS === '1';
+const nameOf = (field) => (field in renamed ? renamed[field] : field);
 
 // The fields RFC 7591 lacks, which oauth2-sync sends as extension metadata.
 const EXTRAS = {
@@ -36,8 +43,13 @@ const EXTRAS = {
   oauth2_sync_refresh_token_ttl: (v) => Number.isSafeInteger(v) && v > 0,
 };
 
+// The checks under the names this server declares (renamed, or left out).
+const DECLARED = Object.fromEntries(
+  Object.entries(EXTRAS).filter(([k]) => nameOf(k) !== '').map(([k, v]) => [nameOf(k), v]),
+);
+
 function validateExtra(ctx, key, value) {
-  if (value !== undefined && value !== null && !EXTRAS[key](value)) {
+  if (value !== undefined && value !== null && !DECLARED[key](value)) {
     throw new errors.InvalidClientMetadata(`${key} has an invalid value`);
   }
 }
@@ -54,21 +66,22 @@ server.listen(port, '127.0.0.1', () => {
     scopes: ['openid', 'offline_access', 'read', 'write'],
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: clientCredentials },
       registration: { enabled: true, initialAccessToken },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: rotate },
     },
     extraClientMetadata: declareExtras
-      ? { properties: Object.keys(EXTRAS), validator: validateExtra }
+      ? { properties: Object.keys(DECLARED), validator: validateExtra }
       : { properties: [] },
     // Honour the lifetimes that oauth2-sync manages, so the extension metadata means something.
     ttl: {
       AccessToken(ctx, token, client) {
-        const ttl = client?.oauth2_sync_access_token_ttl;
+        const ttl = client?.[nameOf('oauth2_sync_access_token_ttl')];
         if (ttl === -1) return NEVER;
         return ttl ?? 12 * 3600;
       },
       RefreshToken(ctx, token, client) {
-        return client?.oauth2_sync_refresh_token_ttl ?? 30 * 24 * 3600;
+        return client?.[nameOf('oauth2_sync_refresh_token_ttl')] ?? 30 * 24 * 3600;
       },
     },
   });
