@@ -19,6 +19,7 @@ import requests
 
 from oauth2_sync.errors import NotFoundError, RegistryError, RegistryUnavailableError, UsageError
 from oauth2_sync.registry import transport
+from oauth2_sync.registry.compat import refused_token
 from oauth2_sync.registry.metadata import Capabilities, capabilities_from
 from oauth2_sync.registry.retry import RetryPolicy
 from oauth2_sync.registry.state import Registration, StateFile
@@ -184,13 +185,14 @@ class DcrConnection:
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,
         what: str, body: Any = None,
     ) -> requests.Response:
-        """One RFC 7592 call; a 401 is an error whose message says how to recover."""
+        """One RFC 7592 call; a refused token (401, or Canaille's 400 access_denied) is
+        an error whose message says how to recover."""
         token = registration.registration_access_token.reveal()
         response = self._request(
             method, registration.registration_client_uri, what=what, body=body,
             headers={"Authorization": f"Bearer {token}"},
         )
-        if response.status_code == 401:
+        if refused_token(response):
             raise RegistryError(
                 f"{what}: the registry refused the registration access token of "
                 f"{registration.client_id} (registry client_id "
