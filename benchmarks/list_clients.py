@@ -66,7 +66,8 @@ def seed_store(db: Path, count: int) -> None:
 def server(db: Path) -> Iterator[str]:
     """``registry serve`` on ``db``; yields the ``/v1`` base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oauth2_sync", "registry", "serve", "--db", str(db),
+        # -q: no access lines, which would fill the unread pipe and stall the server.
+        [sys.executable, "-m", "oauth2_sync", "registry", "serve", "-q", "--db", str(db),
          "--port", "0"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
     )

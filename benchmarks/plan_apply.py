@@ -73,8 +73,9 @@ def server(db: Path, *, latency_ms: int = 0) -> Iterator[str]:
     """``oauth2-sync registry serve`` on a free port (``latency_ms`` added to every
     answer); yields its ``/v1`` base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oauth2_sync", "registry", "serve", "--db", str(db), "--port", "0",
-         "--latency-ms", str(latency_ms)],
+        # -q: no access lines, which would fill the unread pipe and stall the server.
+        [sys.executable, "-m", "oauth2_sync", "registry", "serve", "-q", "--db", str(db),
+         "--port", "0", "--latency-ms", str(latency_ms)],
         stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from oauth2_sync.commands.adopt import adopt
 from oauth2_sync.commands.apply import apply
 from oauth2_sync.commands.base import Context, cli, common_options, os_error_line, pass_ctx
+from oauth2_sync.commands.completion import completion
 from oauth2_sync.commands.drift import drift
 from oauth2_sync.commands.export import export
 from oauth2_sync.commands.fmt import fmt_command
@@ -23,7 +24,7 @@ __all__ = ["Context", "cli", "common_options", "main", "os_error_line", "pass_ct
 
 for _command in (
     validate, schema, plan, apply, rotate_secret, registry, adopt, forget, fmt_command,
-    drift, export,
+    drift, export, completion,
 ):
     cli.add_command(_command)
 

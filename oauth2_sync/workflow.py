@@ -80,13 +80,16 @@ class ApplyOptions:
     auto_approve: bool = False
     parallelism: int = 4
     allow_unsafe: bool = False
-    prune: bool = False
+    prune: bool | None = None
+    """``--prune``/``--no-prune``; ``None``: as the settings say."""
     targets: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Refuse what only planning decides when a plan file is given."""
-        if self.planfile is not None and (self.prune or self.targets):
-            option = "--prune" if self.prune else "--target"
+        if self.planfile is not None and (self.prune is not None or self.targets):
+            option = (
+                "--target" if self.prune is None else "--prune" if self.prune else "--no-prune"
+            )
             raise UsageError(
                 f"{option} is decided when planning: make the plan with "
                 f"`oauth2-sync plan {option} ... --out FILE`, then apply FILE"
@@ -189,7 +192,7 @@ def _plan_to_apply(
         ui.show_plan(made, fresh=False)
         return made
     made = planning.make_plan(
-        settings, registry, targets=options.targets, prune=True if options.prune else None
+        settings, registry, targets=options.targets, prune=options.prune
     )
     # Approved for this run: "apply will refuse this plan" would be untrue.
     ui.show_plan(dataclasses.replace(made, exceeded=()) if options.allow_unsafe else made,

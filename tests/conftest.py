@@ -90,6 +90,7 @@ def registry_settings(tmp_path: Path) -> Callable[..., Settings]:
 SLOW_MODULES: frozenset[str] = frozenset({
     "test_broken_environments", "test_e2e_drift", "test_e2e_plan_apply", "test_e2e_rfc7592",
     "test_e2e_servers", "test_faults", "test_hostile_registry", "test_interrupts", "test_kit",
+    "test_release",
 })
 """Modules of whole-workflow runs (CLI subprocesses, servers, CI jobs): marked ``slow`` and
 left out of the inner loop, ``pytest -m "not slow and not peer"``."""

@@ -309,7 +309,7 @@ def test_export_then_plan_shows_no_changes(server_repo: tuple[Path, RegistryServ
     assert (code, err) == (0, "")
     assert "No changes. The registry matches the configuration.\n" in out
     assert run("drift")[0] == 0
-    assert run("fmt", "--check") == (0, "", "")
+    assert run("fmt", "--check") == (0, "6 files would be left unchanged.\n", "")
     assert run("validate")[0] == 0
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*.yaml"))
     assert files == [

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_examples_are_formatted(repo: Path) -> None:
-    assert run("fmt", "--check") == (0, "", "")
+    assert run("fmt", "--check") == (0, "4 files would be left unchanged.\n", "")
+    assert run("fmt", "-q", "--check") == (0, "", "")
 
 
 def test_check_lists_files_and_changes_nothing(repo: Path) -> None:
@@ -182,17 +184,45 @@ def test_check_lists_files_and_changes_nothing(repo: Path) -> None:
     before = path.read_text()
     path.write_text(before.replace("scopes: [read, write]", "scopes: [write, read]"))
     unformatted = path.read_text()
-    assert run("fmt", "--check") == (1, "clients/payments/reporting.yaml\n", "")
+    assert run("fmt", "--check") == (
+        1,
+        "would reformat clients/payments/reporting.yaml\n"
+        "1 file would be reformatted, 3 files would be left unchanged.\n",
+        "",
+    )
+    assert run("fmt", "--check", "-q") == (1, "", "")
     assert path.read_text() == unformatted
+
+
+def test_diff_alone_writes_nothing_and_exits_0_as_black_does(repo: Path) -> None:
+    path = repo / "clients" / "payments" / "reporting.yaml"
+    path.write_text(path.read_text().replace("scopes: [read, write]", "scopes: [write, read]"))
+    unformatted = path.read_text()
+    code, out, err = run("fmt", "--diff")
+    assert code == 0
+    assert out.startswith("--- a/clients/payments/reporting.yaml\n")
+    assert err == (
+        "would reformat clients/payments/reporting.yaml\n"
+        "1 file would be reformatted, 3 files would be left unchanged.\n"
+    )
+    assert path.read_text() == unformatted
+    # The diff on stdout is a patch that brings the file into normal form.
+    patch = subprocess.run(["patch", "-p1"], input=out, cwd=repo, capture_output=True,
+                           text=True, check=False)
+    assert patch.returncode == 0, patch.stdout + patch.stderr
+    assert run("fmt", "--check") == (0, "4 files would be left unchanged.\n", "")
 
 
 def test_check_with_diff(repo: Path) -> None:
     path = repo / "clients" / "payments" / "reporting.yaml"
     path.write_text(path.read_text().replace("scopes: [read, write]", "scopes: [write, read]"))
-    code, out, _ = run("fmt", "--check", "--diff", "clients/payments")
+    code, out, err = run("fmt", "--check", "--diff", "clients/payments")
     assert code == 1
+    assert err == (
+        "would reformat clients/payments/reporting.yaml\n"
+        "1 file would be reformatted, 1 file would be left unchanged.\n"
+    )
     assert out == (
-        "clients/payments/reporting.yaml\n"
         "--- a/clients/payments/reporting.yaml\n"
         "+++ b/clients/payments/reporting.yaml\n"
         "@@ -15,7 +15,7 @@\n"
@@ -213,10 +243,19 @@ def test_fmt_rewrites_and_keeps_the_mode(repo: Path) -> None:
     path.write_text(formatted.replace("scopes: [read, write]\n    access_token_ttl: 7200",
                                       "scopes: [write, read]\n    access_token_ttl: 7200"))
     path.chmod(0o640)
-    assert run("fmt") == (0, "clients/platform/initech.yaml\n", "")
+    assert run("fmt") == (
+        0, "reformatted clients/platform/initech.yaml\n"
+        "1 file reformatted, 3 files left unchanged.\n", "",
+    )
     assert path.read_text() == formatted
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert run("fmt") == (0, "", "")
+    assert run("fmt") == (0, "4 files left unchanged.\n", "")
+
+
+def test_a_folder_without_client_files_says_so(repo: Path) -> None:
+    (repo / "empty").mkdir()
+    assert run("fmt", "empty") == (0, "No client files to format.\n", "")
+    assert run("fmt", "clients/platform") == (0, "1 file left unchanged.\n", "")
 
 
 def test_unreadable_file_is_reported_and_others_still_formatted(repo: Path) -> None:
@@ -229,7 +268,10 @@ def test_unreadable_file_is_reported_and_others_still_formatted(repo: Path) -> N
     ))
     code, out, err = run("fmt")
     assert code == 1
-    assert out == "clients/analytics/globex.yaml\n"
+    assert out == (
+        "reformatted clients/analytics/globex.yaml\n"
+        "1 file reformatted, 3 files left unchanged, 1 file failed to reformat.\n"
+    )
     assert err == (
         "clients/payments/broken.yaml:3:5: error: [duplicate-key] duplicate key 'client_id' "
         "(first defined at line 2, column 5)\n"

@@ -1,8 +1,9 @@
-"""The CI kit: the README tutorial, the shipped CI definitions, pre-commit hooks, completion.
+"""The CI kit: the documentation's tutorial and command lines, the shipped CI definitions,
+pre-commit hooks.
 
-- The tutorial's ```sh blocks run in order in one bash session against a reference server
-  started here (its port replaces the tutorial's 8080). Each command's exit status is
-  checked (``# exit N`` in the README, else 0), and a ```text block right after a shell
+- The tutorial's (docs/tutorial.md) ```sh blocks run in order in one bash session against
+  a reference server started here (its port replaces the tutorial's 8080). Each command's
+  exit status is checked (``# exit N`` on the command, else 0), and a ```text block right after a shell
   block must appear, line by line and in order, in the output of that block's last
   command (``...`` skips lines). Commands marked ``(not run by tests)`` are only parsed.
 - The GitHub workflows run job by job as GitHub's runner would: ``run:`` steps in bash
@@ -13,9 +14,12 @@
   way, against the reference server over HTTP with the seed's read-only and read-write
   credentials, and a loopback stand-in of GitLab's notes API. New client secrets go to a
   loopback stand-in of Vault's KV v2 API.
-- Every ``oauth2-sync`` command line of the README and the CI files is parsed by the
-  real click command tree (``oauth2_sync.cli.cli``): an unknown command, option or value
-  fails.
+- The ``$ `` commands of the ```console blocks of every page under docs/ run in order,
+  one bash session per page, in a fresh copy of examples/ (its embedded ``local:``
+  registry): exit status as above, and the lines under each command must appear in its
+  output the same way.
+- Every ``oauth2-sync`` command line of docs/ and the CI files is parsed by the real
+  click command tree (``oauth2_sync.cli.cli``): an unknown command, option or value fails.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ import click
 import pytest
 import requests
 import yaml
-from support.github_actions import GitHubRunner
+from support.docs import command_lines, doc_location, page_console_commands, pages
+from support.github_actions import GitHubRunner, install_from_checkout
 from support.gitlab_ci import run_gitlab_job
 from support.kit import (
     DRIFT_LABEL,
@@ -47,19 +52,23 @@ from support.kit import (
     TIMEOUT,
     TUTORIAL_ADDRESS,
     WORKFLOWS,
+    action_invocations,
+    bash,
     ci_scripts,
     clean_env,
     copy_examples,
     edit_local_client,
     no_secret_in,
+    program_dir,
     store_secret,
 )
 from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 from support.registry import RegistryServer
 from support.shell import ShellCommand, invocations, parse_with_click
 from support.standins import GitLabMergeRequests, GitLabNotes, Vault, stand_in
-from support.tutorial import TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
+from support.tutorial import TUTORIAL, TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
 
+from oauth2_sync import __version__
 from oauth2_sync.cli import cli
 from oauth2_sync.refserver.store import RegistryStore
 from oauth2_sync.settings import load_settings
@@ -70,13 +79,7 @@ from oauth2_sync.settings import load_settings
 @pytest.fixture(scope="module")
 def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``oauth2-sync`` and ``python3`` on PATH: this checkout, this interpreter."""
-    folder = tmp_path_factory.mktemp("bin")
-    wrapper = folder / "oauth2-sync"
-    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m oauth2_sync "$@"\n')
-    wrapper.chmod(0o755)
-    (folder / "python3").symlink_to(sys.executable)
-    (folder / "python").symlink_to(sys.executable)
-    return folder
+    return program_dir(tmp_path_factory.mktemp("bin"))
 
 
 # --- shell text: commands, heredocs, oauth2-sync invocations -------------------
@@ -122,11 +125,11 @@ def test_the_tutorial_runs_end_to_end(
     for n, (command, block) in enumerate(ran):
         output = (logs / f"{n}.out").read_text()
         status = int((logs / f"{n}.rc").read_text())
-        where = f"README.md:{command.line}: {command.head}"
-        assert status == command.expect, f"{where}\nexit status {status}\n{output}"
+        at = f"{doc_location(TUTORIAL, command.line)}: {command.head}"
+        assert status == command.expect, f"{at}\nexit status {status}\n{output}"
         if block.output is not None and command is block.commands[-1]:
             expected = [line.replace(TUTORIAL_ADDRESS, address) for line in block.output]
-            assert_shows(expected, output, where)
+            assert_shows(expected, output, at)
     config = work / "oauth2-sync-tutorial" / "my-clients"
     assert sorted(p.name for p in (config / ".secrets").iterdir()) == [
         "acme-reporting.json", "acme-web-portal.json",
@@ -143,18 +146,48 @@ def test_the_tutorial_runs_end_to_end(
     assert (config / ".github" / "workflows" / "oauth2-sync-plan.yml").is_file()
 
 
-def test_every_tutorial_command_line_exists(
+def test_every_documented_command_line_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Relative paths (the seed of `registry serve`) as the tutorial has them.
+    # Relative paths as the pages have them: the tutorial's from its folder (the clone
+    # beside it), the others' from the repository's top.
     (tmp_path / "oauth2-sync").symlink_to(ROOT)
+    for name in ("examples", "tests"):
+        (tmp_path / name).symlink_to(ROOT / name)
     monkeypatch.chdir(tmp_path)
     seen: set[str] = set()
-    for block in tutorial_blocks():
-        for command in block.commands:
-            for args in invocations(command.text):
+    for page in pages():
+        for at, args in command_lines(page):
+            try:
                 seen.add(" ".join(parse_with_click(args)))
-    assert {"validate", "plan", "apply", "drift", "schema", "registry serve"} <= seen
+            except click.ClickException as error:
+                pytest.fail(f"{at}: oauth2-sync {shlex.join(args)}: {error.format_message()}")
+    assert {"validate", "plan", "apply", "drift", "schema", "registry serve", "adopt"} <= seen
+
+
+# Pages with a ``$ `` command to run (one that only shows `registry serve` has none).
+CONSOLE_PAGES = [p for p in pages() if any(c.command.run for c in page_console_commands(p))]
+
+
+@pytest.mark.parametrize("page", CONSOLE_PAGES, ids=[p.name for p in CONSOLE_PAGES])
+def test_documented_console_commands_run_as_shown(
+    page: Path, tmp_path: Path, bin_dir: Path
+) -> None:
+    commands = [c for c in page_console_commands(page) if c.command.run]
+    work, logs = copy_examples(tmp_path / "repo"), tmp_path / "logs"
+    logs.mkdir()
+    script = ["set +e"]  # each command's status is recorded, not fatal
+    for n, console in enumerate(commands):
+        script.append(f"{{\n{console.command.text}\n}} >{logs}/{n}.out 2>&1 </dev/null")
+        script.append(f"echo $? >{logs}/{n}.rc")
+    ran = bash("\n".join(script), work, clean_env(bin_dir))
+    assert ran.returncode == 0, ran.stdout
+    for n, console in enumerate(commands):
+        output = (logs / f"{n}.out").read_text()
+        status = int((logs / f"{n}.rc").read_text())
+        at = f"{doc_location(page, console.command.line)}: {console.command.head}"
+        assert status == console.command.expect, f"{at}\nexit status {status}\n{output}"
+        assert_shows(console.output, output, at)
 
 
 def test_the_tutorial_serves_and_configures_the_same_address() -> None:
@@ -192,7 +225,7 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     pull_request("1111111aaaa")
     first = runner.run("oauth2-sync-plan.yml", "plan")
     assert first.ok, first.log
-    assert first.step("Plan").outputs == {"exit-code": "2", "has-plan": "true"}
+    assert first.step("Plan").outputs == {"exit-code": "2", "document": "plan.md"}
     pull_request("2222222bbbb")
     second = runner.run("oauth2-sync-plan.yml", "plan")
     assert second.ok, second.log
@@ -239,14 +272,16 @@ def test_github_workflows_comment_apply_and_track_drift(tmp_path: Path, bin_dir:
     # Nightly: no drift, no issue; then an out-of-band edit opens one, kept up to date,
     # and closed once apply has restored the registry.
     quiet = runner.run("oauth2-sync-drift.yml", "drift")
-    assert quiet.ok and quiet.step("Drift").outputs == {"exit-code": "0"}, quiet.log
+    assert quiet.ok, quiet.log
+    assert quiet.step("Drift").outputs == {"exit-code": "0", "document": "drift.md"}
     assert runner.api_state()["issues"] == []
     assert (workspace / "drift-junit.xml").read_text().count("<failure") == 0
     db = workspace / ".oauth2-sync" / "registry.db"
     edit_local_client(db, "acme-web-portal", name="Renamed by hand")
     for _ in range(2):
         drifted = runner.run("oauth2-sync-drift.yml", "drift")
-        assert drifted.ok and drifted.step("Drift").outputs == {"exit-code": "2"}, drifted.log
+        assert drifted.ok, drifted.log
+        assert drifted.step("Drift").outputs == {"exit-code": "2", "document": "drift.md"}
     issues = runner.api_state()["issues"]
     assert len(issues) == 1 and issues[0]["state"] == "open"
     assert issues[0]["labels"] == [{"name": DRIFT_LABEL}]
@@ -535,7 +570,7 @@ def test_plan_jobs_post_a_plan_that_leaves_out_what_the_registry_cannot_hold(
             "sha": "4444444dddd", "repo": {"full_name": "example-org/oauth2-clients"}}}}
         github = runner.run("oauth2-sync-plan.yml", "plan")
         assert not github.ok
-        assert github.step("Plan").outputs == {"exit-code": "1", "has-plan": "true"}
+        assert github.step("Plan").outputs == {"exit-code": "1", "document": "plan.md"}
         (comment,) = runner.api_state()["comments"]
         assert "**Plan: 5 to add, 0 to change, 0 to destroy.**" in comment["body"]
         assert f"<p><strong>Error:</strong> {left_out}</p>" in comment["body"]
@@ -670,17 +705,25 @@ def test_gitlab_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(
 def test_the_apply_step_stops_cleanly_when_the_runner_cancels_it(
     tmp_path: Path, bin_dir: Path, start_registry_server: Callable[..., RegistryServer]
 ) -> None:
-    """GitHub cancels a step by sending SIGINT to its entry process, bash: the step
-    ``exec``s apply, so apply gets it, starts no new write and exits 130."""
+    """GitHub cancels a step by sending SIGINT to its entry process only: the action's
+    step ``exec``s action/run_command.py, which passes the signal on to apply; apply starts no
+    new write and exits 130, and the step records that status."""
     server = start_registry_server(latency_ms=300)
     workspace = copy_examples(tmp_path / "repo")
     settings = workspace / "oauth2-sync.yaml"
     settings.write_text(settings.read_text().replace(
         "url: local:.oauth2-sync/registry.db", f"url: {server.base_url}"
     ))
-    document = yaml.safe_load((WORKFLOWS / "oauth2-sync-apply.yml").read_text())
-    (step,) = [s for s in document["jobs"]["apply"]["steps"] if s.get("name") == "Apply"]
-    env = clean_env(bin_dir) | server.env() | {"ALLOW_UNSAFE": "false", "CI": "true"}
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    (step,) = [s for s in action["runs"]["steps"] if s.get("id") == "run"]
+    temp = tmp_path / "runner-temp"
+    install_from_checkout(temp)
+    output = tmp_path / "github-output"
+    env = clean_env(bin_dir) | server.env() | {
+        "CI": "true", "RUNNER_TEMP": str(temp), "GITHUB_ACTION_PATH": str(ROOT),
+        "GITHUB_OUTPUT": str(output), "OAUTH2_SYNC_INPUT_COMMAND": "apply",
+        "OAUTH2_SYNC_INPUT_ALLOW_UNSAFE": "false",
+    }
     process = subprocess.Popen(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
         cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -699,6 +742,62 @@ def test_the_apply_step_stops_cleanly_when_the_runner_cancels_it(
     lines = rest.splitlines()
     assert re.fullmatch(r"\d+ not attempted: .+", lines[-2]), lines
     assert lines[-1].startswith("Apply interrupted: ")
+    assert output.read_text() == "exit-code=130\n"
+
+
+def test_the_component_job_runs_its_command_and_reports_it(tmp_path: Path, bin_dir: Path) -> None:
+    """The component's own script, as a pipeline that only includes it gets it: drift
+    as JUnit, its status and document in a dotenv report; drift (2) passes the job."""
+    workspace = copy_examples(tmp_path / "repo")
+    include = (
+        "include:\n  - component: $CI_SERVER_FQDN/acme/tools/oauth2-sync/oauth2-sync@v"
+        f"{__version__}\n    inputs: {{command: drift, stage: check, format: junit}}\n"
+    )
+    env = clean_env(bin_dir) | {"CI": "true", "GITLAB_CI": "true"}
+    subprocess.run(["oauth2-sync", "apply", "--auto-approve"], cwd=workspace, env=env,
+                   capture_output=True, check=True, timeout=TIMEOUT)
+    quiet = run_gitlab_job(workspace, "oauth2-sync-drift", env, pipeline_text=include)
+    assert quiet.status == 0, quiet.log
+    assert (workspace / "oauth2-sync.env").read_text() == (
+        "OAUTH2_SYNC_EXIT_CODE=0\nOAUTH2_SYNC_DOCUMENT=drift.xml\n"
+    )
+    assert (workspace / "drift.xml").read_text().count("<failure") == 0
+    edit_local_client(workspace / ".oauth2-sync" / "registry.db", "acme-web-portal",
+                      name="Renamed by hand")
+    drifted = run_gitlab_job(workspace, "oauth2-sync-drift", env, pipeline_text=include)
+    assert drifted.status == 0, drifted.log
+    assert (workspace / "oauth2-sync.env").read_text() == (
+        "OAUTH2_SYNC_EXIT_CODE=2\nOAUTH2_SYNC_DOCUMENT=drift.xml\n"
+    )
+    assert (workspace / "drift.xml").read_text().count("<failure") == 1
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"COMMAND": "destroy"},
+         "command must be one of validate, plan, apply, drift, not 'destroy'"),
+        ({"COMMAND": "apply", "FORMAT": "json"},
+         "format: apply has no --format (its report goes to the log)"),
+        ({"COMMAND": "plan", "ALLOW_UNSAFE": "true"},
+         "allow-unsafe: only apply has --allow-unsafe, not plan"),
+        ({"COMMAND": "apply", "ALLOW_UNSAFE": "yes"}, "allow_unsafe must be true or false, not 'yes'"),
+        ({"COMMAND": "plan", "ARGS": "--target 'acme"}, "args: No closing quotation"),
+    ],
+)
+def test_the_action_refuses_inputs_it_cannot_run_with(
+    tmp_path: Path, bin_dir: Path, inputs: dict[str, str], message: str
+) -> None:
+    output = tmp_path / "github-output"
+    env = clean_env(bin_dir) | {f"OAUTH2_SYNC_INPUT_{k}": v for k, v in inputs.items()}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "action" / "run_command.py"), "--outputs", str(output)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", f"Error: oauth2-sync action: {message}; check the step's inputs\n"
+    )
+    assert output.read_text() == "exit-code=1\n"
 
 
 # --- the CI files, statically -------------------------------------------------
@@ -709,6 +808,10 @@ def test_ci_files_call_only_commands_and_options_that_exist(
 ) -> None:
     monkeypatch.chdir(copy_examples(tmp_path / "repo"))
     used: dict[str, list[str]] = {}
+    for where, argvs in action_invocations().items():
+        for args in argvs:
+            parse_with_click(args)
+            used.setdefault(where, []).append(" ".join(args))
     for where, script in ci_scripts().items():
         for args in invocations(script):
             parse_with_click(args)
@@ -716,8 +819,7 @@ def test_ci_files_call_only_commands_and_options_that_exist(
     assert used == {
         "oauth2-sync-apply.yml": [
             "validate --format github", "apply --auto-approve --allow-unsafe",
-            "apply --auto-approve", "rotate-secret -- ${client_ids[@]}",
-            "export --list-created",
+            "rotate-secret -- ${client_ids[@]}", "export --list-created",
         ],
         "oauth2-sync-drift.yml": ["drift --format markdown", "drift --format junit"],
         "oauth2-sync-plan.yml": ["validate --format github", "plan --format markdown"],
@@ -758,12 +860,18 @@ def test_ci_files_are_wired_as_documented() -> None:
         for job in document["jobs"].values():
             for step in job["steps"]:
                 if "uses" in step:
-                    assert re.fullmatch(r"actions/[\w-]+@v\d+", step["uses"]), step["uses"]
+                    # GitHub's own actions, or this repository's at the release's tag.
+                    assert re.fullmatch(
+                        rf"actions/[\w-]+@v\d+|YOUR-ORG/oauth2-sync@v{__version__}", step["uses"]
+                    ), step["uses"]
                 if "run" in step:
                     assert "${{" not in step["run"]  # expressions go through env:
+                    assert "pip install" not in step["run"]  # the action installs
                 if "secrets." in json.dumps(step.get("env", {})):
                     pytest.fail(f"a step-level secret: {step}")
     gitlab = yaml.safe_load(GITLAB_CI.read_text())
+    assert "pip install" not in GITLAB_CI.read_text()  # the component installs
+    assert "default" not in gitlab
     assert gitlab["oauth2-sync-apply"]["resource_group"] == "oauth2-sync-apply"
     assert gitlab["oauth2-sync-plan"]["rules"] == [
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}
@@ -1004,69 +1112,3 @@ def test_gitlab_unsafe_approved_refuses_to_send_its_token_in_clear(bin_dir: Path
         "travel in clear: not approved\n",
         "",
     )
-
-
-# --- shell completion -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("shell", "needle"),
-    [
-        ("bash", "complete -o nosort -F _oauth2_sync_completion oauth2-sync"),
-        ("zsh", "compdef _oauth2_sync_completion oauth2-sync"),
-        ("fish", "complete --no-files --command oauth2-sync"),
-    ],
-)
-def test_completion_scripts_are_generated(bin_dir: Path, shell: str, needle: str) -> None:
-    # click derives the variable from the program name: oauth2-sync -> _OAUTH2_SYNC_COMPLETE.
-    env = clean_env(bin_dir) | {"_OAUTH2_SYNC_COMPLETE": f"{shell}_source"}
-    done = subprocess.run(["oauth2-sync"], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
-    assert done.returncode == 0, done.stderr
-    assert needle in done.stdout
-    assert "_OAUTH2_SYNC_COMPLETE" in done.stdout
-
-
-@pytest.mark.parametrize(
-    ("words", "expected"),
-    [
-        ("oauth2-sync pl", ["plan"]),
-        ("oauth2-sync drift --format ", ["text", "json", "markdown", "junit"]),
-        ("oauth2-sync schema ", ["clients", "settings"]),
-        ("oauth2-sync registry ", ["serve"]),
-        ("oauth2-sync apply --auto", ["--auto-approve"]),
-    ],
-)
-def test_bash_completes_commands_options_and_values(
-    bin_dir: Path, words: str, expected: list[str]
-) -> None:
-    # The generated script, sourced into bash, completes through the real program.
-    parts = [*words.split(), *([""] if words.endswith(" ") else [])]
-    script = (
-        'eval "$(_OAUTH2_SYNC_COMPLETE=bash_source oauth2-sync)"\n'
-        f"COMP_WORDS=({' '.join(shlex.quote(p) for p in parts)})\n"
-        f"COMP_CWORD={len(parts) - 1}\n"
-        "_oauth2_sync_completion oauth2-sync\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
-    )
-    done = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=clean_env(bin_dir),
-                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == expected
-
-
-@pytest.mark.parametrize(("shell", "cword"), [("zsh", "3"), ("fish", "")])
-def test_zsh_and_fish_completion_answers(bin_dir: Path, shell: str, cword: str) -> None:
-    # What the generated zsh and fish functions ask the program (fish passes the
-    # current token as COMP_CWORD); neither shell is needed to check the answer.
-    env = clean_env(bin_dir) | {
-        "_OAUTH2_SYNC_COMPLETE": f"{shell}_complete",
-        "COMP_WORDS": "oauth2-sync drift --format ", "COMP_CWORD": cword,
-    }
-    done = subprocess.run(["oauth2-sync"], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
-    assert done.returncode == 0, done.stderr
-    # zsh gets "plain", value, "_" lines; fish "value" (click 8.4) or "plain,value" (8.5).
-    lines = [line.removeprefix("plain,") for line in done.stdout.splitlines()]
-    values = [line for line in lines if line not in ("plain", "_")]
-    assert values == ["text", "json", "markdown", "junit"]

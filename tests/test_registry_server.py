@@ -4,7 +4,9 @@ edges of every endpoint, with exact status codes, headers and bodies."""
 from __future__ import annotations
 
 import json
+import re
 import signal
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -452,6 +454,57 @@ def test_clean_shutdown(
         server.process.send_signal(signum)
         assert server.process.wait(timeout=15) == 0
     assert "Traceback" not in "".join(server.stderr)
+
+
+def ended(server: RegistryServer) -> str:
+    """Stop ``server`` and return all it wrote to stderr, once its pipe is read to the end."""
+    assert server.stop() == 0
+    assert server.process.stderr is not None
+    deadline = time.monotonic() + 10
+    while not server.process.stderr.closed:  # closed by the reader thread at EOF
+        assert time.monotonic() < deadline, "the server's stderr was not read to its end"
+        time.sleep(0.02)
+    return "".join(server.stderr)
+
+
+def test_one_access_line_per_request_without_secrets(
+    start_registry_server: Callable[..., RegistryServer],
+) -> None:
+    server = start_registry_server()
+    token = server.token()
+    auth = {"Authorization": f"Bearer {token}"}
+    client_id = unique()
+    created = requests.post(f"{server.base_url}/oauth2-clients", json=new_body(client_id),
+                            headers=auth, timeout=10)
+    secret = created.json()["clientSecret"]
+    listed = requests.get(f"{server.base_url}/oauth2-clients",
+                          params={"pageSize": "7", "access_token": token}, headers=auth,
+                          timeout=10)
+    assert (created.status_code, listed.status_code) == (201, 200)
+    missing = requests.get(f"{server.base_url}/oauth2-clients/nope%0Aforged", headers=auth,
+                           timeout=10)
+    assert missing.status_code == 404
+    stderr = ended(server)
+    access = re.findall(r"^INFO oauth2_sync\.refserver\.access: (.*) \d+\.\d ms$", stderr, re.M)
+    assert access == [
+        "POST /oauth/token 200",
+        "POST /v1/oauth2-clients 201",
+        "GET /v1/oauth2-clients 200",  # never the query, where a token could be
+        "GET /v1/oauth2-clients/nope%0Aforged 404",
+    ]
+    for value in (token, secret, server.ci[1], "pageSize", "access_token"):
+        assert value not in stderr
+
+
+def test_quiet_server_logs_no_access_lines(
+    start_registry_server: Callable[..., RegistryServer],
+) -> None:
+    server = start_registry_server(options=["-q"])
+    assert requests.get(f"{server.base_url}/partners", headers=server.headers(),
+                        timeout=10).status_code == 200
+    stderr = ended(server)
+    assert stderr.startswith("registry listening on http://127.0.0.1:")
+    assert stderr.count("\n") == 1
 
 
 def test_the_store_survives_a_restart(

@@ -91,7 +91,7 @@ def test_apply_with_allow_unsafe_does_not_say_it_will_refuse(tmp_path: Path) -> 
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert "refuse" not in approved.stdout
     assert approved.stderr == (
-        "WARNING oauth2_sync.apply: safety limits exceeded, allowed by --allow-unsafe: "
+        "Warning: safety limits exceeded, allowed by --allow-unsafe: "
         "creates+updates: 5 exceeds 3 (safety.max_changes)\n"
     )
 

@@ -117,3 +117,32 @@ def test_no_sink_warning_names_the_creates(tmp_path: Path) -> None:
         "the plan creates 2 clients but no secret sink is configured (settings: "
         "secrets.directory or secrets.command); apply will refuse to create them"
     )
+
+
+def test_no_prune_overrides_the_settings_as_plan_does(tmp_path: Path) -> None:
+    extra = {
+        "registry": {"url": "local:registry.db", "seed": str(SEED)}, "prune": True,
+        "safety": {"max_deletes": 5, "max_deletes_percent": 100},
+    }
+    config = write_repo(tmp_path, CLIENTS, extra=extra)
+    run_apply(config, ApplyOptions(auto_approve=True), Recorder())
+    write_repo(tmp_path, CLIENTS[:1], extra=extra)  # globex-etl is no longer declared
+    kept = Recorder()
+    outcome = run_apply(config, ApplyOptions(auto_approve=True, prune=False), kept)
+    assert kept.events == ["plan fresh=True changes=0"] and outcome.exit_code == 0
+    pruned = Recorder()
+    outcome = run_apply(config, ApplyOptions(auto_approve=True), pruned)  # the settings: prune
+    assert pruned.events == ["plan fresh=True changes=1", "Applying 1"]
+    assert [(r.client_id, r.status) for r in pruned.results] == [("globex-etl", "deleted")]
+
+
+@pytest.mark.parametrize("prune", [True, False])
+def test_prune_either_way_is_refused_with_a_plan_file(tmp_path: Path, prune: bool) -> None:
+    options = ApplyOptions(planfile=tmp_path / "plan.json", prune=prune)
+    option = "--prune" if prune else "--no-prune"
+    with pytest.raises(UsageError) as caught:
+        run_apply(tmp_path / "missing.yaml", options, Recorder())
+    assert str(caught.value) == (
+        f"{option} is decided when planning: make the plan with "
+        f"`oauth2-sync plan {option} ... --out FILE`, then apply FILE"
+    )

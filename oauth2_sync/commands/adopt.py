@@ -10,7 +10,7 @@ import click
 from oauth2_sync.commands.base import Context, common_options, pass_ctx
 
 
-@click.command("adopt")
+@click.command("adopt", short_help="Record an existing rfc7592+ registration in the state file.")
 @click.argument("client_id")
 @click.option(
     "--registration-client-uri", required=True, metavar="URI",

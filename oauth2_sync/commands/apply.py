@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the library is imported when the command runs, for start-up
     from oauth2_sync.render.report import ProgressLines
 
 
-@click.command("apply")
+@click.command("apply", short_help="Make the registry match the files.")
 @click.argument(
     "planfile", required=False, type=click.Path(path_type=Path)  # checked when read
 )
@@ -29,12 +29,13 @@ if TYPE_CHECKING:  # the library is imported when the command runs, for start-up
     "--allow-unsafe", is_flag=True, help="Apply even over the safety limits (this run only).",
 )
 @click.option(
-    "--prune", is_flag=True, default=False,
-    help="Also delete managed clients no file declares (when not applying a plan file).",
+    "--prune/--no-prune", default=None,
+    help="Delete managed clients no file declares (default: the settings; not with "
+    "PLANFILE).",
 )
 @click.option(
     "--target", "targets", multiple=True, metavar="CLIENT_ID",
-    help="Apply only this client (repeatable; when not applying a plan file).",
+    help="Apply only this client (repeatable; not with PLANFILE).",
 )
 @common_options
 @pass_ctx
@@ -45,7 +46,7 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     allow_unsafe: bool,
-    prune: bool,
+    prune: bool | None,
     targets: tuple[str, ...],
 ) -> None:
     """Make the registry match the files.

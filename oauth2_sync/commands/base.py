@@ -56,6 +56,11 @@ class Context:
     def config(self, value: Path) -> None:
         self._config = value
 
+    @property
+    def config_given(self) -> bool:
+        """Whether ``--config`` was given (before a command that reads no settings)."""
+        return self._config is not None
+
     def use_color(self, stream: IO[str]) -> bool:
         """Colour only on a terminal, never with --no-color or NO_COLOR."""
         if self.color is False or os.environ.get("NO_COLOR"):
@@ -161,12 +166,27 @@ def _path_text(name: object) -> str:
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, verbose: int, quiet: bool, no_color: bool) -> None:
     """Manage the OAuth2 clients of a client registry as code."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter())
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[handler],
     )
     ctx.obj = Context(config, verbose, quiet, False if no_color else None)
+
+
+class LogFormatter(logging.Formatter):
+    """``Warning: message`` for warnings, as every other warning the commands print;
+    ``LEVEL logger: message`` for the rest (details shown with -v, and errors)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One record, in the style of its level."""
+        if record.levelno == logging.WARNING and not record.exc_info:
+            return f"Warning: {record.getMessage()}"
+        return super().format(record)
 
 
 def _set_common(ctx: click.Context, param: click.Parameter, value: Path | int | bool | None) -> None:
@@ -208,5 +228,13 @@ _COMMON = (
 def common_options(command: F) -> F:
     """Accept --config, -v, -q and --no-color after the command name as well."""
     for decorator in reversed(_COMMON):
+        command = decorator(command)
+    return command
+
+
+def log_options(command: F) -> F:
+    """Accept -v and -q after the command name: for a command that reads no settings and
+    prints no colour (``registry serve``), which offers no option it would ignore."""
+    for decorator in reversed(_COMMON[1:3]):
         command = decorator(command)
     return command

@@ -9,7 +9,7 @@ import click
 from oauth2_sync.commands.base import FORMATS, Context, common_options, exit_with, pass_ctx
 
 
-@click.command("drift")
+@click.command("drift", short_help="Report where the registry differs from the files.")
 @click.option(
     "--format", "fmt", type=click.Choice([*FORMATS, "junit"]), default="text",
     show_default=True, help="Output format (markdown: an issue body; junit: for CI).",

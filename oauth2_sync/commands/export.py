@@ -9,7 +9,7 @@ import click
 from oauth2_sync.commands.base import Context, common_options, exit_with, pass_ctx
 
 
-@click.command("export")
+@click.command("export", short_help="Write client files for clients the registry holds.")
 @click.option(
     "--partner", "partners", multiple=True, metavar="PARTNER",
     help="Export only this partner's clients (repeatable).",

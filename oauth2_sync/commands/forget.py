@@ -7,7 +7,7 @@ import click
 from oauth2_sync.commands.base import Context, common_options, pass_ctx
 
 
-@click.command("forget")
+@click.command("forget", short_help="Remove a client from the state file of an rfc7592+ registry.")
 @click.argument("client_id")
 @common_options
 @pass_ctx

@@ -10,7 +10,7 @@ import click
 from oauth2_sync.commands.base import FORMATS, Context, common_options, exit_with, pass_ctx
 
 
-@click.command("plan")
+@click.command("plan", short_help="Read the registry and show what apply would do.")
 @click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
     help="Output format (markdown: a pull-request comment).",

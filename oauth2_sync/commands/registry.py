@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
-from oauth2_sync.commands.base import Context, common_options, pass_ctx
+from oauth2_sync.commands.base import Context, log_options, pass_ctx
 
 
-@click.group("registry")
+@click.group("registry", short_help="Run the reference registry server.")
 def registry() -> None:
-    """The reference registry server (SPEC section 3)."""
+    """The reference registry server: the registry API that the HTTP adapter speaks.
+
+    For trying oauth2-sync out, tests and benchmarks; its store is one SQLite file.
+    """
 
 
-@registry.command("serve")
+@registry.command(
+    "serve", short_help="Serve the registry API over HTTP until SIGINT or SIGTERM.",
+)
 @click.option(
     "--db", type=click.Path(path_type=Path, dir_okay=False), required=True,
     help="The SQLite store (created when missing).",
@@ -40,7 +46,7 @@ def registry() -> None:
     "--latency-ms", type=click.IntRange(0, 60_000), default=0, show_default=True,
     help="Milliseconds added before every answer, as across a network (for benchmarks).",
 )
-@common_options
+@log_options
 @pass_ctx
 def serve(
     ctx: Context,
@@ -55,9 +61,20 @@ def serve(
 ) -> None:
     """Serve the registry API over HTTP until SIGINT or SIGTERM.
 
-    Prints `registry listening on URL` to stderr once it accepts requests.
+    Prints `registry listening on URL` to stderr once it accepts requests, then one
+    line per request (method, path, status, time; -q: none). It reads no settings file.
     """
+    from oauth2_sync.errors import UsageError
     from oauth2_sync.refserver.server import ServerConfig, run
+
+    if ctx.config_given:
+        raise UsageError(
+            "registry serve reads no settings file: leave out --config (its options are "
+            "--db, --seed, --host, --port, ...)"
+        )
+    if not ctx.verbose:  # -v and -vv already log at INFO or DEBUG
+        level = logging.WARNING if ctx.quiet else logging.INFO
+        logging.getLogger("oauth2_sync.refserver").setLevel(level)
 
     config = ServerConfig(
         db=db, host=host, port=port, seed=seed, token_ttl=token_ttl, rate_limit=rate_limit,

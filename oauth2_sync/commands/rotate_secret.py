@@ -9,7 +9,7 @@ import click
 from oauth2_sync.commands.base import Context, common_options, exit_with, pass_ctx
 
 
-@click.command("rotate-secret")
+@click.command("rotate-secret", short_help="Issue new secrets and deliver them to the secret sink.")
 @click.argument("client_ids", nargs=-1, required=True, metavar="CLIENT_ID...")
 @click.option(
     "--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,

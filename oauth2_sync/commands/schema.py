@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 
-@click.command("schema")
+@click.command("schema", short_help="Print the JSON Schema of client files or of the settings.")
 @click.argument("name", type=click.Choice(["clients", "settings"]), default="clients")
 def schema(name: str) -> None:
     """Print the JSON Schema of client files or of the settings, for editors and tools."""

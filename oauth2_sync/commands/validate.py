@@ -10,7 +10,7 @@ import click
 from oauth2_sync.commands.base import Context, common_options, exit_with, pass_ctx
 
 
-@click.command("validate")
+@click.command("validate", short_help="Check client files and the settings offline.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",

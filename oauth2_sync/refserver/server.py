@@ -21,10 +21,14 @@ from typing import Any, ClassVar, Final
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.refserver.app import RegistryApp, ServerConfig
 from oauth2_sync.refserver.exchange import MAX_BODY, HttpError, Request, Response, too_large
+from oauth2_sync.safetext import printable
 
 __all__ = ["RegistryApp", "RegistryServer", "ServerConfig", "run"]
 
 logger = logging.getLogger(__name__)
+access_log = logging.getLogger("oauth2_sync.refserver.access")
+"""One INFO line per request answered: method, path (never the query), status, time.
+Tokens and secrets travel in headers and bodies, which it never logs."""
 
 _JSON: Final = "application/json"
 
@@ -59,6 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
             # The rest of a refused body is still on the wire: this connection is done.
             self.close_connection = True
             self._send(self.command, exc.response)
+            self._log_access(self.path.split("?", 1)[0], exc.response.status, started)
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         request = Request(self.command, self.path, headers, body)
@@ -70,8 +75,12 @@ class _Handler(BaseHTTPRequestHandler):
         if request.close:
             self.close_connection = True
         self._send(self.command, response)
-        logger.debug(
-            "%s %s -> %d (%.1f ms)", self.command, request.path, response.status,
+        self._log_access(request.path, response.status, started)
+
+    def _log_access(self, path: str, status: int, started: float) -> None:
+        # The path is the client's text: escaped, so that it cannot forge log lines.
+        access_log.info(
+            "%s %s %d %.1f ms", printable(self.command), printable(path), status,
             (time.perf_counter() - started) * 1000,
         )
 

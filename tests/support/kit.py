@@ -5,7 +5,10 @@ environment and bash as CI runners start it, and small helpers of the kit tests.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,13 +22,12 @@ from oauth2_sync.registry.local import LocalRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-README = ROOT / "README.md"
 WORKFLOWS = EXAMPLES / ".github" / "workflows"
 GITLAB_CI = EXAMPLES / ".gitlab-ci.yml"
 STORE_SECRET = EXAMPLES / "ci" / "store-secret"
 NOT_RUN = "(not run by tests)"
-INSTALL_STEP = "Install oauth2-sync"
-PLACEHOLDER = "git.example.com/YOUR-ORG/oauth2-sync"
+ACTION = ROOT / "action.yml"
+COMPONENT = ROOT / "templates" / "oauth2-sync.yml"
 TUTORIAL_ADDRESS = "127.0.0.1:8080"
 EXAMPLE_IDS = (
     "acme-billing-sync", "acme-mobile-app", "acme-reporting", "acme-web-portal",
@@ -49,6 +51,18 @@ def clean_env(bin_dir: Path) -> dict[str, str]:
         GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
     )
     return env
+
+
+def program_dir(folder: Path) -> Path:
+    """``folder`` with ``oauth2-sync`` (this checkout), ``python3`` and ``python`` (this
+    interpreter) in it, to put first on PATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wrapper = folder / "oauth2-sync"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m oauth2_sync "$@"\n')
+    wrapper.chmod(0o755)
+    (folder / "python3").symlink_to(sys.executable)
+    (folder / "python").symlink_to(sys.executable)
+    return folder
 
 
 def copy_examples(target: Path) -> Path:
@@ -99,6 +113,36 @@ def ci_scripts() -> dict[str, str]:
             for key in ("before_script", "script", "after_script"):
                 scripts[f".gitlab-ci.yml:{name}:{key}"] = "\n".join(job.get(key, []))
     return scripts
+
+
+def action_runner() -> Any:
+    """``action/run_command.py``, the program both the action and the component run."""
+    program = ROOT / "action" / "run_command.py"
+    spec = importlib.util.spec_from_file_location("oauth2_sync_action", program)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def action_invocations() -> dict[str, list[list[str]]]:
+    """The ``oauth2-sync`` argument lists the workflows' uses of the action run, by
+    workflow file; an expression for ``allow-unsafe`` counts as true (the longest line)."""
+    runner = action_runner()
+    found: dict[str, list[list[str]]] = {}
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                if not re.fullmatch(r"[\w.-]+/oauth2-sync@v[\w.-]+", step.get("uses", "")):
+                    continue
+                given = {k.replace("-", "_"): str(v) for k, v in step["with"].items()}
+                if "${{" in given.get("allow_unsafe", ""):
+                    given["allow_unsafe"] = "true"
+                assert "${{" not in str(given), step
+                _, argv, _ = runner.command_line(given)
+                assert Path(argv[0]).name == "oauth2-sync", argv
+                found.setdefault(path.name, []).append(argv[1:])
+    return found
 
 
 def store_secret(

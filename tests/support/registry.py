@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,11 +98,13 @@ def launch_registry_server(
     extra_env: Mapping[str, str] | None = None,
     verbose: bool = False,
     latency_ms: int | None = None,
+    options: Sequence[str] = (),
 ) -> RegistryServer:
     """Start a server on a free port with a database in ``folder``; return once it listens.
 
     ``verbose`` runs it with ``-vv`` (debug logs on its stderr, kept in ``stderr``);
-    ``latency_ms`` delays every answer (``--latency-ms``), so that an apply takes time."""
+    ``latency_ms`` delays every answer (``--latency-ms``), so that an apply takes time;
+    ``options`` are more options of ``registry serve`` (``-q``: no access lines)."""
     db = folder / "registry.db"
     command = [
         sys.executable, "-m", "oauth2_sync", "registry", "serve",
@@ -116,6 +118,7 @@ def launch_registry_server(
         command += ["--rate-limit", str(rate_limit)]
     if verbose:
         command.append("-vv")
+    command += options
     if latency_ms is not None:
         command += ["--latency-ms", str(latency_ms)]
     env = {**os.environ, **(extra_env or {})}

@@ -1,4 +1,4 @@
-"""The README tutorial: its ```sh blocks, the ```text output each must show.
+"""The tutorial (docs/tutorial.md): its ```sh blocks, the ```text output each must show.
 """
 
 from __future__ import annotations
@@ -9,16 +9,11 @@ from collections.abc import Sequence
 
 import pytest
 
-from support.kit import NOT_RUN, README
+from support.docs import DOCS, fences
+from support.kit import NOT_RUN
 from support.shell import ShellCommand, split_commands
 
-
-@dataclasses.dataclass(frozen=True)
-class Fence:
-    lang: str
-    line: int
-    end: int
-    lines: tuple[str, ...]
+TUTORIAL = DOCS / "tutorial.md"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,31 +25,12 @@ class TutorialBlock:
 
 
 def tutorial_text() -> tuple[str, int]:
-    """The tutorial between its markers, and the README line it starts on."""
-    text = README.read_text(encoding="utf-8")
+    """The tutorial between its markers, and the line of docs/tutorial.md it starts on."""
+    text = TUTORIAL.read_text(encoding="utf-8")
     begin = re.search(r"^<!-- BEGIN tutorial.*-->$", text, re.M)
     end = re.search(r"^<!-- END tutorial -->$", text, re.M)
-    assert begin and end and begin.end() < end.start(), "README: tutorial markers missing"
+    assert begin and end and begin.end() < end.start(), "docs/tutorial.md: tutorial markers missing"
     return text[begin.end() : end.start()], text[: begin.end()].count("\n") + 1
-
-
-def fences(text: str, first_line: int) -> list[Fence]:
-    found: list[Fence] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        opening = re.match(r"^```(\w*)\s*$", lines[i])
-        if not opening:
-            i += 1
-            continue
-        start = i
-        i += 1
-        while not lines[i].startswith("```"):
-            i += 1
-        found.append(Fence(opening.group(1), first_line + start, first_line + i,
-                           tuple(lines[start + 1 : i])))
-        i += 1
-    return found
 
 
 def tutorial_blocks() -> list[TutorialBlock]:
