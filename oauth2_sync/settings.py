@@ -34,6 +34,8 @@ class AuthSettings:
     username_env: str = "OAUTH2_SYNC_USERNAME"
     password_env: str = "OAUTH2_SYNC_PASSWORD"
     initial_access_token_env: str = "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"
+    initial_access_token_command: tuple[str, ...] | None = None
+    """Run before each create for a fresh initial access token (its stdout), if set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +349,10 @@ def _build(path: Path, data: dict[str, Any]) -> Settings:
                 password_env=auth.get("password_env", "OAUTH2_SYNC_PASSWORD"),
                 initial_access_token_env=auth.get(
                     "initial_access_token_env", "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN"
+                ),
+                initial_access_token_command=(
+                    _command(root, auth["initial_access_token_command"])
+                    if "initial_access_token_command" in auth else None
                 ),
             ),
             connect_timeout=float(reg.get("connect_timeout", 5)),

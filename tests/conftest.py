@@ -9,6 +9,8 @@
   read-write API credential of ``registry_server`` for the test.
 - ``registry_settings``: a factory writing an ``oauth2-sync.yaml`` that points at a
   server and returning the loaded ``Settings``.
+- ``canaille`` (session): one Canaille 0.3.6 (tests/support/canaille_peer.py) with open
+  registration, for the tests that run against the second real server.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.canaille_peer import CanaillePeer, canaille_problem, running_canaille
 from support.oidc_peer import peer_problem
 from support.registry import RegistryServer, launch_registry_server, write_registry_settings
 
@@ -51,6 +54,14 @@ def start_registry_server(
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def canaille(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanaillePeer]:
+    """One Canaille for the session (open registration; ``mint_command`` for tokens).
+    Tests that share it must use client IDs of their own."""
+    with running_canaille(tmp_path_factory.mktemp("canaille")) as server:
+        yield server
+
+
 @pytest.fixture
 def registry_env(
     registry_server: RegistryServer, monkeypatch: pytest.MonkeyPatch
@@ -78,32 +89,43 @@ def registry_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 SLOW_MODULES: frozenset[str] = frozenset({
     "test_broken_environments", "test_e2e_drift", "test_e2e_plan_apply", "test_e2e_rfc7592",
-    "test_faults", "test_hostile_registry", "test_interrupts", "test_kit", "test_release",
+    "test_e2e_servers", "test_faults", "test_hostile_registry", "test_interrupts", "test_kit",
+    "test_release",
 })
 """Modules of whole-workflow runs (CLI subprocesses, servers, CI jobs): marked ``slow`` and
 left out of the inner loop, ``pytest -m "not slow and not peer"``."""
 
 PEER_NAMES = frozenset({"running_peer", "OidcPeer"})
 """A test that calls these, or uses a fixture that does, needs the oidc-provider peer."""
+CANAILLE_NAMES = frozenset({"running_canaille", "CanaillePeer"})
+"""A test that calls these, or uses a fixture that does, needs Canaille."""
+
+PEERS = pytest.StashKey[set[str]]()
+"""The peers a ``peer`` test needs (set at collection)."""
 
 
-def _uses_peer(item: pytest.Item) -> bool:
+def _peers_used(item: pytest.Item) -> set[str]:
     functions = [getattr(item, "function", None)]
     info = getattr(item, "_fixtureinfo", None)
     if info is not None:
         functions += [d.func for defs in info.name2fixturedefs.values() for d in defs]
-    return any(
-        PEER_NAMES & set(getattr(getattr(f, "__code__", None), "co_names", ()))
-        for f in functions
-    )
+    names = {n for f in functions for n in getattr(getattr(f, "__code__", None), "co_names", ())}
+    peers = set()
+    if PEER_NAMES & names:
+        peers.add("oidc-provider")
+    if CANAILLE_NAMES & names:
+        peers.add("canaille")
+    return peers
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``peer`` what starts oidc-provider (found from the code, so a new test cannot
+    """Mark ``peer`` what starts oidc-provider or Canaille (found from the code, so a new test cannot
     forget the mark) and ``slow`` the modules listed in ``SLOW_MODULES``."""
     for item in items:
-        if _uses_peer(item):
+        peers = _peers_used(item)
+        if peers:
             item.add_marker(pytest.mark.peer)
+            item.stash[PEERS] = peers
         if item.path.stem in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
 
@@ -111,7 +133,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A ``peer`` test fails at once, saying what is missing and how to install it,
     rather than erroring deep in a fixture (and it is not skipped: CI must run it)."""
-    if item.get_closest_marker("peer") is not None:
-        problem = peer_problem()
-        if problem is not None:
-            pytest.fail(problem, pytrace=False)
+    peers = item.stash.get(PEERS, set())
+    for peer, problem in (("oidc-provider", peer_problem), ("canaille", canaille_problem)):
+        found = problem() if peer in peers else None
+        if found is not None:
+            pytest.fail(found, pytrace=False)

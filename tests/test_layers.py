@@ -56,7 +56,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "oauth2_sync.registry.wire", "oauth2_sync.registry.transport",
         "oauth2_sync.registry.api", "oauth2_sync.registry.dcr", "oauth2_sync.registry.metadata",
         "oauth2_sync.registry.retry", "oauth2_sync.registry.session",
-        "oauth2_sync.registry.tokens",
+        "oauth2_sync.registry.tokens", "oauth2_sync.registry.compat",
     )),
     # The reference registry: a server of its own, not a client-side adapter.
     (4, "refserver", ("oauth2_sync.refserver",)),

@@ -126,3 +126,41 @@ def test_paths_leaving_the_folder_are_errors_at_their_place(tmp_path: Path) -> N
         "11:14: error: [outside-root] secrets.directory '/srv/secrets' is absolute: "
         "paths are relative to this file and stay in its folder",
     ]
+
+
+@pytest.mark.parametrize(("written", "loaded"), [
+    ("[./ci/mint, --lifetime, '300']", ("{root}/ci/mint", "--lifetime", "300")),
+    ("[canaille, jwt, registration]", ("canaille", "jwt", "registration")),
+])
+def test_the_initial_access_token_command_is_resolved_like_the_sink_command(
+    tmp_path: Path, written: str, loaded: tuple[str, ...]
+) -> None:
+    settings = tmp_path / "oauth2-sync.yaml"
+    settings.write_text(
+        "registry:\n  url: rfc7592+http://127.0.0.1:5000/oauth/register\n"
+        f"  auth:\n    initial_access_token_command: {written}\n"
+        "clients:\n  paths: [clients/**/*.yaml]\n"
+        "teams:\n  acme:\n    paths: [clients/**]\n    partners: [acme]\n"
+    )
+    command = load_settings(settings).registry.auth.initial_access_token_command
+    assert command == tuple(part.format(root=tmp_path) for part in loaded)
+
+
+def test_without_an_initial_access_token_command_none_is_run() -> None:
+    settings = load_settings(EXAMPLES / "oauth2-sync.yaml")
+    assert settings.registry.auth.initial_access_token_command is None
+
+
+def test_an_empty_initial_access_token_command_is_an_error_at_its_place(tmp_path: Path) -> None:
+    settings = tmp_path / "oauth2-sync.yaml"
+    settings.write_text(
+        "registry:\n  url: rfc7592+http://127.0.0.1:5000/oauth/register\n"
+        "  auth:\n    initial_access_token_command: []\n"
+        "clients:\n  paths: [clients/**/*.yaml]\n"
+        "teams:\n  acme:\n    paths: [clients/**]\n    partners: [acme]\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_settings(settings)
+    assert [str(d).split(":", 1)[1] for d in caught.value.diagnostics] == [
+        "4:35: error: [schema] registry.auth.initial_access_token_command: must not be empty"
+    ]

@@ -261,8 +261,9 @@ class DcrConnection:
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,
         what: str, body: Any = None,
     ) -> requests.Response:
-        """One RFC 7592 call; a refused token (``_refused``) is a ``RefusedError`` whose
-        message says how to recover, a 404 a ``NotFoundError``."""
+        """One RFC 7592 call; a refused token (``_refused``: 401, 403, or a 400 such as
+        Canaille's ``access_denied``) is a ``RefusedError`` whose message says how to
+        recover, a 404 a ``NotFoundError``."""
         token = registration.registration_access_token.reveal()
         response = self._request(
             method, registration.registration_client_uri, what=what, body=body,

@@ -48,6 +48,7 @@ from oauth2_sync.model import Client
 from oauth2_sync.registry import transport
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Unreachable
 from oauth2_sync.registry.capabilities import STANDARD, Capabilities
+from oauth2_sync.registry.compat import initial_access_token, refused_token, update_body
 from oauth2_sync.registry.dcr import (
     REGISTRATION_ACCESS_TOKEN_ENV,
     DcrConnection,
@@ -111,6 +112,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         managed_partners: Iterable[str],
         initial_access_token: Secret | None,
         initial_access_token_env: str = INITIAL_ACCESS_TOKEN_HINT,
+        initial_access_token_command: tuple[str, ...] | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         retries: int = 5,
@@ -128,6 +130,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         self._partners = tuple(sorted(set(managed_partners)))
         self._iat = initial_access_token
         self._iat_env = initial_access_token_env
+        self._iat_command = initial_access_token_command
         self._timeout = (connect_timeout, read_timeout)
         self._request_timeout = request_timeout
         self._retries = retries
@@ -158,6 +161,7 @@ class Rfc7592Registry(DcrConnection, Registry):
                 managed_partners=settings.managed_partners,
                 initial_access_token=Secret(token) if token else None,
                 initial_access_token_env=reg.auth.initial_access_token_env,
+                initial_access_token_command=reg.auth.initial_access_token_command,
                 connect_timeout=reg.connect_timeout,
                 read_timeout=reg.read_timeout,
                 retries=reg.retries,
@@ -253,12 +257,13 @@ class Rfc7592Registry(DcrConnection, Registry):
             )
         sent = to_metadata(client, self._names)
         headers = {}
-        if self._iat is not None:
-            headers["Authorization"] = f"Bearer {self._iat.reveal()}"
+        iat = initial_access_token(self._iat, self._iat_command, client_id=client.client_id)
+        if iat is not None:
+            headers["Authorization"] = f"Bearer {iat.reveal()}"
         response = self._request("POST", self.endpoint, body=sent, headers=headers,
                                  what=f"creating client {client.client_id}")
-        if response.status_code == 401:
-            hint = "" if self._iat is not None else f" ({self._iat_env} is not set)"
+        if refused_token(response):
+            hint = "" if iat is not None else f" ({self._iat_env} is not set)"
             raise RegistryError(
                 f"creating client {client.client_id}: the registry refused the initial "
                 f"access token{hint}", status=401,
@@ -305,11 +310,8 @@ class Rfc7592Registry(DcrConnection, Registry):
                 "(version mismatch); plan again", status=412,
             )
         sent = to_metadata(client, self._names)
-        update = {k: v for k, v in current.items() if k not in NOT_IN_UPDATE}
-        for field in managed_fields(self._names):
-            update.pop(field, None)
-        update.update(sent)
-        update["client_id"] = registration.server_client_id
+        update = update_body(current, sent, server_client_id=registration.server_client_id,
+                             managed=managed_fields(self._names), server_owned=NOT_IN_UPDATE)
         response = self._management("PUT", registration, body=update,
                                     what=f"updating client {client.client_id}")
         returned = self._json(response, f"updating client {client.client_id}")
@@ -376,7 +378,7 @@ class Rfc7592Registry(DcrConnection, Registry):
             "GET", registration_client_uri, what=what,
             headers={"Authorization": f"Bearer {token.reveal()}"},
         )
-        if response.status_code in (401, 403, 404):
+        if response.status_code in (401, 403, 404) or refused_token(response):
             raise RegistryError(
                 f"{what}: the registry refused the registration access token for "
                 f"{registration_client_uri} ({response.status_code})",
