@@ -333,7 +333,7 @@ def test_replace_updates_in_place_and_keeps_the_secret(registry: Rfc7592Registry
     assert after is not None and before is not None
     assert after.server_client_id == before.server_client_id
     body = raw("GET", after.registration_client_uri, token_of(registry, "acme-web")).json()
-    assert body["client_secret"] == secret.reveal()
+    assert secret is not None and body["client_secret"] == secret.reveal()
     assert "oauth2_sync_access_token_ttl" not in body
     got = registry.get_client("acme-web")
     assert got is not None and got.client == edited
@@ -669,6 +669,7 @@ def test_tokens_and_secrets_never_reach_logs_or_messages(
     messages.append(str(gone.value))
     out, err = capsys.readouterr()
     seen = "\n".join([caplog.text, out, err, *messages, repr(created), repr(replaced)])
+    assert secret is not None
     for credential in (token, secret.reveal(), INITIAL_ACCESS_TOKEN):
         assert credential not in seen
     assert "created acme-web as registry client_id" in caplog.text
