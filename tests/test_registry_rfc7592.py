@@ -114,6 +114,7 @@ def test_metadata_mapping() -> None:
         "response_types": ["code"],
         "redirect_uris": ["https://web.acme.example/callback"],
         "application_type": "web",
+        "token_endpoint_auth_method": "client_secret_basic",
         "oauth2_sync_client_id": "acme-web",
         "oauth2_sync_partner": "acme",
         "oauth2_sync_restrict_to_partner_users": True,
@@ -123,6 +124,11 @@ def test_metadata_mapping() -> None:
     native = to_metadata(MOBILE)
     assert native["application_type"] == "native"
     assert "oauth2_sync_refresh_token_ttl" not in native
+    public = dataclasses.replace(WEB, token_endpoint_auth_method="none")
+    assert to_metadata(public)["token_endpoint_auth_method"] == "none"
+    # Read back: the server's method, and RFC 7591's default when it omits it.
+    assert from_metadata("acme-web", to_metadata(public)) == public
+    assert from_metadata("acme-web", {**to_metadata(WEB), "token_endpoint_auth_method": None}) == WEB
     assert to_metadata(client("acme-x", grant_types=("password",)))["response_types"] == []
 
 
