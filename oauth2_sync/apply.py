@@ -308,7 +308,7 @@ class _Executor:
             self._cross_off(change.client_id)  # refused: nothing was created
             raise
         if secret is None or desired.public:
-            return _created_public(created)
+            return Result.created_public(desired.client_id, created.registry_client_id)
         assert self.sink is not None, "check_preconditions refuses creates without a sink"
         try:
             # The registry's client_id too: a standard OAuth server picks its own.
@@ -335,7 +335,7 @@ class _Executor:
         assert desired is not None
         current = self.registry.get_client(desired.client_id)
         if current is not None and current.client == desired and desired.public:
-            return _created_public(current)  # no secret that could have been lost
+            return Result.created_public(desired.client_id, current.registry_client_id)
         if current is not None and current.client == desired:
             if type(error) is ConflictError:
                 # 409: the client existed when our create arrived, so another writer
@@ -469,12 +469,3 @@ def _by(current: RemoteClient) -> str:
     when = f" at {escape(current.updated_at)}" if current.updated_at else ""
     return f"{who}{when}".strip() or "by another writer"
 
-
-def _created_public(created: RemoteClient) -> Result:
-    """A public client was created: no secret was issued to anyone, nothing went to the
-    sink. The registry's own client ID is named when it picked one (a standard
-    server), since the app needs it; it is no secret."""
-    client_id = created.client.client_id
-    server_id = created.registry_client_id
-    named = f"; the registry's client_id is {escape(server_id)}" if server_id else ""
-    return Result(client_id, "create", "created", f"created (public client: no secret{named})")
