@@ -103,7 +103,8 @@ def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> No
             f"the plan was made against {plan.registry}, but the settings point at "
             f"{registry.url}"
         )
-    creates = plan.summary.create
+    secrets = secret_creates(plan)
+    creates = len(secrets)
     if creates and sink is None:
         raise UsageError(
             f"the plan creates {creates} client{'' if creates == 1 else 's'} but no secret "
@@ -111,11 +112,20 @@ def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> No
             "refusing to create clients whose secrets would be lost"
         )
     if creates and sink is not None:
-        check_sink(sink, [c.client_id for c in plan.changes if c.action == "create"])
+        check_sink(sink, secrets)
     summary = plan.summary
     if summary.create or summary.update or summary.delete:
         # A read-only credential fails here, once, rather than per client with 403.
         registry.check_can_write()
+
+
+def secret_creates(plan: Plan) -> list[str]:
+    """The clients ``plan`` creates that get a secret: every create but public clients'
+    (``token_endpoint_auth_method: none``), which need no sink."""
+    return [
+        c.client_id for c in plan.changes
+        if c.action == "create" and c.after is not None and not c.after.public
+    ]
 
 
 def check_sink(sink: Sink, client_ids: Collection[str]) -> None:
@@ -150,7 +160,7 @@ def apply_plan(
     the number of writes still in flight.
     """
     if journal is not None:
-        journal.record(c.client_id for c in plan.changes if c.action == "create")
+        journal.record(secret_creates(plan))
     stop = stop if stop is not None else Stop()
     executor = _Executor(registry, sink, journal, stop)
     jobs = [_Job(c.client_id, c.action, partial(executor.apply, c)) for c in plan.changes]
@@ -297,6 +307,8 @@ class _Executor:
                 return self._after_uncertain_create(change, exc)
             self._cross_off(change.client_id)  # refused: nothing was created
             raise
+        if secret is None or desired.public:
+            return Result.created_public(desired.client_id, created.registry_client_id)
         assert self.sink is not None, "check_preconditions refuses creates without a sink"
         try:
             # The registry's client_id too: a standard OAuth server picks its own.
@@ -322,6 +334,8 @@ class _Executor:
         desired = change.after
         assert desired is not None
         current = self.registry.get_client(desired.client_id)
+        if current is not None and current.client == desired and desired.public:
+            return Result.created_public(desired.client_id, current.registry_client_id)
         if current is not None and current.client == desired:
             if type(error) is ConflictError:
                 # 409: the client existed when our create arrived, so another writer
@@ -454,3 +468,4 @@ def _by(current: RemoteClient) -> str:
     who = f" by {escape(current.updated_by)}" if current.updated_by else ""
     when = f" at {escape(current.updated_at)}" if current.updated_at else ""
     return f"{who}{when}".strip() or "by another writer"
+

@@ -12,9 +12,16 @@ object ever leaves this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
-from oauth2_sync.model import FIELD_NAMES, PLATFORM_DEFAULTS, Client, TtlDefaults, effective_ttl
+from oauth2_sync.model import (
+    CONFIDENTIAL,
+    FIELD_NAMES,
+    PLATFORM_DEFAULTS,
+    Client,
+    TtlDefaults,
+    effective_ttl,
+)
 
 FieldValue = str | bool | int | tuple[str, ...] | None
 """A field of a normal-form client: a string, a flag, seconds (or ``None``) or a sorted set."""
@@ -35,8 +42,13 @@ class ClientJson(TypedDict):
     redirect_uris: list[str]
     access_token_ttl: int | None
     refresh_token_ttl: int | None
+    token_endpoint_auth_method: NotRequired[str]
+    """Only when not ``client_secret_basic`` (a public client: ``none``). Optional, so
+    plan format 3 stays: a reader that predates it refuses such a client (it wants
+    exactly the other fields) rather than make it confidential."""
 
 
+AUTH_METHOD = "token_endpoint_auth_method"
 TTL_FIELDS = frozenset({"access_token_ttl", "refresh_token_ttl"})
 COMPARED_FIELDS: tuple[str, ...] = tuple(f for f in FIELD_NAMES if f != "client_id")
 """Every field but the key, in the model's (and the schema's) order."""
@@ -89,7 +101,7 @@ def client_json(client: Client | None) -> ClientJson | None:
     """Every field of a normal-form client as a JSON object (``None`` stays ``None``)."""
     if client is None:
         return None
-    return {
+    document: ClientJson = {
         "client_id": client.client_id,
         "name": client.name,
         "email": client.email,
@@ -101,8 +113,15 @@ def client_json(client: Client | None) -> ClientJson | None:
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl,
     }
+    if client.token_endpoint_auth_method != CONFIDENTIAL:
+        document["token_endpoint_auth_method"] = client.token_endpoint_auth_method
+    return document
 
 
 def client_fields(client: Client) -> tuple[tuple[str, FieldValue], ...]:
-    """Every compared field of ``client`` with its value, in field order (for creates/deletes)."""
-    return tuple((name, getattr(client, name)) for name in COMPARED_FIELDS)
+    """Every compared field of ``client`` with its value, in field order (for creates/deletes);
+    the auth method only when not the default, as the files and plan documents keep it."""
+    return tuple(
+        (name, getattr(client, name)) for name in COMPARED_FIELDS
+        if name != AUTH_METHOD or client.token_endpoint_auth_method != CONFIDENTIAL
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from oauth2_sync import durations
 
@@ -34,6 +34,11 @@ TtlDefaults = tuple[int | None, int | None]
 """A registry's default access- and refresh-token lifetimes (``None``: not known)."""
 PLATFORM_DEFAULTS: TtlDefaults = (PLATFORM_ACCESS_TTL, PLATFORM_REFRESH_TTL)
 """The reference registry's defaults (12h, 30d)."""
+CONFIDENTIAL: Final = "client_secret_basic"
+"""``token_endpoint_auth_method`` of a confidential client: RFC 7591's default."""
+PUBLIC: Final = "none"
+"""``token_endpoint_auth_method`` of a public client (an SPA or a native app using
+PKCE): no secret is issued or delivered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,8 @@ class Client:
     redirect_uris: tuple[str, ...] = ()
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    # str, not a Literal: a registry may report another method (private_key_jwt, say).
+    token_endpoint_auth_method: str = CONFIDENTIAL
 
     @classmethod
     def from_document(cls, entry: Mapping[str, Any]) -> Client:
@@ -67,11 +74,18 @@ class Client:
             redirect_uris=_set(entry.get("redirect_uris"), ()),
             access_token_ttl=durations.parse(entry.get("access_token_ttl")),
             refresh_token_ttl=durations.parse(entry.get("refresh_token_ttl")),
+            token_endpoint_auth_method=entry.get("token_endpoint_auth_method", CONFIDENTIAL),
         )
 
+    @property
+    def public(self) -> bool:
+        """Whether the client is public: no secret is issued or delivered."""
+        return self.token_endpoint_auth_method == PUBLIC
+
     def to_document(self) -> dict[str, Any]:
-        """The client as a client-file entry, in schema key order, durations shortest."""
-        return {
+        """The client as a client-file entry, in schema key order, durations shortest;
+        ``token_endpoint_auth_method`` only when it is not the default."""
+        document: dict[str, Any] = {
             "client_id": self.client_id,
             "name": self.name,
             "email": self.email,
@@ -83,6 +97,9 @@ class Client:
             "access_token_ttl": durations.shortest(self.access_token_ttl),
             "refresh_token_ttl": durations.shortest(self.refresh_token_ttl),
         }
+        if self.token_endpoint_auth_method != CONFIDENTIAL:
+            document["token_endpoint_auth_method"] = self.token_endpoint_auth_method
+        return document
 
     @property
     def user_name(self) -> str:

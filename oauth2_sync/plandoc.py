@@ -15,10 +15,17 @@ import tempfile
 from pathlib import Path
 from typing import NotRequired, TypedDict, cast
 
-from oauth2_sync.diff import ClientJson, JsonFieldValue, client_json, diff_clients, json_value
+from oauth2_sync.diff import (
+    AUTH_METHOD,
+    ClientJson,
+    JsonFieldValue,
+    client_json,
+    diff_clients,
+    json_value,
+)
 from oauth2_sync.errors import Diagnostic, RuleId, UsageError
 from oauth2_sync.files import file_kind, open_regular
-from oauth2_sync.model import FIELD_NAMES, PLATFORM_DEFAULTS, Client, TtlDefaults
+from oauth2_sync.model import CONFIDENTIAL, FIELD_NAMES, PLATFORM_DEFAULTS, Client, TtlDefaults
 from oauth2_sync.plandata import ACTIONS, FORMAT_VERSION, Action, Change, Limit, Plan
 from oauth2_sync.risk import FieldRisk, RiskClass
 
@@ -423,8 +430,9 @@ def _client(data: object, where: str) -> Client | None:
     if data is None:
         return None
     obj = _mapping(data, where)
-    if set(obj) != set(FIELD_NAMES):
-        raise _BadPlan(f"{where} must have exactly the fields {', '.join(FIELD_NAMES)}")
+    if set(obj) - {AUTH_METHOD} != set(_REQUIRED_FIELDS):
+        # (Plus the auth method of a client that is not confidential: diff.ClientJson.)
+        raise _BadPlan(f"{where} must have exactly the fields {', '.join(_REQUIRED_FIELDS)}")
     return Client(
         client_id=_str(obj["client_id"], f"{where}.client_id"),
         name=_str(obj["name"], f"{where}.name"),
@@ -438,7 +446,13 @@ def _client(data: object, where: str) -> Client | None:
         redirect_uris=_strings(obj["redirect_uris"], f"{where}.redirect_uris"),
         access_token_ttl=_opt_int(obj["access_token_ttl"], f"{where}.access_token_ttl"),
         refresh_token_ttl=_opt_int(obj["refresh_token_ttl"], f"{where}.refresh_token_ttl"),
+        token_endpoint_auth_method=_str(
+            obj.get(AUTH_METHOD, CONFIDENTIAL), f"{where}.{AUTH_METHOD}"
+        ),
     )
+
+
+_REQUIRED_FIELDS = tuple(f for f in FIELD_NAMES if f != AUTH_METHOD)
 
 
 def _mapping(value: object, where: str) -> dict[str, object]:

@@ -38,6 +38,13 @@ class Result:
         """Whether the client is now as planned and nothing needs attention."""
         return self.status in OK_STATUSES
 
+    @classmethod
+    def created_public(cls, client_id: str, registry_client_id: str | None) -> Result:
+        """A public client created: no secret issued to anyone, nothing for the sink. The
+        registry's own client ID is named where it picked one; the app needs it."""
+        named = f"; the registry's client_id is {registry_client_id}" if registry_client_id else ""
+        return cls(client_id, "create", "created", f"created (public client: no secret{named})")
+
     def line(self) -> str:
         """``acme-x: created (secret written to directory .secrets)``, escaped."""
         return f"{escape(self.client_id)}: {printable(self.message)}"

@@ -136,7 +136,9 @@ def pending_secrets(settings: Settings, plan: Plan) -> tuple[Journal, tuple[Pend
 
 def no_sink_warning(settings: Settings, plan: Plan) -> str | None:
     """What apply would refuse, said at plan time: creates with no secret sink."""
-    creates = plan.summary.create
+    from oauth2_sync.apply import secret_creates
+
+    creates = len(secret_creates(plan))
     if creates and not settings.secrets.configured:
         return (
             f"the plan creates {creates} client{'' if creates == 1 else 's'} but "

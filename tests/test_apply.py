@@ -17,6 +17,7 @@ from oauth2_sync.apply import (
     check_preconditions,
     check_safety,
     rotate_secrets,
+    secret_creates,
 )
 from oauth2_sync.errors import RegistryError, SafetyLimitError, SecretSinkError, UsageError
 from oauth2_sync.model import Client
@@ -352,3 +353,28 @@ def test_rotate_secret_delivers_a_new_secret_for_managed_clients_only(env: Env) 
     assert second != first
     assert env.registry.store.check_client_secret("globex-etl", second)
     assert not env.registry.store.check_client_secret("globex-etl", first)
+
+
+def test_a_public_create_needs_no_sink_and_no_secret_reaches_it(env: Env) -> None:
+    plan = env.plan()
+    public = dataclasses.replace(plan, changes=tuple(
+        dataclasses.replace(c, after=dataclasses.replace(c.after, token_endpoint_auth_method="none"))
+        if c.client_id == "globex-etl" and c.after else c
+        for c in plan.changes
+    ))
+    assert secret_creates(public) == ["acme-billing-sync", "acme-reporting"]
+    only_public = dataclasses.replace(
+        public, changes=tuple(c for c in public.changes if c.client_id == "globex-etl")
+    )
+    check_preconditions(only_public, env.registry, None)  # nothing to deliver: no sink needed
+    # Even where the registry issued a secret (as Canaille does), none reaches the sink.
+    report = env.apply(public)
+    assert statuses(report) == [
+        ("acme-billing-sync", "created"), ("acme-reporting", "created"), ("globex-etl", "created"),
+    ]
+    assert [r.message for r in report.results if r.client_id == "globex-etl"] == [
+        "created (public client: no secret)"
+    ]
+    assert sorted(p.name for p in (env.root / ".secrets").iterdir()) == [
+        "acme-billing-sync.json", "acme-reporting.json"
+    ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from oauth2_sync.diff import COMPARED_FIELDS, FieldChange, client_fields, diff_clients
+from oauth2_sync.diff import COMPARED_FIELDS, FieldChange, client_fields, client_json, diff_clients
 from oauth2_sync.model import Client
 
 BASE = Client(
@@ -57,6 +59,21 @@ def test_a_pinned_platform_default_is_a_change_with_the_same_effect(
 
 
 def test_client_fields_lists_every_field_but_the_key() -> None:
-    assert [name for name, _ in client_fields(BASE)] == list(COMPARED_FIELDS)
+    # The auth method only when not the default, as files and plan documents keep it.
+    assert [name for name, _ in client_fields(BASE)] == [
+        f for f in COMPARED_FIELDS if f != "token_endpoint_auth_method"
+    ]
+    public = replace(BASE, token_endpoint_auth_method="none")
+    assert [name for name, _ in client_fields(public)] == list(COMPARED_FIELDS)
+    assert dict(client_fields(public))["token_endpoint_auth_method"] == "none"
     assert "client_id" not in COMPARED_FIELDS
     assert dict(client_fields(BASE))["grant_types"] == ("password", "refresh_token")
+
+
+def test_making_a_client_public_is_a_field_change() -> None:
+    public = replace(BASE, token_endpoint_auth_method="none")
+    assert diff_clients(BASE, public) == (
+        FieldChange("token_endpoint_auth_method", "client_secret_basic", "none"),
+    )
+    assert "token_endpoint_auth_method" not in client_json(BASE)  # type: ignore[operator]
+    assert client_json(public)["token_endpoint_auth_method"] == "none"  # type: ignore[index]

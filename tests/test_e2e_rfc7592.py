@@ -23,6 +23,7 @@ import pytest
 import requests
 import yaml
 from support.oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
+from support.refusing_dcr import running_refusing_server
 
 from oauth2_sync.export import render_file
 from oauth2_sync.model import Client
@@ -471,3 +472,84 @@ def test_a_server_that_lost_every_client_is_said_once(repo: Repo) -> None:
         )
     (repo.root / STATE).unlink()
     assert "Plan: 5 to add, 0 to change, 0 to destroy." in repo.run("plan").stdout
+
+
+# --- refusals no real server makes: 403, 404, and 400 access_denied ----------------------
+
+REFUSALS = {
+    "403": (403, {"error": "access_denied"}),
+    "404": (404, {"error": "not_found"}),
+    "400-access_denied": (400, {"error": "access_denied"}),
+}
+
+
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+def test_one_refused_registration_uri_is_isolated(tmp_path: Path, refusal: str) -> None:
+    """A server (or a gateway) answers one client's registration URI with 403, 404 or
+    400 access_denied: that client is left out with its error, the others are planned
+    and applied, and drift reports it as unreachable with the way back."""
+    with running_refusing_server() as server:
+        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
+            "registry": {"url": server.registry_url},
+            "clients": {"paths": ["clients/**/*.yaml"]},
+            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
+            "safety": {"max_changes_percent": 100},
+            "secrets": {"directory": ".secrets"},
+        }))
+        clients = [
+            {"client_id": f"acme-{name}", "name": f"Acme {name}", "email": "ops@acme.example",
+             "partner": "acme", "scopes": ["read"], "grant_types": ["client_credentials"]}
+            for name in ("a", "b", "c")
+        ]
+        (tmp_path / "clients").mkdir()
+        files = tmp_path / "clients" / "acme.yaml"
+        files.write_text(yaml.safe_dump({"clients": clients}, sort_keys=False))
+        repo = Repo(tmp_path, None)  # type: ignore[arg-type]  # (no oidc-provider here)
+        created = repo.run("apply", "--auto-approve")
+        assert created.returncode == 0, created.stdout + created.stderr
+        assert repo.run("plan").returncode == 0
+        entry = repo.state()["acme-b"]
+        server.refuse(entry["client_id"], *REFUSALS[refusal])
+        clients[2]["name"] = "Acme c, renamed"
+        files.write_text(yaml.safe_dump({"clients": clients}, sort_keys=False))
+        recovery = (
+            "If it still exists, run `oauth2-sync adopt acme-b --registration-client-uri "
+            f"{entry['registration_client_uri']}` with its current token in "
+            "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN; if it is gone, run "
+            "`oauth2-sync forget acme-b`"
+        )
+        reason = f"reading client acme-b: {REASONS[refusal](entry['client_id'])}. {recovery}"
+        planned = repo.run("plan")
+        assert planned.returncode == 1, planned.stdout + planned.stderr
+        assert "Plan: 0 to add, 1 to change, 0 to destroy.\n" in planned.stdout
+        assert planned.stdout.endswith(
+            "Error: 1 client is left out of this plan: the registry refused to show it.\n"
+            f"  clients/acme.yaml:10:3: error: [registry-unreachable] {reason}\n"
+        )
+        done = repo.run("apply", "--auto-approve")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "acme-c: updated (name)" in done.stdout
+        assert server.clients[repo.state()["acme-c"]["client_id"]]["client_name"] == (
+            "Acme c, renamed"
+        )
+        drifted = repo.run("drift", "--format", "json")
+        assert drifted.returncode == 2, drifted.stdout + drifted.stderr
+        assert [(c["kind"], c["client_id"], c["reason"])
+                for c in json.loads(drifted.stdout)["clients"]] == [
+            ("unreachable", "acme-b", reason)
+        ]
+    for token in [e["registration_access_token"] for e in repo.state().values()]:
+        assert token not in "\n".join(repo.outputs)
+
+
+REASONS = {
+    "403": lambda server_id: (
+        f"the registry refused the registration access token of acme-b (registry client_id "
+        f"{server_id}): the client was deleted on the server, or its token was revoked or "
+        "rotated elsewhere"
+    ),
+    "404": lambda server_id: (
+        f"the registry has no client {server_id} (404): it was deleted on the server"
+    ),
+}
+REASONS["400-access_denied"] = REASONS["403"]

@@ -1,7 +1,9 @@
 """The same end-to-end scenarios on every real standard server (issue #18): oidc-provider
-9.13.3 (Node.js, tests/peers/oidc-provider) and Canaille 0.3.6 (Python, Authlib,
+9.13.3 (Node.js, tests/peers/oidc-provider) in three configurations (as we configure it;
+rotating the registration access token on every update; the extension fields declared
+under names its administrator chose) and Canaille 0.3.6 (Python, Authlib,
 tests/peers/canaille), each started on 127.0.0.1 by the tests, `oauth2-sync` run as a
-real process against a repository of three clients.
+real process against a repository of three clients (and a public one, on its own).
 
 Each server gets the clients it can hold, written in its own vocabulary: oidc-provider
 publishes `read` and `write` and keeps the `oauth2_sync_*` extension fields; Canaille
@@ -10,7 +12,8 @@ publishes only OpenID scopes, supports `client_credentials`, keeps no unknown me
 scenarios are the same: validate, plan, apply, `No changes.`; the server holds exactly
 the files; the delivered pair authenticates; an edit applies in place; an out-of-band
 change shows in drift and apply restores it; prune deletes; export then plan shows no
-changes; a client deleted on the server is left out on its own.
+changes; a client deleted on the server is left out on its own; a public client gets
+no secret, on any server.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pytest
 import requests
 import yaml
 from support.canaille_peer import CanaillePeer
-from support.oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer, running_peer
+from support.oidc_peer import INITIAL_ACCESS_TOKEN, OidcPeer
 
 STATE = Path(".oauth2-sync/rfc7592-state.json")
 SERVER_OWNED = ("registration_access_token", "registration_client_uri",
@@ -49,6 +52,10 @@ class Server:
     """The scopes of the three clients (service, portal, dashboard)."""
     service_grants: list[str]
     service_redirects: list[str] = field(default_factory=list)
+    rotates: bool = False
+    """Whether every update (ours or anyone's) rotates the registration access token."""
+    partner_field: str | None = None
+    """The server's metadata name for our partner field (``None``: not kept)."""
 
     def authenticates(self, client_id: str, secret: str) -> bool:
         """Whether the pair authenticates at the token endpoint. Canaille: a real
@@ -74,14 +81,32 @@ def refused(answer: requests.Response) -> bool:
     return answer.status_code == 400 and answer.json().get("error") == "access_denied"
 
 
+RENAMED = {
+    "client_id": "client_ref", "partner": "partner",
+    "restrict_to_partner_users": "partner_users_only",
+    "access_token_ttl": "access_token_ttl", "refresh_token_ttl": "refresh_token_ttl",
+}
+"""Our extension fields as an administrator who never heard of oauth2-sync named them."""
+OIDC_VARIANTS: dict[str, dict[str, Any]] = {
+    "oidc-provider": {},
+    "oidc-provider-rotation": {"rotate_registration_access_token": True},
+    "oidc-provider-renamed": {
+        "extra_names": {f"oauth2_sync_{ours}": theirs for ours, theirs in RENAMED.items()},
+    },
+}
+
+
 @pytest.fixture(scope="module")
-def oidc_provider() -> Iterator[OidcPeer]:
-    with running_peer() as server:
-        yield server
+def oidc_providers() -> Iterator[dict[str, OidcPeer]]:
+    """One oidc-provider per configuration, started when first asked for."""
+    started: dict[str, OidcPeer] = {}
+    yield started
+    for peer in started.values():
+        peer.stop()
 
 
-@pytest.fixture(params=["oidc-provider", "canaille"])
-def server(request: pytest.FixtureRequest) -> Server:
+@pytest.fixture(params=[*OIDC_VARIANTS, "canaille"])
+def server(request: pytest.FixtureRequest, oidc_providers: dict[str, OidcPeer]) -> Server:
     """Each real server in turn (oidc-provider started here, Canaille per session)."""
     if request.param == "canaille":
         canaille = request.getfixturevalue("canaille")
@@ -98,15 +123,21 @@ def server(request: pytest.FixtureRequest) -> Server:
             scopes=(["openid", "profile"], ["email", "openid"], ["openid"]),
             service_grants=["client_credentials"],
         )
-    oidc = request.getfixturevalue("oidc_provider")
-    assert isinstance(oidc, OidcPeer)
+    name = request.param
+    if name not in oidc_providers:
+        oidc_providers[name] = OidcPeer.start(**OIDC_VARIANTS[name])
+    oidc = oidc_providers[name]
+    renamed = name == "oidc-provider-renamed"
     return Server(
-        name="oidc-provider", registry_url=oidc.registry_url,
+        name=name, registry_url=oidc.registry_url,
         token_endpoint=f"{oidc.issuer}/token",
-        env={"OAUTH2_SYNC_INITIAL_ACCESS_TOKEN": INITIAL_ACCESS_TOKEN}, settings={},
+        env={"OAUTH2_SYNC_INITIAL_ACCESS_TOKEN": INITIAL_ACCESS_TOKEN},
+        settings={"capabilities": {"fields": RENAMED}} if renamed else {},
         scopes=(["read"], ["read", "write"], ["read"]),
         service_grants=["authorization_code"],
         service_redirects=["https://service.acme.example/callback"],
+        rotates=name == "oidc-provider-rotation",
+        partner_field="partner" if renamed else "oauth2_sync_partner",
     )
 
 
@@ -163,9 +194,10 @@ class Repo:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({"clients": clients}, sort_keys=False))
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-m", "oauth2_sync", *args], cwd=self.root, env=self.env,
+            [sys.executable, "-m", "oauth2_sync", *args], cwd=self.root,
+            env={**self.env, **env},
             capture_output=True, text=True, timeout=120, check=False,
         )
         self.outputs += [done.stdout, done.stderr]
@@ -243,6 +275,8 @@ def test_the_server_holds_exactly_the_files(repo: Repo) -> None:
         assert answer.status_code == 200, answer.text
         holds(answer.json(), client)
         assert answer.json()["client_id"] == repo.state()[client_id]["client_id"]
+        if repo.server.partner_field:  # under the name the server declared
+            assert answer.json()[repo.server.partner_field] == client["partner"]
 
 
 def test_the_delivered_pair_authenticates_at_the_token_endpoint(repo: Repo) -> None:
@@ -285,6 +319,20 @@ def test_an_out_of_band_change_shows_in_drift_and_apply_restores_it(repo: Repo) 
     changed = requests.put(entry["registration_client_uri"], json=update, timeout=10,
                            headers={"Authorization": f"Bearer {entry['registration_access_token']}"})
     assert changed.status_code == 200, changed.text
+    if repo.server.rotates:
+        # The server rotated the token on that update: our copy no longer works, so the
+        # client is unreachable until adopted with the new one (the recovery drift names).
+        new_token = changed.json()["registration_access_token"]
+        assert new_token != entry["registration_access_token"]
+        unreachable = repo.run("drift", "--format", "json")
+        assert unreachable.returncode == 2, unreachable.stdout + unreachable.stderr
+        assert [(c["kind"], c["client_id"]) for c in json.loads(unreachable.stdout)["clients"]
+                ] == [("unreachable", "globex-dashboard")]
+        adopted = repo.run("adopt", "globex-dashboard", "--registration-client-uri",
+                           entry["registration_client_uri"],
+                           OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN=new_token)
+        assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+        assert adopted.stdout == "Adopted globex-dashboard (partner globex).\n"
     drifted = repo.run("drift", "--format", "json")
     assert drifted.returncode == 2, drifted.stdout + drifted.stderr
     report = json.loads(drifted.stdout)
@@ -365,6 +413,63 @@ def test_a_client_deleted_on_the_server_is_left_out_on_its_own(repo: Repo) -> No
     text = repo.run("drift")
     assert "oauth2-sync adopt acme-service --registration-client-uri" in text.stdout
     assert "oauth2-sync forget acme-service" in text.stdout
+
+
+def public_client(server: Server) -> dict[str, Any]:
+    """A single-page app: public (no secret), authorization code with PKCE."""
+    return {
+        "client_id": "acme-spa", "name": "Acme single-page app", "email": "web@acme.example",
+        "partner": "acme", "scopes": server.scopes[2], "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://spa.acme.example/callback"],
+        "token_endpoint_auth_method": "none",
+    }
+
+
+def test_a_public_client_gets_no_secret(repo: Repo) -> None:
+    applied(repo)
+    spa = public_client(repo.server)
+    repo.write("clients/acme/spa.yaml", [spa])
+    planned = repo.run("plan")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert '+ token_endpoint_auth_method = "none"' in planned.stdout
+    done = repo.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    server_id = repo.state()["acme-spa"]["client_id"]
+    assert (f"acme-spa: created (public client: no secret; the registry's client_id is "
+            f"{server_id})") in done.stdout
+    assert sorted(p.name for p in (repo.root / ".secrets").iterdir()) == [
+        "acme-portal.json", "acme-service.json", "globex-dashboard.json"]
+    registration = repo.read("acme-spa").json()
+    holds(registration, spa)
+    assert registration["token_endpoint_auth_method"] == "none"
+    # Canaille issues a secret even to a public client: it must be nowhere on our side.
+    issued = registration.get("client_secret")
+    assert bool(issued) == (repo.server.name == "canaille")
+    if issued:
+        kept = [p.read_bytes() for p in repo.root.rglob("*") if p.is_file()]
+        assert not any(issued.encode() in text for text in kept)
+        assert issued not in "\n".join(repo.outputs)
+    assert repo.run("plan").returncode == 0
+    # A confidential client made public: the access review says it widens access.
+    clients = client_files(repo.server)["clients/acme/clients.yaml"]
+    clients[1]["token_endpoint_auth_method"] = "none"
+    repo.write("clients/acme/clients.yaml", clients)
+    planned = repo.run("plan")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert ("# ! widens access: made public (token_endpoint_auth_method client_secret_basic "
+            "-> none): no secret needed") in planned.stdout
+    done = repo.run("apply", "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "acme-portal: updated (token_endpoint_auth_method)" in done.stdout
+    assert repo.read("acme-portal").json()["token_endpoint_auth_method"] == "none"
+    # Export writes the field back, and the exported files plan no changes.
+    shutil.rmtree(repo.root / "clients")
+    (repo.root / "clients").mkdir()
+    assert repo.run("export").returncode == 0
+    exported = next((repo.root / "clients").rglob("acme-spa.yaml")).read_text()
+    assert "token_endpoint_auth_method: none\n" in exported
+    planned = repo.run("plan", "--prune")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
 
 
 def test_canaille_mints_one_initial_access_token_per_create(

@@ -73,6 +73,11 @@ _SCALARS = st.one_of(
             "a@b",
             " ",
             "A",
+            # token_endpoint_auth_method: the two the schema allows, and others.
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "None",
         ]
     ),
 )
@@ -89,6 +94,7 @@ _KEYS = st.sampled_from(
         "access_token_ttl",
         "refresh_token_ttl",
         "restrict_to_partner_users",
+        "token_endpoint_auth_method",
         "other",
     ]
 )
@@ -102,6 +108,19 @@ def test_fast_path_agrees_with_jsonschema(changes: dict[str, Any], drop: set[str
     data = {"clients": [entry]}
     slow_ok = not list(schemacheck.validator("clients").iter_errors(data))
     assert clients_valid(data) == slow_ok
+
+
+@pytest.mark.parametrize(
+    ("method", "valid"),
+    [("none", True), ("client_secret_basic", True), ("client_secret_post", False),
+     (None, False), ("None", False), (True, False), (["none"], False)],
+)
+def test_fast_path_agrees_on_auth_methods(method: object, valid: bool) -> None:
+    data = {"clients": [{**_BASE, "token_endpoint_auth_method": method}]}
+    schema = schemacheck.load_schema("clients")
+    assert clients_valid(data) is valid
+    assert _jsonschema_valid("clients", data) is valid
+    assert subset_valid(schema, data, schema) is valid
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ def test_a_create_refused_before_arrival_is_sent_again(proxy: FaultProxy) -> Non
     with adapter(proxy.base_url) as registry:
         created, secret = registry.create_client(client)
     assert created.client == client
-    assert secret.reveal()
+    assert secret is not None and secret.reveal()
     assert proxy.calls(path="/v1/oauth2-clients") == [
         ("POST", 0), ("GET", 404), ("POST", 201),
     ]

@@ -114,6 +114,7 @@ def test_metadata_mapping() -> None:
         "response_types": ["code"],
         "redirect_uris": ["https://web.acme.example/callback"],
         "application_type": "web",
+        "token_endpoint_auth_method": "client_secret_basic",
         "oauth2_sync_client_id": "acme-web",
         "oauth2_sync_partner": "acme",
         "oauth2_sync_restrict_to_partner_users": True,
@@ -123,6 +124,11 @@ def test_metadata_mapping() -> None:
     native = to_metadata(MOBILE)
     assert native["application_type"] == "native"
     assert "oauth2_sync_refresh_token_ttl" not in native
+    public = dataclasses.replace(WEB, token_endpoint_auth_method="none")
+    assert to_metadata(public)["token_endpoint_auth_method"] == "none"
+    # Read back: the server's method, and RFC 7591's default when it omits it.
+    assert from_metadata("acme-web", to_metadata(public)) == public
+    assert from_metadata("acme-web", {**to_metadata(WEB), "token_endpoint_auth_method": None}) == WEB
     assert to_metadata(client("acme-x", grant_types=("password",)))["response_types"] == []
 
 
@@ -333,7 +339,7 @@ def test_replace_updates_in_place_and_keeps_the_secret(registry: Rfc7592Registry
     assert after is not None and before is not None
     assert after.server_client_id == before.server_client_id
     body = raw("GET", after.registration_client_uri, token_of(registry, "acme-web")).json()
-    assert body["client_secret"] == secret.reveal()
+    assert secret is not None and body["client_secret"] == secret.reveal()
     assert "oauth2_sync_access_token_ttl" not in body
     got = registry.get_client("acme-web")
     assert got is not None and got.client == edited
@@ -669,6 +675,7 @@ def test_tokens_and_secrets_never_reach_logs_or_messages(
     messages.append(str(gone.value))
     out, err = capsys.readouterr()
     seen = "\n".join([caplog.text, out, err, *messages, repr(created), repr(replaced)])
+    assert secret is not None
     for credential in (token, secret.reveal(), INITIAL_ACCESS_TOKEN):
         assert credential not in seen
     assert "created acme-web as registry client_id" in caplog.text

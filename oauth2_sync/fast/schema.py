@@ -47,6 +47,11 @@ def _flag_valid(entry: dict[str, object]) -> bool:
     return type(entry.get("restrict_to_partner_users", False)) is bool
 
 
+def _auth_valid(entry: dict[str, object]) -> bool:
+    method = entry.get("token_endpoint_auth_method", _AUTH_DEFAULT)
+    return type(method) is str and method in _AUTH_METHODS
+
+
 def _vocabularies_valid(entry: dict[str, object]) -> bool:
     # Scopes and grants are open vocabularies (RFC 6749 tokens); what a registry offers
     # is checked after the schema (registry.capabilities).
@@ -121,6 +126,9 @@ _ITEM_RULES = tuple(
     )
     for key in ("scopes", "grant_types")
 )
+_AUTH_METHODS = frozenset(_CLIENT["properties"]["token_endpoint_auth_method"]["enum"])
+_AUTH_DEFAULT = _CLIENT["properties"]["token_endpoint_auth_method"]["default"]
 _CHECKS: tuple[Callable[[dict[str, object]], bool], ...] = (
-    _strings_valid, _flag_valid, _vocabularies_valid, _redirects_valid, _lifetimes_valid
+    _strings_valid, _flag_valid, _vocabularies_valid, _redirects_valid, _lifetimes_valid,
+    _auth_valid,
 )

@@ -91,8 +91,10 @@ class Registry(ABC):
         """One client, or ``None`` when it does not exist."""
 
     @abstractmethod
-    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
-        """Create a client; returns it and its new secret. ``ConflictError`` if it exists."""
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret | None]:
+        """Create a client; returns it and its new secret (``None`` for a public client,
+        even where the registry issued one: it is never delivered). ``ConflictError``
+        if it exists."""
 
     @abstractmethod
     def replace_client(self, client: Client, version: str | None) -> RemoteClient:

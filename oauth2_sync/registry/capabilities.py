@@ -16,7 +16,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, get_args
 
 from oauth2_sync import durations
-from oauth2_sync.model import GRANT_TYPES, PLATFORM_ACCESS_TTL, PLATFORM_REFRESH_TTL, SCOPES, Client
+from oauth2_sync.model import (
+    GRANT_TYPES,
+    PLATFORM_ACCESS_TTL,
+    PLATFORM_REFRESH_TTL,
+    PUBLIC,
+    SCOPES,
+    Client,
+)
 
 ExtensionField = Literal[
     "client_id", "partner", "restrict_to_partner_users", "access_token_ttl", "refresh_token_ttl"
@@ -44,8 +51,6 @@ KNOWN_GRANTS: frozenset[str] = frozenset({
 (RFC 6749 §4.5), so a misspelt short name is still caught offline."""
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
-PUBLIC: Final = "none"
-"""``token_endpoint_auth_method`` of a public client: no secret is issued or delivered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +214,7 @@ class Problem(str):
         return made
 
 
-def client_problems(caps: Capabilities, client: Client, *, public: bool = False) -> list[Problem]:
+def client_problems(caps: Capabilities, client: Client) -> list[Problem]:
     """At plan time: what ``client`` asks for that the connected registry cannot hold."""
     problems: list[Problem] = []
     for key, values, allowed in (
@@ -225,7 +230,7 @@ def client_problems(caps: Capabilities, client: Client, *, public: bool = False)
                     f"'{value}' (it supports {_listing(allowed)})")
             for value in values if value not in allowed
         ]
-    if public and not caps.public_clients:
+    if client.public and not caps.public_clients:
         problems.append(Problem(
             f"client {client.client_id}: the registry does not accept public clients "
             "(token_endpoint_auth_method 'none' is not in token_endpoint_auth_methods_supported)",

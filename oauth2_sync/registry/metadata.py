@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from oauth2_sync.model import Client
+from oauth2_sync.model import CONFIDENTIAL, Client
 from oauth2_sync.registry.capabilities import (
     DEFAULT_METADATA_NAMES,
     Capabilities,
@@ -34,7 +34,7 @@ X_REFRESH_TTL = DEFAULT_METADATA_NAMES["refresh_token_ttl"]
 EXTENSION_FIELDS: tuple[str, ...] = (X_CLIENT_ID, X_PARTNER, X_RESTRICT, X_ACCESS_TTL, X_REFRESH_TTL)
 STANDARD_FIELDS: tuple[str, ...] = (
     "client_name", "contacts", "scope", "grant_types", "response_types", "redirect_uris",
-    "application_type",
+    "application_type", "token_endpoint_auth_method",
 )
 
 MANAGED_FIELDS: tuple[str, ...] = (*STANDARD_FIELDS, *EXTENSION_FIELDS)
@@ -87,6 +87,8 @@ def to_metadata(client: Client, names: Names = DEFAULT_METADATA_NAMES) -> dict[s
         "response_types": list(response_types_for(client.grant_types)),
         "redirect_uris": list(client.redirect_uris),
         "application_type": "native" if native else "web",
+        # Always sent: a server that merges on PUT (Canaille) would keep "none" otherwise.
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
     }
     values: dict[ExtensionField, object] = {
         "client_id": client.client_id,
@@ -135,6 +137,10 @@ def from_metadata(
         redirect_uris=tuple(sorted(set(metadata.get("redirect_uris") or []))),
         access_token_ttl=_int_or_none(ext("access_token_ttl")),
         refresh_token_ttl=_int_or_none(ext("refresh_token_ttl")),
+        # RFC 7591 §2: absent means client_secret_basic.
+        token_endpoint_auth_method=str(
+            metadata.get("token_endpoint_auth_method") or CONFIDENTIAL
+        ),
     )
 
 

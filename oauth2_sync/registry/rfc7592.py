@@ -242,7 +242,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         metadata = self._read(registration)
         return None if metadata is None else self._remote(client_id, metadata)
 
-    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret | None]:
         """Register a client (RFC 7591) and record its registration in the state.
 
         Never retried: a POST whose response was lost may have created the client, and
@@ -285,6 +285,9 @@ class Rfc7592Registry(DcrConnection, Registry):
                 "metadata it does not know: declare the oauth2_sync_* fields on it "
                 "(oidc-provider: extraClientMetadata.properties)",
             )
+        if client.public:
+            # Some servers issue one anyway (Canaille): it is neither delivered nor kept.
+            return self._remote(client.client_id, body), None
         secret = body.get("client_secret")
         if not isinstance(secret, str) or not secret:
             raise RegistryError(

@@ -11,7 +11,7 @@ from typing import TextIO
 
 import click
 
-from oauth2_sync.diff import COMPARED_FIELDS, TTL_FIELDS, FieldValue, client_fields
+from oauth2_sync.diff import TTL_FIELDS, FieldValue, client_fields
 from oauth2_sync.plan import Action, Change, Plan
 from oauth2_sync.render.common import (
     APPROVAL_LABEL,
@@ -142,7 +142,8 @@ def _change(change: Change, stream: TextIO, style: _Styler) -> None:
                 f"      {symbol} {f.field.ljust(width)} = "
                 f"{literal(f.before)} -> {literal(f.after)}{note}\n"
             )
-        hidden = len(COMPARED_FIELDS) - len(change.fields)
+        shown = max(len(client_fields(c)) for c in (change.before, change.after) if c)
+        hidden = shown - len(change.fields)
         if hidden:
             stream.write(f"        # ({hidden} unchanged {plural(hidden, 'field')} hidden)\n")
     else:
