@@ -42,7 +42,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "model", ("oauth2_sync.model", "oauth2_sync.registry.capabilities")),
     # Validation: the schema check, the settings and the OAuth rules.
     (2, "validation", (
-        "oauth2_sync.schemacheck", "oauth2_sync.settings", "oauth2_sync.validation",
+        "oauth2_sync.schemacheck", "oauth2_sync.settings", "oauth2_sync.settingscheck",
+        "oauth2_sync.validation",
         "oauth2_sync.redirects", "oauth2_sync.fast.schema",
     )),
     (3, "diff", ("oauth2_sync.diff",)),
