@@ -68,6 +68,7 @@ __all__ = [
     "DriftSummary",
     "FieldDrift",
     "FieldMode",
+    "Side",
     "build_drift",
     "locate_sides",
     "make_drift",
