@@ -28,19 +28,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Literal, NotRequired, TypedDict, get_args
 
-from oauth2_sync import __version__, clock
-from oauth2_sync.diff import (
-    ClientJson,
-    FieldValue,
-    JsonFieldValue,
-    client_json,
-    diff_clients,
-    json_value,
+from oauth2_sync import clock
+from oauth2_sync.diff import diff_clients
+
+# The report's data and its JSON document live in modules of their own (as the plan's
+# do); their names are part of this module's interface, as they were before the split.
+from oauth2_sync.driftdata import (
+    FORMAT_VERSION,
+    ClientDrift,
+    DriftKind,
+    DriftReport,
+    DriftSummary,
+    FieldDrift,
+    FieldMode,
+    Side,
 )
+from oauth2_sync.driftdoc import DriftDocument, to_dict
 from oauth2_sync.gitinfo import git_commit, git_uncommitted, last_commit_time
 from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 from oauth2_sync.registry.base import (
@@ -62,145 +68,14 @@ __all__ = [
     "DriftSummary",
     "FieldDrift",
     "FieldMode",
+    "Side",
     "build_drift",
+    "locate_sides",
     "make_drift",
     "to_dict",
 ]
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-"""Version of the JSON drift document; bumped on any incompatible change."""
-
-DriftKind = Literal["changed", "missing", "undeclared", "unreachable"]
-DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
-Side = Literal["registry", "files", "unknown"]
-"""Which side of a ``changed`` client differs, as far as git and the registry's audit
-fields tell: changed in the registry, in the files (not applied yet, or uncommitted),
-or cannot tell."""
-FieldMode = Literal["enforce", "warn"]
-"""How a reported field difference counts (``ignore``d fields are not reported)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FieldDrift:
-    """One field that differs: ``before`` in the files, ``after`` in the registry.
-
-    ``mode`` is the field's drift policy; ``effective_unchanged`` marks a lifetime that
-    went from pinned to the platform default (or back) with the same effect.
-    """
-
-    field: str
-    before: FieldValue
-    after: FieldValue
-    mode: FieldMode = "enforce"
-    effective_unchanged: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ClientDrift:
-    """How one managed client differs.
-
-    ``before`` is the client as the files declare it (``None`` when undeclared),
-    ``after`` as the registry holds it (``None`` when missing). ``fields`` lists the
-    differing fields of a ``changed`` client (a missing or undeclared client differs as
-    a whole, whatever the field policy). ``unsupported`` says, for a missing client,
-    why the registry cannot hold it (so apply cannot create it). The audit fields come
-    from the registry when it gives them.
-    """
-
-    kind: DriftKind
-    client_id: str
-    partner: str
-    before: Client | None = None
-    after: Client | None = None
-    fields: tuple[FieldDrift, ...] = ()
-    file: str | None = None
-    line: int | None = None
-    version: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-    updated_by: str | None = None
-    unsupported: tuple[str, ...] = ()
-    side: Side | None = None
-    """Set by ``locate_sides`` (``make_drift``) in a git repository; ``None`` otherwise."""
-    side_reason: str = ""
-    reason: str | None = None
-    """Why an ``unreachable`` client could not be read, and how to recover it."""
-
-    @property
-    def failing(self) -> bool:
-        """Whether this counts as drift (a ``changed`` client with only ``warn`` fields does not)."""
-        return self.kind != "changed" or any(f.mode == "enforce" for f in self.fields)
-
-
-@dataclass(frozen=True, slots=True)
-class DriftSummary:
-    """Counts of a drift report (clients)."""
-
-    changed: int
-    missing: int
-    undeclared: int
-    warning: int
-    """Changed clients whose every difference is in a ``warn`` field (not counted as drift)."""
-    in_sync: int
-    ignored: int
-    """Of the clients in sync, those whose only differences are in ``ignore`` fields."""
-    managed: int
-    unmanaged: int
-    unreachable: int = 0
-
-    @property
-    def drifted(self) -> int:
-        """Clients that count as drift."""
-        return self.changed + self.missing + self.undeclared + self.unreachable
-
-
-@dataclass(frozen=True, slots=True)
-class DriftReport:
-    """Every difference in the managed scope, and the counts of everything else."""
-
-    registry: str
-    clients: tuple[ClientDrift, ...]
-    """Clients with a reported difference (warnings included), sorted by client ID."""
-    checked: tuple[tuple[str, str], ...]
-    """``(client_id, partner)`` of every managed client compared, sorted by client ID."""
-    unmanaged: int
-    ignored: int
-    policy: tuple[tuple[str, DriftMode], ...] = ()
-    """The ``drift.fields`` settings in effect, sorted by field."""
-    commit: str | None = None
-    created_at: str = ""
-    tool_version: str = __version__
-    format_version: int = FORMAT_VERSION
-    uncommitted: tuple[str, ...] | None = None
-    """The files the settings name with uncommitted changes (``None``: not in git)."""
-    ttl_defaults: TtlDefaults = PLATFORM_DEFAULTS
-    """The registry's default lifetimes, for the lifetime notes."""
-
-    @property
-    def summary(self) -> DriftSummary:
-        """How many clients drifted, in which way, and how many are in sync."""
-        counts = dict.fromkeys(DRIFT_KINDS, 0)
-        warning = 0
-        for item in self.clients:
-            if item.failing:
-                counts[item.kind] += 1
-            else:
-                warning += 1
-        return DriftSummary(
-            changed=counts["changed"], missing=counts["missing"],
-            undeclared=counts["undeclared"], warning=warning,
-            in_sync=len(self.checked) - len(self.clients), ignored=self.ignored,
-            managed=len(self.checked), unmanaged=self.unmanaged,
-            unreachable=counts["unreachable"],
-        )
-
-    @property
-    def has_drift(self) -> bool:
-        """Whether any client counts as drift (the exit code 2 of ``drift``)."""
-        return any(item.failing for item in self.clients)
-
 
 def build_drift(
     desired: Sequence[DesiredClient],
@@ -370,133 +245,3 @@ def _with_audit(item: ClientDrift, current: RemoteClient) -> ClientDrift:
         created_at=current.created_at, updated_at=current.updated_at,
         updated_by=current.updated_by,
     )
-
-
-# --- the JSON document ------------------------------------------------------------------
-
-
-class DriftSummaryJson(TypedDict):
-    """``summary`` of the drift document."""
-
-    changed: int
-    missing: int
-    undeclared: int
-    warning: int
-    in_sync: int
-    ignored: int
-    managed: int
-    unmanaged: int
-    unreachable: NotRequired[int]
-    """Only when some client is unreachable (a standard registry), so that the
-    documents of registries that show every client are as they were."""
-
-
-class FieldDriftJson(TypedDict):
-    """One entry of a client's ``fields``."""
-
-    field: str
-    before: JsonFieldValue
-    after: JsonFieldValue
-    mode: FieldMode
-    effective_unchanged: bool
-
-
-class ClientDriftJson(TypedDict):
-    """One entry of ``clients``."""
-
-    kind: DriftKind
-    client_id: str
-    partner: str
-    failing: bool
-    file: str | None
-    line: int | None
-    version: str | None
-    created_at: str | None
-    updated_at: str | None
-    updated_by: str | None
-    side: Side | None
-    side_reason: str
-    unsupported: list[str]
-    fields: list[FieldDriftJson]
-    before: ClientJson | None
-    after: ClientJson | None
-    reason: NotRequired[str]
-    """Only for an ``unreachable`` client: why, and the adopt/forget commands."""
-
-
-class DriftDocument(TypedDict):
-    """The JSON drift document, keys in the order it is written."""
-
-    format_version: int
-    tool_version: str
-    created_at: str
-    registry: str
-    commit: str | None
-    uncommitted: list[str] | None
-    drift: bool
-    summary: DriftSummaryJson
-    policy: dict[str, DriftMode]
-    clients: list[ClientDriftJson]
-
-
-def to_dict(report: DriftReport) -> DriftDocument:
-    """The report as the documented JSON object (README, "drift", "The JSON document")."""
-    s = report.summary
-    doc: DriftDocument = {
-        "format_version": report.format_version,
-        "tool_version": report.tool_version,
-        "created_at": report.created_at,
-        "registry": report.registry,
-        "commit": report.commit,
-        "uncommitted": None if report.uncommitted is None else list(report.uncommitted),
-        "drift": report.has_drift,
-        "summary": {
-            "changed": s.changed,
-            "missing": s.missing,
-            "undeclared": s.undeclared,
-            "warning": s.warning,
-            "in_sync": s.in_sync,
-            "ignored": s.ignored,
-            "managed": s.managed,
-            "unmanaged": s.unmanaged,
-        },
-        "policy": dict(report.policy),
-        "clients": [_client_drift_dict(item) for item in report.clients],
-    }
-    if s.unreachable:
-        doc["summary"]["unreachable"] = s.unreachable
-    return doc
-
-
-def _client_drift_dict(item: ClientDrift) -> ClientDriftJson:
-    made: ClientDriftJson = {
-        "kind": item.kind,
-        "client_id": item.client_id,
-        "partner": item.partner,
-        "failing": item.failing,
-        "file": item.file,
-        "line": item.line,
-        "version": item.version,
-        "created_at": item.created_at,
-        "updated_at": item.updated_at,
-        "updated_by": item.updated_by,
-        "side": item.side,
-        "side_reason": item.side_reason,
-        "unsupported": list(item.unsupported),
-        "fields": [
-            {
-                "field": f.field,
-                "before": json_value(f.before),
-                "after": json_value(f.after),
-                "mode": f.mode,
-                "effective_unchanged": f.effective_unchanged,
-            }
-            for f in item.fields
-        ],
-        "before": client_json(item.before),
-        "after": client_json(item.after),
-    }
-    if item.reason is not None:
-        made["reason"] = item.reason
-    return made
-

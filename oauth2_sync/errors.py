@@ -57,7 +57,8 @@ RuleId = Literal[
     "plan-refused",
     "fmt",
 ]
-"""Every rule ID a diagnostic can carry; README's table of `validate` lists the user-facing ones."""
+"""Every rule ID a diagnostic can carry; the table of docs/reference/client-files.md lists
+the user-facing ones."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

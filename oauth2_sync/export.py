@@ -9,7 +9,7 @@ registry right after an export shows no changes.
 
 Like the examples, a file starts with a yaml-language-server comment naming the clients
 schema by a path relative to the file: ``schemas/clients.schema.json`` at the top of the
-output folder, which by default is the settings' folder, where the README's tutorial
+output folder, which by default is the settings' folder, where the tutorial (docs/tutorial.md)
 writes ``oauth2-sync schema clients``.
 
 Safety: a client ID from the registry is a file name only when it matches the client-ID

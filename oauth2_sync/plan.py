@@ -31,13 +31,13 @@ from oauth2_sync.plandata import ACTIONS, FORMAT_VERSION, Action, Change, Limit,
 from oauth2_sync.plandoc import (
     PlanDocument,
     check_out_path,
-    from_dict,
     load,
     parse,
     read_text,
     save,
     to_dict,
 )
+from oauth2_sync.planread import from_dict
 from oauth2_sync.registry.base import (
     Registry,
     RegistryState,

@@ -1,7 +1,7 @@
 """The plan as frozen, sorted data: ``Plan`` and its ``Change``s, ``Summary`` and ``Limit``s.
 
-``plan.build_plan`` makes one; ``plandoc`` writes and reads it as JSON; the renderers and
-apply read it. Re-exported by ``oauth2_sync.plan``.
+``plan.build_plan`` makes one; ``plandoc`` writes it as JSON and ``planread`` reads it
+back; the renderers and apply read it. Re-exported by ``oauth2_sync.plan``.
 """
 
 from __future__ import annotations

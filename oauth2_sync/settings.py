@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from oauth2_sync import durations, schemacheck
-from oauth2_sync.errors import Diagnostic, InputError, UsageError
+from oauth2_sync import durations, schemacheck, settingscheck
+from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.fast.glob import WILDCARD, glob_files
 from oauth2_sync.fast.prefix import base, relative_fast, relative_reference
-from oauth2_sync.loader import DataPath, Document, load_file
+from oauth2_sync.loader import load_file
 from oauth2_sync.registry.capabilities import REFERENCE, Capabilities, declared
 
 DEFAULT_CONFIG = "oauth2-sync.yaml"
@@ -263,68 +263,10 @@ def find_settings(start: Path) -> Path:
 def load_settings(path: Path) -> Settings:
     """Load and check ``oauth2-sync.yaml``; raises ``InputError`` with every finding."""
     doc = load_file(path)
-    problems = (
-        schemacheck.check("settings", doc) or _path_problems(doc) or _capability_problems(doc)
-    )
+    problems = schemacheck.check("settings", doc) or settingscheck.problems(doc)
     if problems:
         raise InputError(problems)
     return _build(path, doc.data)
-
-
-def _capability_problems(doc: Document) -> list[Diagnostic]:
-    """``registry.capabilities`` describes a standard server; the reference registry's
-    are fixed (read/write, its four grants, 12h/30d), so declaring them is a mistake."""
-    reg = doc.data["registry"]
-    if "capabilities" not in reg or str(reg["url"]).startswith("rfc7592+"):
-        return []
-    return [doc.diagnostic(
-        ("registry", "capabilities"), "settings", "registry.capabilities is for rfc7592+ "
-        "registries only: the reference registry's capabilities are fixed", key=True,
-    )]
-
-
-_BOUNDED_PATHS: tuple[tuple[str, str], ...] = (
-    ("secrets", "directory"), ("registry", "state_file"),
-)
-"""Single paths that oauth2-sync writes, kept inside the configuration's folder."""
-
-
-def _path_problems(doc: Document) -> list[Diagnostic]:
-    """Path patterns, the secrets folder and the state file stay inside the settings
-    file's folder (the repository boundary): no absolute path, no ``..`` segment."""
-    data = doc.data
-    places: list[tuple[DataPath, Any]] = [(("clients", "paths"), data["clients"]["paths"])]
-    places += [(("teams", name, "paths"), team["paths"]) for name, team in data["teams"].items()]
-    found = [
-        _path_problem(doc, (*where, index), f"path pattern {pattern!r}", pattern, pattern=True)
-        for where, patterns in places
-        for index, pattern in enumerate(patterns)
-    ]
-    found += [
-        _path_problem(doc, (section, key), f"{section}.{key} {value!r}", value, pattern=False)
-        for section, key in _BOUNDED_PATHS
-        if isinstance(value := data.get(section, {}).get(key), str)
-    ]
-    return [problem for problem in found if problem is not None]
-
-
-def _path_problem(
-    doc: Document, where: DataPath, what: str, value: str, *, pattern: bool
-) -> Diagnostic | None:
-    if value.startswith("/"):
-        if pattern:  # the message of earlier releases, kept
-            return doc.diagnostic(
-                where, "settings", f"{what} is absolute: patterns are relative to this file"
-            )
-        return doc.diagnostic(
-            where, "outside-root",
-            f"{what} is absolute: paths are relative to this file and stay in its folder",
-        )
-    if ".." in value.split("/"):
-        return doc.diagnostic(
-            where, "outside-root", f"{what} has a '..' segment: paths stay in this file's folder"
-        )
-    return None
 
 
 def _build(path: Path, data: dict[str, Any]) -> Settings:

@@ -24,7 +24,7 @@ store a client's secret at all.
 
 ``client_id`` is ours (the name in the files); ``registry_client_id`` is the one an
 application authenticates with. They differ on a standard OAuth server, which picks
-its own (README, "Standard OAuth servers"); the key is always there, so that an
+its own (docs/how-to/standard-servers.md); the key is always there, so that an
 application reads one key whatever the registry.
 """
 

@@ -24,6 +24,7 @@ from oauth2_sync.drift import (
     ClientDrift,
     DriftReport,
     FieldDrift,
+    Side,
     build_drift,
     locate_sides,
     to_dict,
@@ -244,6 +245,23 @@ SAMPLE = DriftReport(
     commit="0123456789abcdef0123456789abcdef01234567",
     created_at="2024-05-02T03:00:00Z",
 )
+SIDES: dict[str, tuple[Side, str]] = {
+    "acme-portal": ("registry", "updated in the registry at 2024-05-01T10:00:00Z, after the "
+                    "file's last commit at 2024-05-01T09:00:00+00:00"),
+    "acme-reporting": ("unknown", "cannot tell which side changed: the registry records no "
+                       "update time"),
+    "globex-wiki": ("files", "its file has uncommitted changes"),
+}
+LOCATED = dataclasses.replace(
+    SAMPLE, uncommitted=("clients/globex/wiki.yaml",),
+    clients=tuple(
+        dataclasses.replace(item, side=SIDES[item.client_id][0],
+                            side_reason=SIDES[item.client_id][1])
+        if item.client_id in SIDES else item
+        for item in SAMPLE.clients
+    ),
+)
+"""SAMPLE as ``locate_sides`` leaves it in a git repository: each changed client's side."""
 NO_DRIFT = DriftReport(
     registry="https://registry.example/v1", clients=(),
     checked=(("acme-billing", "acme"), ("globex-etl", "globex")), unmanaged=1, ignored=1,
@@ -329,6 +347,9 @@ def rendered(report: DriftReport, kind: str, *, color: bool = False) -> str:
         ("drift.json", SAMPLE, "json", False),
         ("drift.md", SAMPLE, "md", False),
         ("drift.xml", SAMPLE, "xml", False),
+        ("drift-sides.txt", LOCATED, "txt", False),
+        ("drift-sides.md", LOCATED, "md", False),
+        ("drift-sides.xml", LOCATED, "xml", False),
         ("no-drift.txt", NO_DRIFT, "txt", False),
         ("no-drift.md", NO_DRIFT, "md", False),
         ("no-drift.xml", NO_DRIFT, "xml", False),

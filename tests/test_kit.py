@@ -65,7 +65,14 @@ from support.kit import (
 from support.oidc_peer import INITIAL_ACCESS_TOKEN, running_peer
 from support.registry import RegistryServer
 from support.shell import ShellCommand, invocations, parse_with_click
-from support.standins import GitHubReviews, GitLabMergeRequests, GitLabNotes, Vault, stand_in
+from support.standins import (
+    GitHubReviews,
+    GitLabApprovals,
+    GitLabMergeRequests,
+    GitLabNotes,
+    Vault,
+    stand_in,
+)
 from support.tutorial import TUTORIAL, TutorialBlock, assert_shows, tutorial_blocks, tutorial_text
 
 from oauth2_sync import __version__
@@ -712,6 +719,65 @@ def test_github_a_widening_change_waits_for_the_named_team_and_others_pass_at_on
     assert approved.ok, approved.log
     assert github.latest() == ("success", "widening changes approved by example-org/security")
     assert [s["sha"][0] for s in github.statuses] == ["1", "2", "2", "2"]
+
+
+def test_gitlab_a_widening_change_fails_the_review_job_until_the_named_group_approves(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    workspace = copy_examples(tmp_path / "repo")
+    settings = workspace / "oauth2-sync.yaml"
+    settings.write_text(settings.read_text() + (
+        "review:\n  widening_approvers:\n    - team: example-org/security\n"
+    ))
+    env = clean_env(bin_dir)
+    applied = bash("oauth2-sync apply --auto-approve", workspace, env)
+    assert applied.returncode == 0, applied.stdout
+    gitlab = GitLabApprovals()
+    apps = workspace / "clients" / "payments" / "apps.yaml"
+    original = apps.read_text()
+    with stand_in(gitlab.handle) as url:
+        env |= {
+            "CI": "true", "GITLAB_CI": "true", "CI_API_V4_URL": f"{url}/api/v4",
+            "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "7", "CI_COMMIT_SHORT_SHA": "7777777",
+            "CI_JOB_URL": "https://gitlab.example/example-org/oauth2-clients/-/jobs/99",
+            "OAUTH2_SYNC_GITLAB_TOKEN": gitlab.token,
+        }
+
+        # A rename and a removed redirect URI: neutral and narrowing, passes at once
+        # without asking GitLab anything.
+        apps.write_text(original.replace("name: Acme customer portal", "name: Acme portal")
+                        .replace("      - https://portal.acme.example/silent-renew\n", ""))
+        quiet = run_gitlab_job(workspace, "oauth2-sync-access-review", env)
+        assert quiet.status == 0, quiet.log
+        assert (
+            "access review: success: no change widens access, or no approval is required"
+        ) in quiet.log.splitlines()
+        assert gitlab.calls == []
+
+        # A new redirect host: the job fails until a member of example-org/security approves.
+        apps.write_text(original.replace(
+            "      - https://portal.acme.example/silent-renew\n",
+            "      - https://portal.acme.example/silent-renew\n      - https://evil.example/cb\n",
+        ))
+        pending = (
+            "access review: pending: widening changes need an approval from "
+            "example-org/security (acme-web-portal)"
+        )
+        held = run_gitlab_job(workspace, "oauth2-sync-access-review", env)
+        assert (held.status, held.allowed_to_fail) == (1, False), held.log
+        assert pending in held.log.splitlines()
+        gitlab.approve("someone-else", 77)
+        other = run_gitlab_job(workspace, "oauth2-sync-access-review", env)
+        assert other.status == 1, other.log
+        assert pending in other.log.splitlines()
+        gitlab.approve("sec-alice", 31)
+        approved = run_gitlab_job(workspace, "oauth2-sync-access-review", env)
+    assert approved.status == 0, approved.log
+    assert (
+        "access review: success: widening changes approved by example-org/security"
+    ) in approved.log.splitlines()
+    assert "GET /api/v4/groups/example-org%2Fsecurity/members/all/31" in gitlab.calls
+    no_secret_in({gitlab.token}, held.log, approved.log)
 
 
 def test_gitlab_an_unsafe_plan_is_flagged_and_applied_only_with_the_label(

@@ -1,4 +1,4 @@
-"""The import graph of the package follows the documented layer order (README, "Development").
+"""The import graph of the package follows the documented layer order (docs/development/contributing.md, "Layout").
 
 Every module's imports are read with ``ast`` (those inside functions and under
 ``TYPE_CHECKING`` too: a lazy import is still a dependency) and checked against
@@ -42,7 +42,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "model", ("oauth2_sync.model", "oauth2_sync.registry.capabilities")),
     # Validation: the schema check, the settings and the OAuth rules.
     (2, "validation", (
-        "oauth2_sync.schemacheck", "oauth2_sync.settings", "oauth2_sync.validation",
+        "oauth2_sync.schemacheck", "oauth2_sync.settings", "oauth2_sync.settingscheck",
+        "oauth2_sync.validation",
         "oauth2_sync.redirects", "oauth2_sync.fast.schema",
     )),
     (3, "diff", ("oauth2_sync.diff",)),
@@ -63,9 +64,10 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "registry-factory", ("oauth2_sync.registry",)),
     # Library workflows, each its own group.
     (6, "plan", (
-        "oauth2_sync.plan", "oauth2_sync.plandata", "oauth2_sync.plandoc", "oauth2_sync.planfile",
+        "oauth2_sync.plan", "oauth2_sync.plandata", "oauth2_sync.plandoc",
+        "oauth2_sync.planread", "oauth2_sync.planfile",
     )),
-    (6, "drift", ("oauth2_sync.drift",)),
+    (6, "drift", ("oauth2_sync.drift", "oauth2_sync.driftdata", "oauth2_sync.driftdoc")),
     (6, "export", ("oauth2_sync.export",)),
     (6, "fmt", ("oauth2_sync.fmt",)),
     (6, "sink", ("oauth2_sync.sink",)),

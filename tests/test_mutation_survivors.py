@@ -1,4 +1,5 @@
-"""Tests written to kill the mutants scripts/mutation found alive (see README, Tests).
+"""Tests written to kill the mutants scripts/mutation found alive
+(docs/development/testing.md, "Tests").
 
 Each pins a boundary the rest of the suite crossed only from afar: a limit met exactly,
 a fragment with nothing after the ``#``, a quote without a backslash.

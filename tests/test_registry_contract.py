@@ -4,7 +4,7 @@ real ``oauth2-sync registry serve`` and ``rfc7592+http://`` against a real oidc-
 
 Where a standard server legitimately differs from the registry API, the adapter's
 ``Contract`` (the table ``CONTRACTS``) says so, and the tests assert that documented
-behaviour rather than leave the adapter out (README, "Standard OAuth servers"):
+behaviour rather than leave the adapter out (docs/how-to/standard-servers.md):
 partners come from the settings, the server picks its own client_id, grants it cannot
 hold are refused by ``unsupported``, versions are hashes, there is no secret rotation and
 the registry API's own rules are not the server's. The rfc7592 cases are marked ``peer``.

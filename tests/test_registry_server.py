@@ -1,5 +1,6 @@
-"""``oauth2-sync registry serve`` over real HTTP: the README's curl walk-through and the
-edges of every endpoint, with exact status codes, headers and bodies."""
+"""``oauth2-sync registry serve`` over real HTTP: the curl walk-through of
+docs/reference/registry-api.md and the edges of every endpoint, with exact status codes,
+headers and bodies."""
 
 from __future__ import annotations
 

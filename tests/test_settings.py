@@ -128,6 +128,31 @@ def test_paths_leaving_the_folder_are_errors_at_their_place(tmp_path: Path) -> N
     ]
 
 
+def test_for_teams_naming_no_team_is_an_error_at_its_place(tmp_path: Path) -> None:
+    # A typo would make the approval apply to no change: the review would pass unseen.
+    settings = tmp_path / "oauth2-sync.yaml"
+    settings.write_text(
+        "registry:\n  url: local:registry.db\n"
+        "clients:\n  paths: [clients/**/*.yaml]\n"
+        "teams:\n  payments:\n    paths: [clients/payments/**]\n    partners: [acme]\n"
+        "  identity:\n    paths: [clients/identity/**]\n    partners: [globex]\n"
+        "review:\n  widening_approvers:\n"
+        "    - team: example-org/security\n      for_teams: [paymnts, identity, billing]\n"
+        "    - team: example-org/platform\n"
+    )
+    with pytest.raises(InputError) as caught:
+        load_settings(settings)
+    assert [str(d).split(":", 1)[1] for d in caught.value.diagnostics] == [
+        "15:19: error: [settings] for_teams names 'paymnts', which is not a team of this "
+        "file (did you mean 'payments'?)",
+        "15:38: error: [settings] for_teams names 'billing', which is not a team of this "
+        "file (teams: identity, payments)",
+    ]
+    settings.write_text(settings.read_text().replace("paymnts, identity, billing", "payments"))
+    (approver, everyone) = load_settings(settings).widening_approvers
+    assert (approver.for_teams, everyone.for_teams) == (("payments",), ())
+
+
 @pytest.mark.parametrize(("written", "loaded"), [
     ("[./ci/mint, --lifetime, '300']", ("{root}/ci/mint", "--lifetime", "300")),
     ("[canaille, jwt, registration]", ("canaille", "jwt", "registration")),

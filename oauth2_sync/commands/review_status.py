@@ -72,6 +72,7 @@ def review_status(
         verdict = review.evaluate(requirements, lab)
         click.echo(f"access review: {verdict.state}: {verdict.description}")
         exit_with(0 if verdict.state == "success" else 1)
+        return  # exit_with returns on 0: an approved merge request is not a GitHub pull
     event = _event()
     head = event.get("head")
     number = pull if pull is not None else event.get("number")

@@ -2,7 +2,7 @@
 
 One module per fast path; its docstring names the reference and tests/test_fast.py
 checks fast == reference on generated input. benchmarks/fastpaths.py measures what
-each saves on a 10,000-client plan (the README's "Fast paths" table); one that saves
+each saves on a 10,000-client plan (docs/development/performance.md, "Fast paths"); one that saves
 less than 5% is deleted and its reference used instead. Nothing here is imported by
 this package file, so a module pays only for the fast paths it uses.
 """

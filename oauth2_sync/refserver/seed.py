@@ -25,7 +25,8 @@ _SCOPES: Final = ("read", "read write", "write read")
 
 
 def load_seed(path: Path) -> Seed:
-    """Read a seed file (partners, users, API credentials); see the README, "The seed file".
+    """Read a seed file (partners, users, API credentials); see
+    docs/reference/registry-api.md, "The seed file".
 
     Secrets may be written as ``${VAR}`` or ``${VAR:-default}``: the value of the
     environment variable, or the default when it is unset or empty. Raises

@@ -5,7 +5,7 @@ initial access token) and read, replaced and deleted with RFC 7592 (``GET``/``PU
 ``DELETE`` on each client's registration client URI, with its registration access
 token). Tested against oidc-provider 9.13.3 (``tests/peers/oidc-provider``).
 
-What the standard lacks, and how this adapter makes up for it (README, "Standard OAuth servers"):
+What the standard lacks, and how this adapter makes up for it (docs/how-to/standard-servers.md):
 
 - No list endpoint, and the server picks the client_id: a state file
   (``registry.state``) maps our client IDs to the server's registrations. Our client ID
@@ -246,7 +246,7 @@ class Rfc7592Registry(DcrConnection, Registry):
         """Register a client (RFC 7591) and record its registration in the state.
 
         Never retried: a POST whose response was lost may have created the client, and
-        without its response nothing can reach it (README, "Standard OAuth servers", "Limitations").
+        without its response nothing can reach it (docs/how-to/standard-servers.md, "Limitations").
         """
         self._refuse_unsupported(client)
         existing = self.state.get(client.client_id)

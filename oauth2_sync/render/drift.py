@@ -10,6 +10,7 @@ cannot hold one, even escaped).
 
 from __future__ import annotations
 
+import html
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -248,6 +249,10 @@ def _md_head(report: DriftReport) -> str:
     where = "<p>Registry: " + code(report.registry)
     if report.commit:
         where += " &middot; Commit: " + code(report.commit)
+    if report.uncommitted:
+        # As the plan comment says it: the commit alone would claim its files were read.
+        where += " &middot; <strong>uncommitted changes to " + html.escape(
+            ", ".join(escape(name) for name in report.uncommitted)) + "</strong>"
     where += " &middot; Checked at: " + code(report.created_at) + "</p>"
     lines = [
         "### oauth2-sync drift",
@@ -308,6 +313,9 @@ def _audit_html(item: ClientDrift) -> str:
         parts.append(f"Last updated{when}{who}")
     if item.created_at and item.kind == "undeclared":
         parts.append(f"created at {code(item.created_at)}")
+    if item.side_reason:
+        # In <code> as a whole: it quotes the registry's update time, untrusted text.
+        parts.append(code(item.side_reason))
     return "; ".join(parts) + "." if parts else ""
 
 

@@ -1,4 +1,4 @@
-"""A plan as JSON: the documented plan document (README, "The JSON plan document").
+"""A plan as JSON: the documented plan document (docs/reference/plan-json.md).
 
 It is the same document ``plan --out`` saves, so a plan printed with
 ``--format json`` can be applied too. Non-ASCII is escaped (``\\uNNNN``): the output

@@ -1,5 +1,5 @@
-"""Loopback stand-ins of the HTTP APIs the CI kit talks to: Vault's KV v2 and the
-GitLab notes and merge-request calls. Real servers on 127.0.0.1, nothing mocked.
+"""Loopback stand-ins of the HTTP APIs the CI kit talks to: Vault's KV v2, the GitLab
+notes, merge-request and approval calls, and GitHub's review calls. Real servers on 127.0.0.1, nothing mocked.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from support.kit import PLAN_MARKER, TIMEOUT
 
@@ -154,6 +154,37 @@ class GitLabMergeRequests:
         if method == "GET" and path == wanted:
             merged = {"iid": 9, "state": "merged", "labels": self.labels}
             return 200, {}, json.dumps([merged]).encode()
+        return 404, {}, b'{"message": "404 Not found"}'
+
+
+class GitLabApprovals:
+    """The GitLab calls of ``review-status --forge gitlab``: the approvals of merge request
+    !7 of project 42, and group memberships (inherited ones included, ``members/all``)."""
+
+    token = GitLabNotes.token
+
+    def __init__(self) -> None:
+        self.approved_by: list[dict[str, Any]] = []
+        self.groups: dict[str, set[int]] = {"example-org/security": {31}}
+        self.calls: list[str] = []
+
+    def approve(self, username: str, user_id: int) -> None:
+        self.approved_by.append({"user": {"username": username, "id": user_id}})
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        if headers.get("Private-Token") != self.token:
+            return 401, {}, b'{"message": "401 Unauthorized"}'
+        self.calls.append(f"{method} {path}")
+        if method == "GET" and path == "/api/v4/projects/42/merge_requests/7/approvals":
+            return 200, {}, json.dumps({"approved_by": self.approved_by}).encode()
+        # The group's full path comes URL-encoded, as one path segment.
+        member = re.fullmatch(r"/api/v4/groups/([^/]+)/members/all/(\d+)", path)
+        if method == "GET" and member:
+            group = unquote(member.group(1))
+            if int(member.group(2)) in self.groups.get(group, set()):
+                return 200, {}, json.dumps({"id": int(member.group(2)), "state": "active"}).encode()
         return 404, {}, b'{"message": "404 Not found"}'
 
 
