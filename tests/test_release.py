@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from oauth2_sync import __version__
 
@@ -106,3 +107,43 @@ def test_the_changelog_keeps_a_changelog_form() -> None:
     assert (__version__, versions[1][1]) == versions[1] and versions[1][1]
     kinds = set(re.findall(r"^### (.+)$", text, re.M))
     assert kinds <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+
+
+def test_the_github_action_installs_from_its_own_checkout_and_runs(tmp_path: Path) -> None:
+    """The action's two steps exactly as action.yml has them (the kit tests replace the
+    install with this checkout's interpreter): pip installs the action's checkout into a
+    venv under RUNNER_TEMP, puts it on GITHUB_PATH, and the run step validates the
+    examples and records its exit code as an output."""
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    install, run_step = action["runs"]["steps"]
+    checkout = tmp_path / "action"
+    # What `uses: OWNER/oauth2-sync@TAG` checks out: the repository's files, no local state.
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "node_modules", "dist", "build", "*.egg-info", "__pycache__",
+        ".oauth2-sync", ".secrets", "site", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+        ".hypothesis", "mutants", ".coverage*", ".work",
+    ))
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
+    runner_temp, github_path, outputs = tmp_path / "runner", tmp_path / "path", tmp_path / "out"
+    runner_temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OAUTH2_SYNC"))}
+    env.update(RUNNER_TEMP=str(runner_temp), GITHUB_ACTION_PATH=str(checkout),
+               GITHUB_PATH=str(github_path), GITHUB_OUTPUT=str(outputs))
+    installed = subprocess.run(["bash", "-eo", "pipefail", "-c", install["run"]], cwd=repo,
+                               env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                               check=False)
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+    venv_bin = runner_temp / "oauth2-sync-action" / "bin"
+    assert github_path.read_text() == f"{venv_bin}\n"
+    script = run_step["run"].replace("${{ github.action_path }}", str(checkout))
+    inputs = {f"OAUTH2_SYNC_INPUT_{k.upper()}": "" for k in ("config", "format", "document",
+                                                               "args")}
+    inputs.update(OAUTH2_SYNC_INPUT_COMMAND="validate", OAUTH2_SYNC_INPUT_ALLOW_UNSAFE="false",
+                  OAUTH2_SYNC_INPUT_SUMMARY="false")
+    ran = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=repo,
+                         env={**env, **inputs}, capture_output=True, text=True,
+                         timeout=TIMEOUT, check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.endswith("\n4 files, 12 clients: 0 errors, 3 warnings.\n")
+    assert outputs.read_text() == "exit-code=0\n"
