@@ -19,10 +19,12 @@ from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Change, Plan, build_plan, load, save, to_dict
 from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient
+from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.render import text as render_text
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
+SEED = Path(__file__).parents[1] / "examples" / "registry-seed.yaml"
 PARTNERS = (
     Partner(1, "acme", "Acme", ("reporting", "billing", "old", "portal")),
     Partner(2, "globex", "Globex", ("etl",)),
@@ -334,6 +336,10 @@ def test_git_commit_is_read_from_the_config_repository(tmp_path: Path) -> None:
     ).stdout.strip()
     assert gitinfo.git_commit(tmp_path) == head
     assert len(head) == 40
+    # make_plan records it: what ties a saved plan to the configuration it came from.
+    settings = load_settings(write_repo(tmp_path, [REPORTING]))
+    made = planning.make_plan(settings, LocalRegistry(tmp_path / "registry.db", SEED))
+    assert made.commit == head
 
 
 def test_a_plan_saved_through_a_link_replaces_the_file_it_leads_to(tmp_path: Path) -> None:
