@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -363,3 +364,41 @@ def test_a_plan_is_never_saved_over_a_fifo_or_a_device(tmp_path: Path) -> None:
         )
     assert fifo.is_fifo()
     assert Path("/dev/null").is_char_device()
+
+
+class _NoAcme(LocalRegistry):
+    """A registry that cannot hold acme's clients."""
+
+    def unsupported(self, client: Client) -> list[str]:
+        return _acme_unsupported(client)
+
+
+def test_make_plan_asks_the_registry_what_it_cannot_hold_and_digests_the_files(
+    tmp_path: Path,
+) -> None:
+    mobile = client("acme-mobile-app")  # a user of acme in the seed, as is reporting
+    settings = load_settings(write_repo(tmp_path, [REPORTING, mobile, ETL]))
+    made = planning.make_plan(settings, _NoAcme(tmp_path / "registry.db", SEED))
+    assert [(c.action, c.client_id) for c in made.changes] == [("create", "globex-etl")]
+    assert [d.rule for d in made.errors] == ["registry-unsupported"] * 2
+
+    def sha256(relative: str) -> str:
+        return hashlib.sha256((tmp_path / relative).read_bytes()).hexdigest()
+
+    # One digest per file (acme's holds two clients), named from the settings' folder.
+    assert made.settings_sha256 == sha256("oauth2-sync.yaml")
+    assert made.files == tuple(
+        (name, sha256(name))
+        for name in ("clients/acme/clients.yaml", "clients/globex/clients.yaml")
+    )
+
+
+def test_a_settings_file_gone_before_its_digest_is_refused(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING])
+    settings.path.unlink()
+    with pytest.raises(UsageError) as caught:
+        planning.config_digests(settings, desired)
+    assert str(caught.value) == (
+        f"{settings.path}: cannot read the settings file again: No such file or directory; "
+        "check that it was not moved while oauth2-sync ran"
+    )
