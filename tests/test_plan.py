@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from support.configrepo import client, write_repo
 
-from oauth2_sync import gitinfo
+from oauth2_sync import clock, gitinfo
 from oauth2_sync import plan as planning
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import InputError, UsageError
@@ -89,6 +90,8 @@ def test_an_update_lists_each_changed_field_and_the_version_read(tmp_path: Path)
         FieldChange("email", "old@acme.example", "team@acme.example"),
         FieldChange("access_token_ttl", None, 43200, effective_unchanged=True),
     )
+    assert change.file == str(tmp_path / "clients" / "acme" / "clients.yaml")
+    assert change.line == 2
 
 
 def test_prune_is_off_by_default_and_deletes_only_managed_clients(tmp_path: Path) -> None:
@@ -158,9 +161,11 @@ def test_a_client_id_held_by_an_unmanaged_partner_is_refused(tmp_path: Path) -> 
     hijacked = dataclasses.replace(REPORTING, partner="umbrella")
     with pytest.raises(InputError) as caught:
         build_plan(desired, state(hijacked), settings)
-    assert caught.value.diagnostics[0].message == (
-        "the registry holds 'acme-reporting' under partner 'umbrella', outside the managed scope"
-    )
+    (refused,) = caught.value.diagnostics
+    assert (refused.line, refused.column, refused.message) == (
+        2, 14,
+        "the registry holds 'acme-reporting' under partner 'umbrella', outside the managed scope",
+    )  # at the client_id's value
 
 
 def _acme_unsupported(c: Client) -> list[str]:
@@ -402,3 +407,29 @@ def test_a_settings_file_gone_before_its_digest_is_refused(tmp_path: Path) -> No
         f"{settings.path}: cannot read the settings file again: No such file or directory; "
         "check that it was not moved while oauth2-sync ran"
     )
+
+
+def test_counts_go_on_past_unmanaged_clients_and_every_undeclared_one_counts(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(tmp_path, [ETL])
+    held = state(client("umbrella-lab"), client("acme-old"), client("acme-older"), ETL)
+    made = build_plan(desired, held, settings)
+    assert (made.managed, made.unmanaged, made.undeclared, made.no_op) == (3, 1, 2, 1)
+
+
+def test_the_plan_carries_its_commit_and_time_given_or_from_the_clock(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [ETL])
+    given = build_plan(desired, state(), settings, commit="c0ffee", created_at="2024-01-01T00:00:00Z")
+    assert (given.commit, given.created_at) == ("c0ffee", "2024-01-01T00:00:00Z")
+    with clock.use(lambda: datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)):
+        made = build_plan(desired, state(), settings)
+    assert (made.commit, made.created_at) == (None, "2026-01-31T12:00:00Z")
+
+
+def test_the_plan_carries_the_verdict_of_the_safety_limits(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL], safety={"max_changes": 1})
+    made = build_plan(desired, state(), settings)
+    assert [str(limit) for limit in made.exceeded] == [
+        "creates+updates: 2 exceeds 1 (safety.max_changes)"
+    ]
