@@ -21,7 +21,7 @@ from support.registry import RegistryServer
 
 from oauth2_sync import clock
 from oauth2_sync.apply import apply_plan, check_preconditions
-from oauth2_sync.errors import RegistryError
+from oauth2_sync.errors import RegistryError, UsageError
 from oauth2_sync.journal import JOURNAL_PATH, Journal, Pending
 from oauth2_sync.model import Client
 from oauth2_sync.plan import make_plan
@@ -127,10 +127,23 @@ def test_lines_that_are_not_entries_are_ignored(tmp_path: Path) -> None:
     journal = Journal.beside(tmp_path)
     journal.record(["acme-a"])
     with journal.path.open("a") as stream:
-        stream.write('[1]\n"text"\n{"pending":"acme-b","since":7,"operation":"other",'
+        stream.write('{"pending":"acme-t\n[1]\n"text"\n{"pending":"acme-b","since":7,"operation":"other",'
                      '"sink_failed":"yes"}\n{"done":7}\n{"other":"acme-a"}\n')
     assert journal.pending()[1:] == (Pending("acme-b", ""),)
     assert [p.client_id for p in journal.pending()] == ["acme-a", "acme-b"]
+
+
+def test_a_journal_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    journal.record(["acme-a"])
+    with journal.path.open("ab") as stream:
+        stream.write(b'{"pending":"acme-\xff"}\n')
+    with pytest.raises(UsageError) as caught:
+        journal.pending()
+    assert str(caught.value) == (
+        f"{journal.path}: cannot read the pending-secrets journal: 'utf-8' codec can't "
+        f"decode byte 0xff in position {journal.path.stat().st_size - 4}: invalid start byte"
+    )
 
 
 def test_crossing_off_or_failing_without_a_journal_writes_nothing(tmp_path: Path) -> None:
