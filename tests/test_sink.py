@@ -375,3 +375,58 @@ def test_plan_warns_when_it_creates_clients_and_no_sink_is_configured(tmp_path: 
     )
     sink_repo(root, {"directory": ".secrets"})
     assert cli_in(root, "plan").stderr == ""
+
+
+def test_the_command_sink_preflight_names_what_is_missing(tmp_path: Path) -> None:
+    # In process, beside the CLI test above: the messages and the checks in their order.
+    store = tmp_path / "store-secret"
+    refusals = {
+        str(store): f"secret command {store} not found; check secrets.command in the settings",
+        "no-such-secret-store-on-path": "secret command no-such-secret-store-on-path not "
+        "found on PATH; check secrets.command in the settings",
+    }
+    for program, message in refusals.items():
+        with pytest.raises(SecretSinkError) as caught:
+            CommandSink([program]).preflight()
+        assert str(caught.value) == message
+    store.write_text("#!/bin/sh\ncat > /dev/null\n")
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink([str(store)]).preflight()
+    assert str(caught.value) == (
+        f"secret command {store} is not executable; run `chmod +x {store}`"
+    )
+    store.chmod(0o700)
+    CommandSink([str(store)]).preflight()
+    CommandSink(["sh", "-c", "cat"]).preflight()  # found on PATH
+
+
+def test_the_command_sink_hands_on_the_creation_time_when_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "received"
+    script = (
+        "import os, sys; "
+        f"open({str(out)!r}, 'w').write(os.environ.get('OAUTH2_SYNC_CLIENT_CREATED_AT', '-') "
+        "+ '\\n' + sys.stdin.read())"
+    )
+    sink = CommandSink([sys.executable, "-c", script])
+    sink.deliver_created("acme-x", SECRET, "Zk81-issued", "2026-01-31T12:00:00Z")
+    when, body = out.read_text().split("\n", 1)
+    assert when == "2026-01-31T12:00:00Z"
+    assert json.loads(body) == {
+        "client_id": "acme-x", "registry_client_id": "Zk81-issued",
+        "client_secret": SECRET.reveal(), "created_at": "2026-01-31T12:00:00Z",
+    }
+    monkeypatch.setenv("OAUTH2_SYNC_CLIENT_CREATED_AT", "stale")  # never passed on
+    sink.deliver_created("acme-x", SECRET, None, None)
+    when, body = out.read_text().split("\n", 1)
+    assert when == "-"
+    assert "created_at" not in json.loads(body)
+
+
+@pytest.mark.parametrize("client_id", ["", "acme\x00x"])
+def test_an_id_no_sink_can_hand_on_is_refused_before_a_secret_is_issued(client_id: str) -> None:
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink(["true"]).check_id(client_id)
+    assert str(caught.value) == f"client ID {client_id!r} cannot be handed to a sink"
+    CommandSink(["true"]).check_id("acme-x")  # anything else goes
