@@ -13,10 +13,22 @@ from pathlib import Path
 import pytest
 from support.configrepo import client, write_repo
 
+from oauth2_sync import sink as sink_module
 from oauth2_sync.errors import SecretSinkError
 from oauth2_sync.secret import Secret
 from oauth2_sync.settings import load_settings
-from oauth2_sync.sink import CommandSink, DirectorySink, encodings, open_sink, payload
+from oauth2_sync.sink import (
+    EXCERPT,
+    WITHHELD,
+    CommandSink,
+    DirectorySink,
+    encodings,
+    excerpt,
+    leaks,
+    open_sink,
+    payload,
+    redact,
+)
 
 SECRET = Secret("s3cr3t-value-0123456789")
 
@@ -430,3 +442,83 @@ def test_an_id_no_sink_can_hand_on_is_refused_before_a_secret_is_issued(client_i
         CommandSink(["true"]).check_id(client_id)
     assert str(caught.value) == f"client ID {client_id!r} cannot be handed to a sink"
     CommandSink(["true"]).check_id("acme-x")  # anything else goes
+
+
+# --- masking, in process (the CLI tests above see it only from a subprocess) ----------------
+
+NO_SECRET = Secret("")
+"""Nothing to mask by spelling: only the token rule applies."""
+
+
+@pytest.mark.parametrize(
+    ("token", "masked"),
+    [
+        ("a1a1a1a1a1a1a1a1", True),  # letters and digits, however repetitive
+        ("A1A1A1A1A1A1A1A1", True),
+        ("AbCdEfGhIjKlMnOp", True),  # 16 distinct letters: exactly 4 bits each
+        ("AbCdEfGhIjKlMnOpQrSt", True),
+        ("aaaaaaaaAAAAAAAAaaaa", False),  # letters only, low entropy
+        ("-Quickly-Jumping-Foxes-", False),  # words, once the dashes around are stripped
+        ("XQuickly-Jumping-Fox:", True),  # not words: entropy decides
+        ("OAUTH2_SYNC_SECRET_STORE", False),  # an upper-case identifier
+    ],
+)
+def test_long_tokens_are_masked_by_their_entropy(token: str, masked: bool) -> None:
+    assert redact(f"said {token}, ok", NO_SECRET) == f"said {'***' if masked else token}, ok"
+
+
+def test_a_short_secret_is_masked_in_its_spellings_the_longest_first() -> None:
+    assert redact("pw hunter2, 2retnuh", Secret("hunter2")) == "pw ***, ***"
+    # "%2B" holds "2B", the hex of "+": masked whole, not as "%***".
+    assert redact("got %2B", Secret("+")) == "got ***"
+
+
+def test_a_piece_of_the_secret_is_found_in_any_spelling_separators_ignored() -> None:
+    value = "s3cr3t-value-0123456789"
+    raw = value.encode()
+    od = [raw[i:i + 2][::-1].hex() for i in range(0, len(raw), 2)]  # as od -x prints
+    assert leaks(" ".join(od[2:]), Secret(value))  # not from the first pair on
+    assert leaks(" ".join(od[2:]).upper(), Secret(value))
+    assert leaks("3t-valu", Secret(value))  # across a separator of the secret
+    assert leaks("456789", Secret(value))  # its last piece, exactly
+    assert not leaks("45678 0123", Secret(value))
+    assert leaks("xx abc-123 yy", Secret("abc123"))  # six characters: pieces apply
+    assert leaks("has abc!", Secret("abc"))  # shorter: only as a whole
+    assert not leaks("has ab-c", Secret("abc"))
+    assert not leaks("anything", NO_SECRET)
+
+
+def test_an_excerpt_is_the_last_line_printable_and_bounded() -> None:
+    assert excerpt("first\n\nbad\x1bthing \n\n", NO_SECRET) == "bad?thing"
+    assert excerpt("x" * 300, NO_SECRET) == "x" * EXCERPT
+    assert excerpt(" \n", NO_SECRET) == ""
+    assert excerpt("vault: 3t-valu", Secret("s3cr3t-value-0123456789")) == WITHHELD
+
+
+def test_a_command_that_hangs_or_cannot_run_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sink_module, "COMMAND_TIMEOUT", 0.2)
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink(["sleep", "5"]).deliver("acme-x", SECRET)
+    assert str(caught.value) == "secret command sleep took longer than 0.2 s (secret of acme-x)"
+    store = tmp_path / "store-secret"
+    store.write_text("#!/bin/sh\n")  # not executable
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink([str(store), "--flag"]).deliver("acme-x", SECRET)
+    assert str(caught.value) == (
+        f"cannot run secret command {store}: Permission denied (secret of acme-x)"
+    )
+
+
+def test_a_secret_folder_outside_the_settings_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    with pytest.raises(SecretSinkError) as caught:
+        DirectorySink(elsewhere, tmp_path / "root").preflight()
+    assert str(caught.value) == (
+        f"secret folder {elsewhere} resolves to {elsewhere.resolve()}, outside the "
+        f"settings' folder {(tmp_path / 'root').resolve()}; a linked parent folder?"
+    )
+    DirectorySink(tmp_path / "root" / ".secrets", tmp_path / "root").preflight()
