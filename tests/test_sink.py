@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -522,3 +523,42 @@ def test_a_secret_folder_outside_the_settings_folder_is_refused(tmp_path: Path) 
         f"settings' folder {(tmp_path / 'root').resolve()}; a linked parent folder?"
     )
     DirectorySink(tmp_path / "root" / ".secrets", tmp_path / "root").preflight()
+
+
+def test_encodings_lists_every_spelling_a_program_may_print() -> None:
+    assert encodings("ok?/é> xy") == {
+        "ok?/é> xy", "yx >é/?ko", "ok?/\\u00e9> xy",  # as is, reversed, JSON
+        "ok%3F%2F%C3%A9%3E%20xy", "ok%3F%2F%C3%A9%3E+xy",  # URL-encoded, as a form
+        "b2s/L8OpPiB4eQ==", "b2s/L8OpPiB4eQ", "b2s_L8OpPiB4eQ==", "b2s_L8OpPiB4eQ",
+        "6f6b3f2fc3a93e207879", "6F6B3F2FC3A93E207879",
+    }
+
+
+def test_the_directory_sink_keeps_the_registry_s_id_of_a_created_client(tmp_path: Path) -> None:
+    DirectorySink(tmp_path).deliver_created("acme-x", SECRET, "Zk81-issued", "2026-01-31")
+    assert json.loads((tmp_path / "acme-x.json").read_text())["registry_client_id"] == (
+        "Zk81-issued"
+    )
+
+
+def test_a_delivery_is_logged_without_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="oauth2_sync.sink"):
+        CommandSink(["sh", "-c", "cat > /dev/null"]).deliver("acme-x", SECRET)
+    assert caplog.messages == ["secret of acme-x handed to sh"]
+    with pytest.raises(ValueError) as caught:
+        CommandSink([])
+    assert str(caught.value) == "a sink command needs at least the program"
+
+
+def test_open_sink_keeps_the_folder_inside_and_withholds_every_credential(
+    tmp_path: Path,
+) -> None:
+    directory = open_sink(load_settings(write_repo(tmp_path / "a", [])))
+    assert isinstance(directory, DirectorySink)
+    assert directory.root == tmp_path / "a"
+    command = open_sink(load_settings(
+        write_repo(tmp_path / "b", [], extra={"secrets": {"command": ["vault", "write"]}})
+    ))
+    assert isinstance(command, CommandSink)
+    assert "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN" in command.withheld
+    assert "OAUTH2_SYNC_CLIENT_SECRET" in command.withheld
