@@ -105,6 +105,11 @@ def test_rotations_and_sink_failures_survive_compaction_line_for_line(tmp_path: 
     with clock.use(lambda: datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)):
         journal.record(["acme-a", "acme-b"])
         journal.record(["acme-r"], operation="rotate")
+    assert journal.path.read_text().splitlines() == [  # the lines as appended
+        '{"pending":"acme-a","since":"2026-01-31T12:00:00Z"}',
+        '{"pending":"acme-b","since":"2026-01-31T12:00:00Z"}',
+        '{"pending":"acme-r","since":"2026-01-31T12:00:00Z","operation":"rotate"}',
+    ]
     journal.undelivered(["acme-b", "acme-unknown"])  # an ID never recorded changes nothing
     journal.record([])  # nothing to note: no line
     since = "2026-01-31T12:00:00Z"

@@ -532,6 +532,8 @@ def test_encodings_lists_every_spelling_a_program_may_print() -> None:
         "b2s/L8OpPiB4eQ==", "b2s/L8OpPiB4eQ", "b2s_L8OpPiB4eQ==", "b2s_L8OpPiB4eQ",
         "6f6b3f2fc3a93e207879", "6F6B3F2FC3A93E207879",
     }
+    # Base64 without padding: nothing is stripped from it (it ends in "X" here).
+    assert encodings("abW") == {"abW", "Wba", "YWJX", "616257"}
 
 
 def test_the_directory_sink_keeps_the_registry_s_id_of_a_created_client(tmp_path: Path) -> None:
@@ -562,3 +564,23 @@ def test_open_sink_keeps_the_folder_inside_and_withholds_every_credential(
     assert isinstance(command, CommandSink)
     assert "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN" in command.withheld
     assert "OAUTH2_SYNC_CLIENT_SECRET" in command.withheld
+
+
+def test_a_secret_file_that_cannot_replace_its_target_leaves_no_temporary_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = DirectorySink(tmp_path / ".secrets")
+    (tmp_path / ".secrets").mkdir(mode=0o700)
+    (tmp_path / ".secrets" / "acme-x.json").mkdir()  # in the way of os.replace
+    with pytest.raises(SecretSinkError) as caught:
+        sink.deliver("acme-x", SECRET)
+    assert str(caught.value) == (
+        f"cannot write the secret of acme-x to {tmp_path / '.secrets' / 'acme-x.json'}: "
+        "Is a directory"
+    )
+    assert sorted(p.name for p in (tmp_path / ".secrets").iterdir()) == ["acme-x.json"]
+    with caplog.at_level(logging.DEBUG, logger="oauth2_sync.sink"):
+        sink.deliver("acme-y", SECRET)
+    assert caplog.messages == [
+        f"secret of acme-y written to {tmp_path / '.secrets' / 'acme-y.json'}"
+    ]
