@@ -584,3 +584,64 @@ def test_a_secret_file_that_cannot_replace_its_target_leaves_no_temporary_file(
     assert caplog.messages == [
         f"secret of acme-y written to {tmp_path / '.secrets' / 'acme-y.json'}"
     ]
+
+
+def test_the_secret_folder_checks_in_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In process, beside the CLI tests above: every refusal of _ensure_directory.
+    root = tmp_path / "root"
+    root.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "link").symlink_to(elsewhere)
+    (root / "file").write_text("")
+    (root / "dangling").symlink_to(tmp_path / "nowhere")
+    (root / "linked").symlink_to(elsewhere)
+
+    def refusal(folder: Path, client_id: str | None = None) -> str:
+        sink = DirectorySink(folder, root)
+        with pytest.raises(SecretSinkError) as caught:
+            if client_id is None:
+                sink.preflight()
+            else:
+                sink.deliver(client_id, SECRET)
+        return str(caught.value)
+
+    through = root / "link" / ".secrets"
+    assert refusal(through) == (
+        f"secret folder {through} resolves to {elsewhere / '.secrets'}, outside the "
+        f"settings' folder {root}; a linked parent folder?"
+    )
+    assert not (elsewhere / ".secrets").exists()
+    under_file = root / "file" / ".secrets"
+    assert refusal(under_file) == (
+        f"cannot create the secret folder {under_file}: Not a directory; check that its "
+        "parent is a writable folder"
+    )
+    assert refusal(under_file, "acme-x") == (
+        f"cannot write the secret of acme-x to {under_file}: Not a directory"
+    )
+    for link in (root / "dangling", root / "linked"):
+        assert refusal(link) == (
+            f"secret folder {link} is a symbolic link; refusing to write secrets where it "
+            "points: make it a real folder (mkdir -m 700)"
+        )
+    assert refusal(root / "file") == f"secret folder {root / 'file'} is not a folder"
+    loose = root / "loose"
+    loose.mkdir()
+    loose.chmod(0o757)
+    assert refusal(loose) == (
+        f"secret folder {loose} is writable by other users (mode 0757); "
+        f"run `chmod 700 {loose}`"
+    )
+    with caplog.at_level(logging.WARNING, logger="oauth2_sync.sink"):
+        loose.chmod(0o700)
+        DirectorySink(loose, root).preflight()
+        assert caplog.messages == []
+        loose.chmod(0o701)
+        DirectorySink(loose, root).preflight()
+    assert caplog.messages == [
+        f"secret directory {loose} is accessible to other users (mode 701); "
+        "0700 is recommended"
+    ]
