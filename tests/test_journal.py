@@ -133,7 +133,7 @@ def test_lines_that_are_not_entries_are_ignored(tmp_path: Path) -> None:
     journal.record(["acme-a"])
     with journal.path.open("a") as stream:
         stream.write('{"pending":"acme-t\n[1]\n"text"\n{"pending":"acme-b","since":7,"operation":"other",'
-                     '"sink_failed":"yes"}\n{"done":7}\n{"other":"acme-a"}\n')
+                     '"sink_failed":"yes"}\n{"done":7}\n{"done":"acme-never"}\n{"other":"acme-a"}\n')
     assert journal.pending()[1:] == (Pending("acme-b", ""),)
     assert [p.client_id for p in journal.pending()] == ["acme-a", "acme-b"]
 
@@ -148,6 +148,40 @@ def test_a_journal_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> No
     assert str(caught.value) == (
         f"{journal.path}: cannot read the pending-secrets journal: 'utf-8' codec can't "
         f"decode byte 0xff in position {journal.path.stat().st_size - 4}: invalid start byte"
+    )
+
+
+def test_links_and_folders_in_the_journal_s_way_are_refused_in_one_line(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / ".oauth2-sync").symlink_to(elsewhere)
+    with pytest.raises(UsageError) as caught:
+        Journal.beside(root).record(["acme-a"])
+    assert str(caught.value) == (
+        f"{root / '.oauth2-sync'} is a symbolic link; refusing to keep the pending-secrets "
+        "journal where it points: remove the link (a real folder is created)"
+    )
+    (root / ".oauth2-sync").unlink()
+    journal = Journal.beside(root)
+    journal.path.parent.mkdir()
+    journal.path.symlink_to(elsewhere / "planted")
+    with pytest.raises(UsageError) as caught:
+        journal.pending()
+    assert str(caught.value) == f"{journal.path} is a symbolic link; refusing to follow it: remove it"
+    journal.path.unlink()
+    lock = journal.path.with_name(journal.path.name + ".lock")
+    lock.unlink()  # the file pending() made; a folder in its place
+    lock.mkdir()
+    with pytest.raises(UsageError) as caught:
+        journal.record(["acme-a"])
+    assert str(caught.value) == f"{lock}: cannot open the pending-secrets journal: Is a directory"
+    outside = Journal(elsewhere / "pending-secrets.jsonl", root)
+    with pytest.raises(UsageError) as caught:
+        outside.record(["acme-a"])
+    assert str(caught.value) == (
+        f"{elsewhere} resolves to {elsewhere.resolve()}, outside the settings' folder {root}; "
+        "refusing to keep the pending-secrets journal there"
     )
 
 
