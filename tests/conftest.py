@@ -20,11 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from support.canaille_peer import CanaillePeer, canaille_problem, running_canaille
 from support.oidc_peer import peer_problem
 from support.registry import RegistryServer, launch_registry_server, write_registry_settings
 
 from oauth2_sync.settings import Settings, load_settings
+
+# scripts/mutation runs the tests traced, forked and at the lowest priority: timings
+# mean nothing there, so its profile (--hypothesis-profile=mutation) has no deadline.
+hypothesis_settings.register_profile("mutation", deadline=None)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ a create and its sink (a real `oauth2-sync apply` process killed mid-run)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import stat
@@ -11,13 +12,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from support.configrepo import client, write_repo
 from support.registry import RegistryServer
 
+from oauth2_sync import clock
 from oauth2_sync.apply import apply_plan, check_preconditions
-from oauth2_sync.errors import RegistryError
+from oauth2_sync.errors import RegistryError, UsageError
 from oauth2_sync.journal import JOURNAL_PATH, Journal, Pending
 from oauth2_sync.model import Client
 from oauth2_sync.plan import make_plan
@@ -77,6 +81,130 @@ def test_the_warning_escapes_what_it_shows() -> None:
     pending = Pending("acme-\x1b[31mx", "now\n")
     assert "\x1b" not in pending.warning()
     assert "acme-\\x1b[31mx" in pending.warning()
+
+
+def test_every_warning_reads_in_full() -> None:
+    since = "2026-01-31T12:00:00Z"
+    fix = "run `oauth2-sync rotate-secret acme-a` to issue a new one"
+    assert Pending("acme-a", since, "create", sink_failed=True).warning() == (
+        f"acme-a was created ({since}), but its secret was not delivered (the sink "
+        f"failed); {fix}"
+    )
+    assert Pending("acme-a", since, "rotate", sink_failed=True).warning() == (
+        f"acme-a was given a new secret ({since}), but its secret was not delivered (the "
+        f"sink failed); {fix}"
+    )
+    assert Pending("acme-a", since, "rotate").warning() == (
+        "the secret of acme-a was being rotated by a rotate-secret that stopped before "
+        f"the new one reached the sink ({since}); the old one may no longer work: {fix}"
+    )
+
+
+def test_rotations_and_sink_failures_survive_compaction_line_for_line(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    with clock.use(lambda: datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)):
+        journal.record(["acme-a", "acme-b"])
+        journal.record(["acme-r"], operation="rotate")
+    assert journal.path.read_text().splitlines() == [  # the lines as appended
+        '{"pending":"acme-a","since":"2026-01-31T12:00:00Z"}',
+        '{"pending":"acme-b","since":"2026-01-31T12:00:00Z"}',
+        '{"pending":"acme-r","since":"2026-01-31T12:00:00Z","operation":"rotate"}',
+    ]
+    journal.undelivered(["acme-b", "acme-unknown"])  # an ID never recorded changes nothing
+    journal.record([])  # nothing to note: no line
+    since = "2026-01-31T12:00:00Z"
+    expected = (
+        Pending("acme-a", since),
+        Pending("acme-b", since, "create", sink_failed=True),
+        Pending("acme-r", since, "rotate"),
+    )
+    assert journal.pending() == expected
+    journal.compact()
+    assert journal.path.read_text().splitlines() == [
+        f'{{"pending":"acme-a","since":"{since}"}}',
+        f'{{"pending":"acme-b","since":"{since}","sink_failed":true}}',
+        f'{{"pending":"acme-r","since":"{since}","operation":"rotate"}}',
+    ]
+    assert journal.pending() == expected
+
+
+def test_lines_that_are_not_entries_are_ignored(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    journal.record(["acme-a"])
+    with journal.path.open("a") as stream:
+        stream.write('{"pending":"acme-t\n[1]\n"text"\n{"pending":"acme-b","since":7,"operation":"other",'
+                     '"sink_failed":"yes"}\n{"done":7}\n{"done":"acme-never"}\n{"other":"acme-a"}\n')
+    assert journal.pending()[1:] == (Pending("acme-b", ""),)
+    assert [p.client_id for p in journal.pending()] == ["acme-a", "acme-b"]
+
+
+def test_a_journal_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    journal.record(["acme-a"])
+    with journal.path.open("ab") as stream:
+        stream.write(b'{"pending":"acme-\xff"}\n')
+    with pytest.raises(UsageError) as caught:
+        journal.pending()
+    assert str(caught.value) == (
+        f"{journal.path}: cannot read the pending-secrets journal: 'utf-8' codec can't "
+        f"decode byte 0xff in position {journal.path.stat().st_size - 4}: invalid start byte"
+    )
+
+
+def test_links_and_folders_in_the_journal_s_way_are_refused_in_one_line(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / ".oauth2-sync").symlink_to(elsewhere)
+    with pytest.raises(UsageError) as caught:
+        Journal.beside(root).record(["acme-a"])
+    assert str(caught.value) == (
+        f"{root / '.oauth2-sync'} is a symbolic link; refusing to keep the pending-secrets "
+        "journal where it points: remove the link (a real folder is created)"
+    )
+    (root / ".oauth2-sync").unlink()
+    journal = Journal.beside(root)
+    journal.path.parent.mkdir()
+    journal.path.symlink_to(elsewhere / "planted")
+    with pytest.raises(UsageError) as caught:
+        journal.pending()
+    assert str(caught.value) == f"{journal.path} is a symbolic link; refusing to follow it: remove it"
+    journal.path.unlink()
+    lock = journal.path.with_name(journal.path.name + ".lock")
+    lock.unlink()  # the file pending() made; a folder in its place
+    lock.mkdir()
+    with pytest.raises(UsageError) as caught:
+        journal.record(["acme-a"])
+    assert str(caught.value) == f"{lock}: cannot open the pending-secrets journal: Is a directory"
+    outside = Journal(elsewhere / "pending-secrets.jsonl", root)
+    with pytest.raises(UsageError) as caught:
+        outside.record(["acme-a"])
+    assert str(caught.value) == (
+        f"{elsewhere} resolves to {elsewhere.resolve()}, outside the settings' folder {root}; "
+        "refusing to keep the pending-secrets journal there"
+    )
+
+
+def test_crossing_off_or_failing_without_a_journal_writes_nothing(tmp_path: Path) -> None:
+    journal = Journal.beside(tmp_path)
+    journal.clear(["acme-a"])
+    journal.undelivered(["acme-a"])
+    journal.record([])
+    journal.compact()
+    assert journal.reconcile({"acme-a"}) == ()
+    assert not journal.path.parent.exists()
+
+
+def test_reconcile_logs_the_clients_never_created(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = Journal.beside(tmp_path)
+    journal.record(["acme-a", "acme-b"])
+    with caplog.at_level(logging.INFO, logger="oauth2_sync.journal"):
+        journal.reconcile({"acme-b"})
+    assert caplog.messages == [
+        "pending secrets of clients that were never created: ['acme-a']"
+    ]
 
 
 # --- apply and rotate-secret keep it ----------------------------------------------------------

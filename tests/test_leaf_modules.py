@@ -10,7 +10,7 @@ from support.configrepo import commit_all
 from oauth2_sync import clock, gitinfo
 from oauth2_sync.gitinfo import git_uncommitted, last_commit_time
 from oauth2_sync.registry import base
-from oauth2_sync.safetext import escape, quote
+from oauth2_sync.safetext import escape, printable, quote
 from oauth2_sync.secret import Secret
 
 
@@ -70,3 +70,21 @@ def test_uncommitted_files_are_those_the_patterns_name_relative_to_the_folder(
     outside = tmp_path.parent / f"{tmp_path.name}-not-git"
     outside.mkdir()
     assert git_uncommitted(outside, ["*.yaml"]) is None
+def test_safe_text_escapes_each_invisible_character_by_its_code_point_width() -> None:
+    # \xNN below U+0100, \uNNNN in the BMP, \UNNNNNNNN beyond (a language tag, U+E0001).
+    text = "a\x1b\x7f\x85\u00a0\u202e\u2028\U000e0001\tz"
+    shown = "a\\x1b\\x7f\\x85\\xa0\\u202e\\u2028\\U000e0001\\tz"
+    assert escape(text) == shown
+    assert quote(text) == f'"{shown}"'
+
+
+def test_safe_text_keeps_printable_non_ascii_and_escapes_what_is_named() -> None:
+    assert escape('café "x"\\\n\r') == 'café \\"x\\"\\\\\\n\\r'
+    assert escape("ĀĀ\U00010000") == "ĀĀ\U00010000"  # printable, however wide
+
+
+def test_printable_escapes_only_what_cannot_be_seen() -> None:
+    # Quotes, backslashes and printable non-ASCII stay as they are (messages quote
+    # values themselves); every invisible character is escaped.
+    assert printable('é "q" \\ ok') == 'é "q" \\ ok'
+    assert printable("a\nb\u202ec\U000e0001") == "a\\x0ab\\u202ec\\U000e0001"

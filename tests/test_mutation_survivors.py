@@ -89,6 +89,12 @@ def test_shares_do_not_apply_to_an_empty_registry() -> None:
     assert _settings_hit(_plan(creates=3, managed=0), safety) == []
 
 
+def test_shares_apply_to_a_registry_of_one_managed_client() -> None:
+    # The smallest registry the shares guard: deleting its one client is 100%.
+    safety = Safety(max_changes=10_000, max_deletes=10_000, min_managed_clients=0)
+    assert _settings_hit(_plan(deletes=1, managed=1), safety) == ["max_deletes_percent"]
+
+
 @pytest.mark.parametrize("uri", ["https://app.example/cb#", "https://app.example/cb#x"])
 def test_a_fragment_is_refused_even_when_empty(uri: str) -> None:
     assert redirect_uri_problem(uri) == "has a fragment (#...), which RFC 6749 §3.1.2 forbids"

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from support.configrepo import client, write_repo
 
-from oauth2_sync import gitinfo
+from oauth2_sync import clock, gitinfo
 from oauth2_sync import plan as planning
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Change, Plan, build_plan, load, save, to_dict
 from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
+from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.render import text as render_text
 from oauth2_sync.settings import Settings, load_settings
 from oauth2_sync.validation import DesiredClient, load_desired
 
+SEED = Path(__file__).parents[1] / "examples" / "registry-seed.yaml"
 PARTNERS = (
     Partner(1, "acme", "Acme", ("reporting", "billing", "old", "portal")),
     Partner(2, "globex", "Globex", ("etl",)),
@@ -86,6 +90,8 @@ def test_an_update_lists_each_changed_field_and_the_version_read(tmp_path: Path)
         FieldChange("email", "old@acme.example", "team@acme.example"),
         FieldChange("access_token_ttl", None, 43200, effective_unchanged=True),
     )
+    assert change.file == str(tmp_path / "clients" / "acme" / "clients.yaml")
+    assert change.line == 2
 
 
 def test_prune_is_off_by_default_and_deletes_only_managed_clients(tmp_path: Path) -> None:
@@ -155,9 +161,11 @@ def test_a_client_id_held_by_an_unmanaged_partner_is_refused(tmp_path: Path) -> 
     hijacked = dataclasses.replace(REPORTING, partner="umbrella")
     with pytest.raises(InputError) as caught:
         build_plan(desired, state(hijacked), settings)
-    assert caught.value.diagnostics[0].message == (
-        "the registry holds 'acme-reporting' under partner 'umbrella', outside the managed scope"
-    )
+    (refused,) = caught.value.diagnostics
+    assert (refused.line, refused.column, refused.message) == (
+        2, 14,
+        "the registry holds 'acme-reporting' under partner 'umbrella', outside the managed scope",
+    )  # at the client_id's value
 
 
 def _acme_unsupported(c: Client) -> list[str]:
@@ -338,6 +346,10 @@ def test_git_commit_is_read_from_the_config_repository(tmp_path: Path) -> None:
     ).stdout.strip()
     assert gitinfo.git_commit(tmp_path) == head
     assert len(head) == 40
+    # make_plan records it: what ties a saved plan to the configuration it came from.
+    settings = load_settings(write_repo(tmp_path, [REPORTING]))
+    made = planning.make_plan(settings, LocalRegistry(tmp_path / "registry.db", SEED))
+    assert made.commit == head
 
 
 def test_a_plan_saved_through_a_link_replaces_the_file_it_leads_to(tmp_path: Path) -> None:
@@ -389,3 +401,67 @@ def test_a_client_the_registry_refused_to_show_is_left_out_with_its_reason(
         ("state.json", 1, "refused: adopt or forget acme-orphan"),
     ]
     assert pruned.changes == ()
+
+
+class _NoAcme(LocalRegistry):
+    """A registry that cannot hold acme's clients."""
+
+    def unsupported(self, client: Client) -> list[str]:
+        return _acme_unsupported(client)
+
+
+def test_make_plan_asks_the_registry_what_it_cannot_hold_and_digests_the_files(
+    tmp_path: Path,
+) -> None:
+    mobile = client("acme-mobile-app")  # a user of acme in the seed, as is reporting
+    settings = load_settings(write_repo(tmp_path, [REPORTING, mobile, ETL]))
+    made = planning.make_plan(settings, _NoAcme(tmp_path / "registry.db", SEED))
+    assert [(c.action, c.client_id) for c in made.changes] == [("create", "globex-etl")]
+    assert [d.rule for d in made.errors] == ["registry-unsupported"] * 2
+
+    def sha256(relative: str) -> str:
+        return hashlib.sha256((tmp_path / relative).read_bytes()).hexdigest()
+
+    # One digest per file (acme's holds two clients), named from the settings' folder.
+    assert made.settings_sha256 == sha256("oauth2-sync.yaml")
+    assert made.files == tuple(
+        (name, sha256(name))
+        for name in ("clients/acme/clients.yaml", "clients/globex/clients.yaml")
+    )
+
+
+def test_a_settings_file_gone_before_its_digest_is_refused(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING])
+    settings.path.unlink()
+    with pytest.raises(UsageError) as caught:
+        planning.config_digests(settings, desired)
+    assert str(caught.value) == (
+        f"{settings.path}: cannot read the settings file again: No such file or directory; "
+        "check that it was not moved while oauth2-sync ran"
+    )
+
+
+def test_counts_go_on_past_unmanaged_clients_and_every_undeclared_one_counts(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(tmp_path, [ETL])
+    held = state(client("umbrella-lab"), client("acme-old"), client("acme-older"), ETL)
+    made = build_plan(desired, held, settings)
+    assert (made.managed, made.unmanaged, made.undeclared, made.no_op) == (3, 1, 2, 1)
+
+
+def test_the_plan_carries_its_commit_and_time_given_or_from_the_clock(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [ETL])
+    given = build_plan(desired, state(), settings, commit="c0ffee", created_at="2024-01-01T00:00:00Z")
+    assert (given.commit, given.created_at) == ("c0ffee", "2024-01-01T00:00:00Z")
+    with clock.use(lambda: datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)):
+        made = build_plan(desired, state(), settings)
+    assert (made.commit, made.created_at) == (None, "2026-01-31T12:00:00Z")
+
+
+def test_the_plan_carries_the_verdict_of_the_safety_limits(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL], safety={"max_changes": 1})
+    made = build_plan(desired, state(), settings)
+    assert [str(limit) for limit in made.exceeded] == [
+        "creates+updates: 2 exceeds 1 (safety.max_changes)"
+    ]

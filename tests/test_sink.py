@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -13,10 +14,22 @@ from pathlib import Path
 import pytest
 from support.configrepo import client, write_repo
 
+from oauth2_sync import sink as sink_module
 from oauth2_sync.errors import SecretSinkError
 from oauth2_sync.secret import Secret
 from oauth2_sync.settings import load_settings
-from oauth2_sync.sink import CommandSink, DirectorySink, encodings, open_sink, payload
+from oauth2_sync.sink import (
+    EXCERPT,
+    WITHHELD,
+    CommandSink,
+    DirectorySink,
+    encodings,
+    excerpt,
+    leaks,
+    open_sink,
+    payload,
+    redact,
+)
 
 SECRET = Secret("s3cr3t-value-0123456789")
 
@@ -375,3 +388,260 @@ def test_plan_warns_when_it_creates_clients_and_no_sink_is_configured(tmp_path: 
     )
     sink_repo(root, {"directory": ".secrets"})
     assert cli_in(root, "plan").stderr == ""
+
+
+def test_the_command_sink_preflight_names_what_is_missing(tmp_path: Path) -> None:
+    # In process, beside the CLI test above: the messages and the checks in their order.
+    store = tmp_path / "store-secret"
+    refusals = {
+        str(store): f"secret command {store} not found; check secrets.command in the settings",
+        "no-such-secret-store-on-path": "secret command no-such-secret-store-on-path not "
+        "found on PATH; check secrets.command in the settings",
+    }
+    for program, message in refusals.items():
+        with pytest.raises(SecretSinkError) as caught:
+            CommandSink([program]).preflight()
+        assert str(caught.value) == message
+    store.write_text("#!/bin/sh\ncat > /dev/null\n")
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink([str(store)]).preflight()
+    assert str(caught.value) == (
+        f"secret command {store} is not executable; run `chmod +x {store}`"
+    )
+    store.chmod(0o700)
+    CommandSink([str(store)]).preflight()
+    CommandSink(["sh", "-c", "cat"]).preflight()  # found on PATH
+
+
+def test_the_command_sink_hands_on_the_creation_time_when_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "received"
+    script = (
+        "import os, sys; "
+        f"open({str(out)!r}, 'w').write(os.environ.get('OAUTH2_SYNC_CLIENT_CREATED_AT', '-') "
+        "+ '\\n' + sys.stdin.read())"
+    )
+    sink = CommandSink([sys.executable, "-c", script])
+    sink.deliver_created("acme-x", SECRET, "Zk81-issued", "2026-01-31T12:00:00Z")
+    when, body = out.read_text().split("\n", 1)
+    assert when == "2026-01-31T12:00:00Z"
+    assert json.loads(body) == {
+        "client_id": "acme-x", "registry_client_id": "Zk81-issued",
+        "client_secret": SECRET.reveal(), "created_at": "2026-01-31T12:00:00Z",
+    }
+    monkeypatch.setenv("OAUTH2_SYNC_CLIENT_CREATED_AT", "stale")  # never passed on
+    sink.deliver_created("acme-x", SECRET, None, None)
+    when, body = out.read_text().split("\n", 1)
+    assert when == "-"
+    assert "created_at" not in json.loads(body)
+
+
+@pytest.mark.parametrize("client_id", ["", "acme\x00x"])
+def test_an_id_no_sink_can_hand_on_is_refused_before_a_secret_is_issued(client_id: str) -> None:
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink(["true"]).check_id(client_id)
+    assert str(caught.value) == f"client ID {client_id!r} cannot be handed to a sink"
+    CommandSink(["true"]).check_id("acme-x")  # anything else goes
+
+
+# --- masking, in process (the CLI tests above see it only from a subprocess) ----------------
+
+NO_SECRET = Secret("")
+"""Nothing to mask by spelling: only the token rule applies."""
+
+
+@pytest.mark.parametrize(
+    ("token", "masked"),
+    [
+        ("a1a1a1a1a1a1a1a1", True),  # letters and digits, however repetitive
+        ("A1A1A1A1A1A1A1A1", True),
+        ("AbCdEfGhIjKlMnOp", True),  # 16 distinct letters: exactly 4 bits each
+        ("AbCdEfGhIjKlMnOpQrSt", True),
+        ("aaaaaaaaAAAAAAAAaaaa", False),  # letters only, low entropy
+        ("-Quickly-Jumping-Foxes-", False),  # words, once the dashes around are stripped
+        ("XQuickly-Jumping-Fox:", True),  # not words: entropy decides
+        ("OAUTH2_SYNC_SECRET_STORE", False),  # an upper-case identifier
+    ],
+)
+def test_long_tokens_are_masked_by_their_entropy(token: str, masked: bool) -> None:
+    assert redact(f"said {token}, ok", NO_SECRET) == f"said {'***' if masked else token}, ok"
+
+
+def test_a_short_secret_is_masked_in_its_spellings_the_longest_first() -> None:
+    assert redact("pw hunter2, 2retnuh", Secret("hunter2")) == "pw ***, ***"
+    # "%2B" holds "2B", the hex of "+": masked whole, not as "%***".
+    assert redact("got %2B", Secret("+")) == "got ***"
+
+
+def test_a_piece_of_the_secret_is_found_in_any_spelling_separators_ignored() -> None:
+    value = "s3cr3t-value-0123456789"
+    raw = value.encode()
+    od = [raw[i:i + 2][::-1].hex() for i in range(0, len(raw), 2)]  # as od -x prints
+    assert leaks(" ".join(od[2:]), Secret(value))  # not from the first pair on
+    assert leaks(" ".join(od[2:]).upper(), Secret(value))
+    assert leaks("3t-valu", Secret(value))  # across a separator of the secret
+    assert leaks("456789", Secret(value))  # its last piece, exactly
+    assert not leaks("45678 0123", Secret(value))
+    assert leaks("xx abc-123 yy", Secret("abc123"))  # six characters: pieces apply
+    assert leaks("has abc!", Secret("abc"))  # shorter: only as a whole
+    assert not leaks("has ab-c", Secret("abc"))
+    assert not leaks("anything", NO_SECRET)
+
+
+def test_an_excerpt_is_the_last_line_printable_and_bounded() -> None:
+    assert excerpt("first\n\nbad\x1bthing \n\n", NO_SECRET) == "bad?thing"
+    assert excerpt("x" * 300, NO_SECRET) == "x" * EXCERPT
+    assert excerpt(" \n", NO_SECRET) == ""
+    assert excerpt("vault: 3t-valu", Secret("s3cr3t-value-0123456789")) == WITHHELD
+
+
+def test_a_command_that_hangs_or_cannot_run_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sink_module, "COMMAND_TIMEOUT", 0.2)
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink(["sleep", "5"]).deliver("acme-x", SECRET)
+    assert str(caught.value) == "secret command sleep took longer than 0.2 s (secret of acme-x)"
+    store = tmp_path / "store-secret"
+    store.write_text("#!/bin/sh\n")  # not executable
+    with pytest.raises(SecretSinkError) as caught:
+        CommandSink([str(store), "--flag"]).deliver("acme-x", SECRET)
+    assert str(caught.value) == (
+        f"cannot run secret command {store}: Permission denied (secret of acme-x)"
+    )
+
+
+def test_a_secret_folder_outside_the_settings_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    with pytest.raises(SecretSinkError) as caught:
+        DirectorySink(elsewhere, tmp_path / "root").preflight()
+    assert str(caught.value) == (
+        f"secret folder {elsewhere} resolves to {elsewhere.resolve()}, outside the "
+        f"settings' folder {(tmp_path / 'root').resolve()}; a linked parent folder?"
+    )
+    DirectorySink(tmp_path / "root" / ".secrets", tmp_path / "root").preflight()
+
+
+def test_encodings_lists_every_spelling_a_program_may_print() -> None:
+    assert encodings("ok?/é> xy") == {
+        "ok?/é> xy", "yx >é/?ko", "ok?/\\u00e9> xy",  # as is, reversed, JSON
+        "ok%3F%2F%C3%A9%3E%20xy", "ok%3F%2F%C3%A9%3E+xy",  # URL-encoded, as a form
+        "b2s/L8OpPiB4eQ==", "b2s/L8OpPiB4eQ", "b2s_L8OpPiB4eQ==", "b2s_L8OpPiB4eQ",
+        "6f6b3f2fc3a93e207879", "6F6B3F2FC3A93E207879",
+    }
+    # Base64 without padding: nothing is stripped from it (it ends in "X" here).
+    assert encodings("abW") == {"abW", "Wba", "YWJX", "616257"}
+
+
+def test_the_directory_sink_keeps_the_registry_s_id_of_a_created_client(tmp_path: Path) -> None:
+    DirectorySink(tmp_path).deliver_created("acme-x", SECRET, "Zk81-issued", "2026-01-31")
+    assert json.loads((tmp_path / "acme-x.json").read_text())["registry_client_id"] == (
+        "Zk81-issued"
+    )
+
+
+def test_a_delivery_is_logged_without_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="oauth2_sync.sink"):
+        CommandSink(["sh", "-c", "cat > /dev/null"]).deliver("acme-x", SECRET)
+    assert caplog.messages == ["secret of acme-x handed to sh"]
+    with pytest.raises(ValueError) as caught:
+        CommandSink([])
+    assert str(caught.value) == "a sink command needs at least the program"
+
+
+def test_open_sink_keeps_the_folder_inside_and_withholds_every_credential(
+    tmp_path: Path,
+) -> None:
+    directory = open_sink(load_settings(write_repo(tmp_path / "a", [])))
+    assert isinstance(directory, DirectorySink)
+    assert directory.root == tmp_path / "a"
+    command = open_sink(load_settings(
+        write_repo(tmp_path / "b", [], extra={"secrets": {"command": ["vault", "write"]}})
+    ))
+    assert isinstance(command, CommandSink)
+    assert "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN" in command.withheld
+    assert "OAUTH2_SYNC_CLIENT_SECRET" in command.withheld
+
+
+def test_a_secret_file_that_cannot_replace_its_target_leaves_no_temporary_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = DirectorySink(tmp_path / ".secrets")
+    (tmp_path / ".secrets").mkdir(mode=0o700)
+    (tmp_path / ".secrets" / "acme-x.json").mkdir()  # in the way of os.replace
+    with pytest.raises(SecretSinkError) as caught:
+        sink.deliver("acme-x", SECRET)
+    assert str(caught.value) == (
+        f"cannot write the secret of acme-x to {tmp_path / '.secrets' / 'acme-x.json'}: "
+        "Is a directory"
+    )
+    assert sorted(p.name for p in (tmp_path / ".secrets").iterdir()) == ["acme-x.json"]
+    with caplog.at_level(logging.DEBUG, logger="oauth2_sync.sink"):
+        sink.deliver("acme-y", SECRET)
+    assert caplog.messages == [
+        f"secret of acme-y written to {tmp_path / '.secrets' / 'acme-y.json'}"
+    ]
+
+
+def test_the_secret_folder_checks_in_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In process, beside the CLI tests above: every refusal of _ensure_directory.
+    root = tmp_path / "root"
+    root.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "link").symlink_to(elsewhere)
+    (root / "file").write_text("")
+    (root / "dangling").symlink_to(tmp_path / "nowhere")
+    (root / "linked").symlink_to(elsewhere)
+
+    def refusal(folder: Path, client_id: str | None = None) -> str:
+        sink = DirectorySink(folder, root)
+        with pytest.raises(SecretSinkError) as caught:
+            if client_id is None:
+                sink.preflight()
+            else:
+                sink.deliver(client_id, SECRET)
+        return str(caught.value)
+
+    through = root / "link" / ".secrets"
+    assert refusal(through) == (
+        f"secret folder {through} resolves to {elsewhere / '.secrets'}, outside the "
+        f"settings' folder {root}; a linked parent folder?"
+    )
+    assert not (elsewhere / ".secrets").exists()
+    under_file = root / "file" / ".secrets"
+    assert refusal(under_file) == (
+        f"cannot create the secret folder {under_file}: Not a directory; check that its "
+        "parent is a writable folder"
+    )
+    assert refusal(under_file, "acme-x") == (
+        f"cannot write the secret of acme-x to {under_file}: Not a directory"
+    )
+    for link in (root / "dangling", root / "linked"):
+        assert refusal(link) == (
+            f"secret folder {link} is a symbolic link; refusing to write secrets where it "
+            "points: make it a real folder (mkdir -m 700)"
+        )
+    assert refusal(root / "file") == f"secret folder {root / 'file'} is not a folder"
+    loose = root / "loose"
+    loose.mkdir()
+    loose.chmod(0o757)
+    assert refusal(loose) == (
+        f"secret folder {loose} is writable by other users (mode 0757); "
+        f"run `chmod 700 {loose}`"
+    )
+    with caplog.at_level(logging.WARNING, logger="oauth2_sync.sink"):
+        loose.chmod(0o700)
+        DirectorySink(loose, root).preflight()
+        assert caplog.messages == []
+        loose.chmod(0o701)
+        DirectorySink(loose, root).preflight()
+    assert caplog.messages == [
+        f"secret directory {loose} is accessible to other users (mode 701); "
+        "0700 is recommended"
+    ]
