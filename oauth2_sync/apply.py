@@ -16,20 +16,18 @@ and crossed off once its secret is in the sink, so a process killed in between l
 trace; a create the registry answers with 409 is crossed off too, since this run created
 nothing and the other writer got the secret (the result line says so).
 
-Stopping, as Terraform does on an interrupt: writes are handed to the thread pool one
-at a time, never more than ``parallelism`` in flight, and a ``Stop`` (set by a signal
-handler, or by the circuit breaker when the registry is unavailable) is checked before
-each. Once it is set no new write starts, the ones in flight finish, and every client
-never started gets a result of status ``not-attempted`` (a create among them is crossed
-off the journal: nothing was sent).
+Stopping, as Terraform does on an interrupt (``parallel.run_jobs``): writes are handed
+to the thread pool one at a time, never more than ``parallelism`` in flight, and a
+``Stop`` (set by a signal handler, or by the circuit breaker when the registry is
+unavailable) is checked before each. Once it is set no new write starts, the ones in
+flight finish, and every client never started gets a result of status ``not-attempted``
+(a create among them is crossed off the journal: nothing was sent).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from functools import partial
 
 from oauth2_sync.errors import (
@@ -44,6 +42,7 @@ from oauth2_sync.errors import (
     UsageError,
 )
 from oauth2_sync.journal import Journal
+from oauth2_sync.parallel import Job, run_jobs
 from oauth2_sync.plan import Change, Plan, safety_violations
 from oauth2_sync.registry.base import Registry, RemoteClient
 from oauth2_sync.results import (
@@ -71,12 +70,6 @@ callers have always found it."""
 logger = logging.getLogger(__name__)
 
 DEFAULT_PARALLELISM = 4
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    client_id: str
-    operation: Operation
-    run: Callable[[], Result]
 
 
 def check_safety(plan: Plan, safety: Safety, *, allow_unsafe: bool = False) -> None:
@@ -163,13 +156,13 @@ def apply_plan(
         journal.record(secret_creates(plan))
     stop = stop if stop is not None else Stop()
     executor = _Executor(registry, sink, journal, stop)
-    jobs = [_Job(c.client_id, c.action, partial(executor.apply, c)) for c in plan.changes]
+    jobs = [Job(c.client_id, c.action, partial(executor.apply, c)) for c in plan.changes]
 
-    def forget(never_started: Sequence[_Job]) -> None:
+    def forget(never_started: Sequence[Job]) -> None:
         if journal is not None:
             journal.clear(j.client_id for j in never_started if j.operation == "create")
 
-    return _run(jobs, parallelism, on_result, stop=stop, on_stop=on_stop, forget=forget)
+    return run_jobs(jobs, parallelism, on_result, stop=stop, on_stop=on_stop, forget=forget)
 
 
 def rotate_secrets(
@@ -194,73 +187,12 @@ def rotate_secrets(
     stop = stop if stop is not None else Stop()
     executor = _Executor(registry, sink, journal, stop)
     jobs = [
-        _Job(client_id, "rotate-secret", partial(executor.rotate, client_id, managed_partners))
+        Job(client_id, "rotate-secret", partial(executor.rotate, client_id, managed_partners))
         for client_id in dict.fromkeys(client_ids)
     ]
-    return _run(
+    return run_jobs(
         jobs, parallelism, on_result, stop=stop, on_stop=on_stop, forget=lambda _jobs: None
     )
-
-
-def _run(
-    jobs: Sequence[_Job],
-    parallelism: int,
-    on_result: Callable[[Result], None] | None,
-    *,
-    stop: Stop,
-    on_stop: Callable[[StopReason, int], None] | None,
-    forget: Callable[[Sequence[_Job]], None],
-) -> Report:
-    """Run ``jobs`` with at most ``parallelism`` in flight, starting none once ``stop`` is
-    set; the jobs never started get ``not-attempted`` results and go to ``forget``."""
-    if parallelism < 1:
-        raise UsageError(f"parallelism must be at least 1, not {parallelism}")
-    if not jobs:
-        return Report(())
-    results: list[Result] = []
-    started = 0
-    announced = False
-    running: dict[Future[Result], _Job] = {}
-
-    def never_started() -> None:
-        forget(jobs[started:])
-
-    with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs))) as pool:
-        # Only while this loop runs: the calling thread touches no journal here, so a
-        # signal handler calling ``abandon`` cannot find its lock held by its own thread.
-        stop._abandon = never_started
-        try:
-            while True:
-                while not stop.requested and started < len(jobs) and len(running) < parallelism:
-                    job = jobs[started]
-                    # Counted before it is submitted: an abandon in between keeps the
-                    # client noted in the journal, the safe side.
-                    started += 1
-                    running[pool.submit(job.run)] = job
-                stop.in_flight = len(running)
-                if stop.reason is not None and not announced:
-                    announced = True
-                    if on_stop is not None:
-                        on_stop(stop.reason, len(running))
-                if not running:
-                    break
-                # A timeout, so that a stop is noticed while every write in flight is slow.
-                done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
-                for future in done:
-                    del running[future]
-                    result = future.result()
-                    results.append(result)
-                    if on_result is not None:
-                        on_result(result)
-        finally:
-            stop._abandon = None
-    skipped = jobs[started:]
-    forget(skipped)
-    results.extend(
-        Result(j.client_id, j.operation, "not-attempted", "not attempted") for j in skipped
-    )
-    results.sort(key=lambda r: r.client_id)
-    return Report(tuple(results), stop.reason)
 
 
 class _Executor:

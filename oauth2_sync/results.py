@@ -120,7 +120,7 @@ class Stop:
 
     ``request`` only assigns an attribute (no lock), so a signal handler may call it at
     any moment. ``abandon`` is for a second interrupt, just before the process exits at
-    once: it crosses the creates never started off the journal (see ``_run``).
+    once: it crosses the creates never started off the journal (see ``parallel.run_jobs``).
     """
 
     def __init__(self) -> None:

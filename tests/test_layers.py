@@ -72,7 +72,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (6, "fmt", ("oauth2_sync.fmt",)),
     (6, "sink", ("oauth2_sync.sink",)),
     (6, "journal", ("oauth2_sync.journal",)),
-    (7, "apply", ("oauth2_sync.apply", "oauth2_sync.results")),
+    (7, "apply", ("oauth2_sync.apply", "oauth2_sync.results", "oauth2_sync.parallel")),
     # Enforcing the access review on a forge: reads a plan, talks to GitHub or GitLab.
     (7, "review", ("oauth2_sync.review",)),
     (8, "workflow", ("oauth2_sync.workflow",)),
