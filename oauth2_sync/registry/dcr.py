@@ -4,7 +4,8 @@ circuit, and the wording of the server's refusals.
 ``DcrConnection`` is the base of ``Rfc7592Registry``: it sends each call through the
 session of ``session.new_session`` with the rfc7592 ``retry_policy`` (urllib3 never
 repeats a write the server may have carried out), refuses unsafe URLs with
-``check_transport`` and reads the server's discovery document once.
+``check_transport``, reads the server's discovery document once and reads a
+registration not yet in the state with the token it was given (``adopt``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import requests
 from oauth2_sync.errors import NotFoundError, RegistryError, RegistryUnavailableError, UsageError
 from oauth2_sync.registry import transport
 from oauth2_sync.registry.capabilities import Capabilities, narrowed
+from oauth2_sync.registry.compat import refused_token
 from oauth2_sync.registry.metadata import capabilities_from
 from oauth2_sync.registry.retry import RetryPolicy
+from oauth2_sync.registry.session import new_session
 from oauth2_sync.registry.state import Registration, StateFile
 from oauth2_sync.secret import Secret
 
@@ -98,19 +101,29 @@ def recovery(registration: Registration) -> str:
 
 
 class DcrConnection:
-    """The calls of one rfc7592 adapter; ``Rfc7592Registry`` sets these attributes."""
+    """The calls of one rfc7592 adapter to its registration ``endpoint``, with the
+    registrations of ``state``."""
 
-    endpoint: str
-    state: StateFile
-    _timeout: tuple[float, float]
-    _request_timeout: float
-    _retries: int
-    _deadline: transport.Deadline
-    _circuit: str | None
-    _capabilities: Capabilities | None
-    _declared: Capabilities
-    _capabilities_lock: threading.Lock
-    _session: requests.Session
+    def __init__(
+        self, endpoint: str, state: StateFile, *, timeout: tuple[float, float],
+        request_timeout: float, retries: int, deadline: float, declared: Capabilities,
+        ca_bundle: str | None,
+    ) -> None:
+        check_transport(endpoint, "the registration endpoint")
+        self.endpoint = endpoint
+        self.state = state
+        self._timeout = timeout
+        self._request_timeout = request_timeout
+        self._retries = retries
+        self._deadline = transport.Deadline(deadline, "command")
+        self._circuit: str | None = None
+        self._capabilities: Capabilities | None = None
+        self._declared = declared
+        self._capabilities_lock = threading.Lock()
+        self._session = new_session(
+            retry_policy(retries), pool_size=16, ca_bundle=ca_bundle,
+            headers={"Accept": "application/json"},
+        )
 
     # --- capabilities ------------------------------------------------------------------
 
@@ -295,6 +308,23 @@ class DcrConnection:
         except NotFoundError:
             return None
         return self._json(response, f"reading client {registration.client_id}")
+
+    def _read_with(self, uri: str, token: Secret, what: str) -> dict[str, Any]:
+        """A registration not yet in the state, read at ``uri`` with ``token`` (``adopt``):
+        a refused token is a ``RegistryError`` naming the URI."""
+        check_transport(uri, "the registration client URI")
+        response = self._request(
+            "GET", uri, what=what, headers={"Authorization": f"Bearer {token.reveal()}"},
+        )
+        if response.status_code in (401, 403, 404) or refused_token(response):
+            raise RegistryError(
+                f"{what}: the registry refused the registration access token for "
+                f"{uri} ({response.status_code})",
+                status=response.status_code,
+            )
+        if response.status_code != 200:
+            raise self._error(response, what)
+        return self._json(response, what)
 
     def _read_existing(self, registration: Registration) -> dict[str, Any]:
         metadata = self._read(registration)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,7 +44,6 @@ from oauth2_sync.errors import (
     UsageError,
 )
 from oauth2_sync.model import Client
-from oauth2_sync.registry import transport
 from oauth2_sync.registry.base import Partner, Registry, RemoteClient, Unreachable
 from oauth2_sync.registry.capabilities import STANDARD, Capabilities
 from oauth2_sync.registry.compat import initial_access_token, refused_token, update_body
@@ -71,7 +69,6 @@ from oauth2_sync.registry.metadata import (
     unsupported,
     version_of,
 )
-from oauth2_sync.registry.session import new_session
 from oauth2_sync.registry.state import (
     SCHEME_PREFIX,
     Registration,
@@ -124,27 +121,17 @@ class Rfc7592Registry(DcrConnection, Registry):
         if not url.startswith(SCHEME_PREFIX):
             raise UsageError(f"not an rfc7592 registry URL: {url}")
         self.url = url
-        self.endpoint = url[len(SCHEME_PREFIX):]
-        check_transport(self.endpoint, "the registration endpoint")
-        self.state = state
+        super().__init__(
+            url[len(SCHEME_PREFIX):], state, timeout=(connect_timeout, read_timeout),
+            request_timeout=request_timeout, retries=retries, deadline=deadline,
+            declared=declared, ca_bundle=ca_bundle,
+        )
         self._partners = tuple(sorted(set(managed_partners)))
         self._iat = initial_access_token
         self._iat_env = initial_access_token_env
         self._iat_command = initial_access_token_command
-        self._timeout = (connect_timeout, read_timeout)
-        self._request_timeout = request_timeout
-        self._retries = retries
-        self._deadline = transport.Deadline(deadline, "command")
-        self._circuit: str | None = None
-        self._capabilities: Capabilities | None = None
-        self._declared = declared
         self._names = declared.fields
-        self._capabilities_lock = threading.Lock()
         self._unreachable: list[Unreachable] = []
-        self._session = new_session(
-            retry_policy(retries), pool_size=16, ca_bundle=ca_bundle,
-            headers={"Accept": "application/json"},
-        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rfc7592Registry:
@@ -375,21 +362,8 @@ class Rfc7592Registry(DcrConnection, Registry):
         (``UsageError`` otherwise); an existing entry for ``client_id`` is replaced.
         ``RegistryError`` when the server refuses the token.
         """
-        check_transport(registration_client_uri, "the registration client URI")
         what = f"adopting {client_id}"
-        response = self._request(
-            "GET", registration_client_uri, what=what,
-            headers={"Authorization": f"Bearer {token.reveal()}"},
-        )
-        if response.status_code in (401, 403, 404) or refused_token(response):
-            raise RegistryError(
-                f"{what}: the registry refused the registration access token for "
-                f"{registration_client_uri} ({response.status_code})",
-                status=response.status_code,
-            )
-        if response.status_code != 200:
-            raise self._error(response, what)
-        metadata = self._json(response, what)
+        metadata = self._read_with(registration_client_uri, token, what)
         stored = self._our_id(metadata)
         if isinstance(stored, str) and stored != client_id:
             raise UsageError(
