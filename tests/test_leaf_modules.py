@@ -70,3 +70,19 @@ def test_uncommitted_files_are_those_the_patterns_name_relative_to_the_folder(
     outside = tmp_path.parent / f"{tmp_path.name}-not-git"
     outside.mkdir()
     assert git_uncommitted(outside, ["*.yaml"]) is None
+
+
+def test_git_facts_asked_in_the_background_are_those_asked_in_turn(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    (config / "clients").mkdir(parents=True)
+    (config / "clients" / "c.yaml").write_text("x\n")
+    commit_all(tmp_path)
+    (config / "clients" / "new.yaml").write_text("n\n")
+    patterns = ["oauth2-sync.yaml", "clients/**/*.yaml"]
+    wait = gitinfo.git_facts_later(config, patterns)
+    commit = gitinfo.git_commit(config)
+    assert commit is not None and len(commit) == 40
+    assert wait() == (commit, ("clients/new.yaml",)) == (commit, git_uncommitted(config, patterns))
+    outside = tmp_path.parent / f"{tmp_path.name}-not-git"
+    outside.mkdir()
+    assert gitinfo.git_facts_later(outside, patterns)() == (None, None)
