@@ -232,6 +232,38 @@ def test_the_redirect_fast_path_takes_the_plain_boundary_cases(uri: str) -> None
     assert _https_acceptable(uri)
 
 
+_APP_TAILS = st.text(alphabet="/?=.:@%#,*\\ a1[]", max_size=8)
+
+
+@hypothesis_settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from([
+        "http://127.0.0.1", "http://127.0.0.1:", "http://127.0.0.1:8400", "http://127.0.0.2",
+        "http://127.0.0.1.evil.example", "http://localhost", "com.example.app:",
+        "com.example.app:/", "com.example.app://", "Com.Example:", "app:", "c.a+b-1:",
+        "com..x:", "com.x-:/",
+    ]),
+    _APP_TAILS,
+)
+def test_native_app_redirects_on_the_fast_path_are_accepted_by_the_rules(
+    start: str, tail: str
+) -> None:
+    from oauth2_sync.redirects import _parsed_uri_problem
+
+    uri = start + tail
+    if plainly_valid(uri):
+        assert _parsed_uri_problem(uri) is None, uri
+    assert redirect_uri_problem(uri) == _parsed_uri_problem(uri)
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://127.0.0.1:8400/cb", "http://127.0.0.1/", "com.example.app:/cb",
+            "com.example.app:/"],
+)
+def test_the_redirect_fast_path_takes_the_mix_s_native_app_uris(uri: str) -> None:
+    assert plainly_valid(uri)
+
+
 # Glob: os.scandir against Path.glob on generated trees.
 
 _NAMES = st.sampled_from(["a", "b", ".h", "x.yaml", "y.yml", ".z.yaml", "[x]", "c.yaml"])

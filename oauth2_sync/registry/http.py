@@ -205,9 +205,13 @@ class HttpRegistry(ApiConnection, Registry):
             announced = total if announced is None else announced
             before = len(found)
             for obj in items:
-                if not reread and _partner_of(obj) not in subdomains:
+                try:
+                    remote = wire.client_from_wire(obj, subdomains)
+                except RegistryError:
+                    if reread:
+                        raise
                     subdomains, reread = self._read_subdomains(), True
-                remote = wire.client_from_wire(obj, subdomains)
+                    remote = wire.client_from_wire(obj, subdomains)
                 found[remote.client.client_id] = remote
             self._check_paging(page, len(found) - before, len(found), announced)
             page += 1
@@ -445,8 +449,3 @@ def credentials_from_settings(settings: Settings) -> Credentials:
         )
     return Credentials(client_id, Secret(secret))
 
-
-def _partner_of(obj: Any) -> Any:
-    """The partner id a wire client names, or ``None`` (malformed: ``client_from_wire``
-    says how)."""
-    return obj.get("partnerId") if isinstance(obj, dict) else None
