@@ -30,11 +30,11 @@ from common import PARTNERS, client_yaml
 from plan_apply import API_ID, API_SECRET, seed_store, server
 from run import store_clients, write_repository_settings
 
-from oauth2_sync import plan as plan_module
 from oauth2_sync import redirects, validation
 from oauth2_sync import settings as settings_module
 from oauth2_sync.fast import glob as fast_glob
 from oauth2_sync.plan import make_plan
+from oauth2_sync.registry import base as registry_base
 from oauth2_sync.registry import open_registry
 from oauth2_sync.settings import Settings, load_settings
 
@@ -100,7 +100,7 @@ def _path_glob(
 def _collector_running() -> Iterator[None]:
     with (
         _patched(validation, "collector_paused", contextlib.nullcontext),
-        _patched(plan_module, "collector_paused", contextlib.nullcontext),
+        _patched(registry_base, "collector_paused", contextlib.nullcontext),
     ):
         yield
 

@@ -8,6 +8,19 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+PACKAGE = Path(__file__).resolve().parent
+"""The installed package's folder (its schemas and contract ship inside it)."""
+
+
+def package_text(relative: str) -> str:
+    """A text file shipped inside the package, such as ``schemas/clients.schema.json``.
+
+    Read from the package's folder, not through ``importlib.resources``, whose import
+    (tempfile, shutil, zipfile and the compression modules) cost every command's
+    start-up more than the read (#14).
+    """
+    return (PACKAGE / relative).read_text(encoding="utf-8")
+
 
 def open_regular(path: Path | str) -> BinaryIO:
     """Open a file for reading, refusing anything but a regular file.

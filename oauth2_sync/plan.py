@@ -22,7 +22,7 @@ from dataclasses import replace
 from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.gitinfo import git_commit, git_uncommitted
+from oauth2_sync.gitinfo import git_commit, git_facts_later
 from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 
 # The plan's data and its JSON document live in modules of their own; their names are
@@ -296,18 +296,21 @@ def make_plan(
     (``settings_sha256``, ``files``): only a saved plan or the JSON document needs them,
     and hashing every client file costs about 1% of a plan with no changes.
     """
-    desired = load_desired(settings)
-    state = read_registry(registry)
+    # Provenance is always recorded (the commit, and one cheap `git status` of the files
+    # the settings name), asked while the files load; the digests only when a saved
+    # plan or the JSON document needs them.
+    git_facts = git_facts_later(settings.root, settings.read_patterns)
+    try:
+        desired = load_desired(settings)
+        state = read_registry(registry)
+    finally:
+        commit, uncommitted = git_facts()
     made = build_plan(
         desired, state, settings, targets=targets, prune=prune,
-        commit=git_commit(settings.root), unsupported=registry.unsupported,
+        commit=commit, unsupported=registry.unsupported,
         ttl_defaults=registry_defaults(registry),
     )
-    # Provenance is always recorded (one cheap `git status` of the files the settings
-    # name); the digests only when a saved plan or the JSON document needs them.
-    made = dataclasses.replace(
-        made, uncommitted=git_uncommitted(settings.root, settings.read_patterns),
-    )
+    made = dataclasses.replace(made, uncommitted=uncommitted)
     if not digests:
         return made
     settings_sha256, files = config_digests(settings, desired)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
@@ -188,6 +187,8 @@ def save(plan: Plan, path: Path) -> None:
     """
     text = json.dumps(to_dict(plan), indent=2, ensure_ascii=True) + "\n"
     target = check_out_path(path)
+    import tempfile  # only a saved plan needs it (#14: the fixed cost of every plan)
+
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:

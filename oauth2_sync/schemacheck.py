@@ -12,17 +12,16 @@ costs about 90 ms, more than a whole plan of the examples.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
 from collections.abc import Iterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from oauth2_sync import durations
 from oauth2_sync.errors import Diagnostic, RuleId
 from oauth2_sync.fast.subset import subset_valid
+from oauth2_sync.files import package_text
 from oauth2_sync.loader import DataPath, Document
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ _TYPE_NAMES = {
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """The shipped JSON Schema ``clients`` or ``settings``, parsed."""
-    text = resources.files("oauth2_sync").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    text = package_text(f"schemas/{name}.schema.json")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -154,6 +153,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[DataPath, RuleId, str, bo
         yield path, "schema", f"{where}must be {names}, not {got}", False
         return
     if error.validator == "enum":
+        import difflib  # only for a "did you mean" on the error path
+
         options = [str(v) for v in value]
         hint = difflib.get_close_matches(str(error.instance), options, n=1, cutoff=0.6)
         extra = f"; did you mean '{hint[0]}'?" if hint else ""
@@ -195,6 +196,8 @@ def _explain_keys(
 ) -> Iterator[tuple[DataPath, RuleId, str, bool]]:
     """Unknown keys (with a "did you mean") or missing ones, one finding per key."""
     if keyword == "additionalProperties":
+        import difflib  # only for a "did you mean" on the error path
+
         known = sorted(schema.get("properties", {}))
         for key in instance:
             if key not in known:

@@ -369,7 +369,10 @@ def _resolve_local(url: str, root: Path) -> str:
 
 
 @functools.cache
+@functools.lru_cache(maxsize=256)
 def _glob_regex(pattern: str) -> re.Pattern[str]:
+    # Cached: every file asks every team (``Team.owns``); building the expression
+    # character by character each time cost 3% of validating 10,000 clients (#14).
     out = ""
     i = 0
     while i < len(pattern):

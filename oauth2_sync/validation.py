@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from oauth2_sync import durations, schemacheck
-from oauth2_sync.errors import Diagnostic, InputError, RuleId
+from oauth2_sync.errors import ORDER, Diagnostic, InputError, RuleId
 from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.fast.schema import clients_valid
 from oauth2_sync.loader import DataPath, Document, display_path, load_file
@@ -132,7 +132,7 @@ def validate(
             )
         )
     return ValidationResult(
-        tuple(sorted(diagnostics)),
+        tuple(sorted(diagnostics, key=ORDER)),
         tuple(clients),
         tuple(shown),
     )
@@ -230,6 +230,10 @@ class _FileChecker:
         self.rejected: set[int] = set()
         """Indexes of entries with errors."""
         self.found: list[Diagnostic] = []
+        self.error_count = 0
+        """How many errors ``error`` and ``warn`` added (counted: searching ``found`` for
+        them before and after each client cost more than the client's rules)."""
+        self.capabilities = settings.registry.capabilities
 
     def run(self) -> list[Diagnostic]:
         data = self.doc.data
@@ -286,7 +290,7 @@ class _FileChecker:
         error the entry's other rules are skipped. True when something was found."""
         if not isinstance(entry, dict):
             return False
-        problems = entry_problems(self.settings.registry.capabilities, entry)
+        problems = entry_problems(self.capabilities, entry)
         for where, message in problems:
             shown = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where)
             self.error(("clients", index, *where), "schema", f"clients[{index}]{shown}: {message}")
@@ -297,7 +301,7 @@ class _FileChecker:
     def check_client(self, index: int, entry: dict[str, Any], teams: Sequence[Any]) -> None:
         at: DataPath = ("clients", index)
         client = Client.from_document(entry)
-        before = len([d for d in self.found if d.severity == "error"])
+        before = self.error_count
         partner = client.partner
         if not client.client_id.startswith(f"{partner}-") or not client.user_name:
             self.error(
@@ -318,7 +322,7 @@ class _FileChecker:
         self.check_lifetimes(at, entry, client)
         self.check_policy(at, entry, client)
         self.clients.append(DesiredClient(client, self.doc, index))
-        if len([d for d in self.found if d.severity == "error"]) != before:
+        if self.error_count != before:
             self.rejected.add(index)
 
     def check_redirects(self, at: DataPath, entry: dict[str, Any], client: Client) -> None:
@@ -427,10 +431,12 @@ class _FileChecker:
 
     def error(self, path: DataPath, rule: RuleId, message: str) -> None:
         self.found.append(self.doc.diagnostic(path, rule, message))
+        self.error_count += 1
 
     def warn(self, path: DataPath, rule: RuleId, message: str) -> None:
         promoted = rule in self.settings.policy.errors
         self.found.append(self.doc.diagnostic(path, rule, message, warning=not promoted))
+        self.error_count += promoted
 
 
 def _duplicate_entries(

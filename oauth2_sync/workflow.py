@@ -19,20 +19,22 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from oauth2_sync.apply import Report, Result, Stop, StopReason
 from oauth2_sync.errors import UsageError
 
 if TYPE_CHECKING:
+    # Only the runs that write need the apply machinery at run time: plan, which uses
+    # this module's warnings, does not import it (#14, fixed cost of a plan).
+    from oauth2_sync.apply import Report, Result, Stop, StopReason
     from oauth2_sync.journal import Journal, Pending
     from oauth2_sync.plan import Plan
     from oauth2_sync.registry.base import Registry
     from oauth2_sync.settings import Settings
 
-Writes = Callable[
-    [Callable[[Result], None], Stop, Callable[[StopReason, int], None]], Report
-]
+Writes: TypeAlias = (
+    "Callable[[Callable[[Result], None], Stop, Callable[[StopReason, int], None]], Report]"
+)
 """Runs the writes: ``(on_result, stop, on_stop) -> Report``."""
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -238,6 +240,8 @@ def run_rotate(
 def run_writes(progress: ProgressFactory, total: int, label: str, writes: Writes) -> Report:
     """Run ``writes`` under ``progress``, stopping on SIGINT or SIGTERM (see
     ``stopping_on_signals``)."""
+    from oauth2_sync.apply import Stop
+
     stop = Stop()
     with stopping_on_signals(stop), progress(total, label) as shown:
         return writes(shown.step, stop, shown.stopping)

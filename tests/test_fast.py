@@ -251,6 +251,38 @@ def test_the_redirect_fast_path_takes_the_plain_boundary_cases(uri: str) -> None
     assert _https_acceptable(uri)
 
 
+_APP_TAILS = st.text(alphabet="/?=.:@%#,*\\ a1[]", max_size=8)
+
+
+@hypothesis_settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from([
+        "http://127.0.0.1", "http://127.0.0.1:", "http://127.0.0.1:8400", "http://127.0.0.2",
+        "http://127.0.0.1.evil.example", "http://localhost", "com.example.app:",
+        "com.example.app:/", "com.example.app://", "Com.Example:", "app:", "c.a+b-1:",
+        "com..x:", "com.x-:/",
+    ]),
+    _APP_TAILS,
+)
+def test_native_app_redirects_on_the_fast_path_are_accepted_by_the_rules(
+    start: str, tail: str
+) -> None:
+    from oauth2_sync.redirects import _parsed_uri_problem
+
+    uri = start + tail
+    if plainly_valid(uri):
+        assert _parsed_uri_problem(uri) is None, uri
+    assert redirect_uri_problem(uri) == _parsed_uri_problem(uri)
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://127.0.0.1:8400/cb", "http://127.0.0.1/", "com.example.app:/cb",
+            "com.example.app:/"],
+)
+def test_the_redirect_fast_path_takes_the_mix_s_native_app_uris(uri: str) -> None:
+    assert plainly_valid(uri)
+
+
 # Glob: os.scandir against Path.glob on generated trees.
 
 _NAMES = st.sampled_from(["a", "b", ".h", "x.yaml", "y.yml", ".z.yaml", "[x]", "c.yaml"])
@@ -403,3 +435,39 @@ def test_the_resolver_fast_path_answers_as_pyyaml(
     for kind in (yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode):
         implicit = (plain, quoted_implicit)
         assert resolve(kind, value, implicit) == reference.resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
+_TOKENS = st.lists(st.sampled_from(["read", "write", "password", "implicit", "b", "a", ""]),
+                   max_size=5)
+
+
+@given(st.lists(_TOKENS, max_size=8))
+def test_shared_sets_are_the_normal_sets(lists: list[list[str]]) -> None:
+    from oauth2_sync.model import normal_set, shared_set
+
+    for values in lists + lists:  # the second time from the cache
+        assert shared_set(values) == normal_set(values)
+        assert shared_set(iter(values)) == normal_set(values)
+
+
+def test_shared_sets_stop_caching_at_their_bound_and_stay_right() -> None:
+    from oauth2_sync import model
+
+    for n in range(model._SHARED_MAX + 10):
+        values = [f"scope{n}", "read", f"scope{n}"]
+        assert model.shared_set(values) == ("read", f"scope{n}")
+    assert len(model._SHARED_SETS) <= model._SHARED_MAX
+    assert model.shared_set("read") == model.normal_set("read")  # a string, as a hostile wire
+
+
+@given(st.lists(st.tuples(
+    st.sampled_from(["a.yaml", "b.yaml", "c/d.yaml"]), st.integers(1, 3), st.integers(1, 3),
+    st.sampled_from(["error", "warning"]), st.sampled_from(["schema", "client-id"]),
+    st.sampled_from(["x", "y", ""]),
+), max_size=30))
+def test_diagnostics_sorted_by_key_as_by_their_order(rows: list[tuple[Any, ...]]) -> None:
+    from oauth2_sync.errors import ORDER, Diagnostic
+
+    found = [Diagnostic(*row) for row in rows]
+    assert sorted(found, key=ORDER) == sorted(found)
+    assert [id(d) for d in sorted(found, key=ORDER)] == [id(d) for d in sorted(found)]

@@ -70,6 +70,8 @@ def test_uncommitted_files_are_those_the_patterns_name_relative_to_the_folder(
     outside = tmp_path.parent / f"{tmp_path.name}-not-git"
     outside.mkdir()
     assert git_uncommitted(outside, ["*.yaml"]) is None
+
+
 def test_safe_text_escapes_each_invisible_character_by_its_code_point_width() -> None:
     # \xNN below U+0100, \uNNNN in the BMP, \UNNNNNNNN beyond (a language tag, U+E0001).
     text = "a\x1b\x7f\x85\u00a0\u202e\u2028\U000e0001\tz"
@@ -88,3 +90,19 @@ def test_printable_escapes_only_what_cannot_be_seen() -> None:
     # values themselves); every invisible character is escaped.
     assert printable('é "q" \\ ok') == 'é "q" \\ ok'
     assert printable("a\nb\u202ec\U000e0001") == "a\\x0ab\\u202ec\\U000e0001"
+
+
+def test_git_facts_asked_in_the_background_are_those_asked_in_turn(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    (config / "clients").mkdir(parents=True)
+    (config / "clients" / "c.yaml").write_text("x\n")
+    commit_all(tmp_path)
+    (config / "clients" / "new.yaml").write_text("n\n")
+    patterns = ["oauth2-sync.yaml", "clients/**/*.yaml"]
+    wait = gitinfo.git_facts_later(config, patterns)
+    commit = gitinfo.git_commit(config)
+    assert commit is not None and len(commit) == 40
+    assert wait() == (commit, ("clients/new.yaml",)) == (commit, git_uncommitted(config, patterns))
+    outside = tmp_path.parent / f"{tmp_path.name}-not-git"
+    outside.mkdir()
+    assert gitinfo.git_facts_later(outside, patterns)() == (None, None)

@@ -303,7 +303,7 @@ def test_a_registry_that_dies_opens_the_circuit(
         listener.settimeout(0.2)
         reason = expected.split(": ", 1)[1]
         for call, line in (
-            (registry.list_clients, "GET /v1/partners"),
+            (registry.list_clients, "GET /v1/oauth2-clients?page=0&pageSize=5000"),
             (lambda: registry.get_client("acme-x"), "GET /v1/oauth2-clients/acme-x"),
             (lambda: registry.delete_client("acme-x", None), "DELETE /v1/oauth2-clients/acme-x"),
         ):

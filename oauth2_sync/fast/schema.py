@@ -10,6 +10,7 @@ True; tests/test_fast.py shows it agrees both ways on generated entries.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -21,13 +22,23 @@ def clients_valid(data: object) -> bool:
     """True only if ``data`` satisfies ``clients.schema.json``."""
     if type(data) is not dict or data.keys() != {"clients"} or type(data["clients"]) is not list:
         return False
-    return all(_client_valid(entry) for entry in data["clients"])
-
-
-def _client_valid(entry: object) -> bool:
-    if type(entry) is not dict or not _REQUIRED <= entry.keys() <= _ALLOWED:
-        return False
-    return all(check(entry) for check in _CHECKS)
+    for entry in data["clients"]:
+        # One pass a client, each keyword's check in turn: the same checks as functions
+        # called through a tuple, with generators, took a third longer (#14).
+        if (
+            type(entry) is not dict
+            or not _REQUIRED <= entry.keys() <= _ALLOWED
+            or not _strings_valid(entry)
+            or type(entry.get("restrict_to_partner_users", False)) is not bool
+            or not _vocabulary_valid(entry.get("scopes", _ABSENT), _scope_valid)
+            or not _vocabulary_valid(entry.get("grant_types", _ABSENT), _grant_valid)
+            or not _redirects_valid(entry.get("redirect_uris", _ABSENT))
+            or not _lifetime_valid(entry.get("access_token_ttl"))
+            or not _lifetime_valid(entry.get("refresh_token_ttl"))
+            or not _auth_valid(entry.get("token_endpoint_auth_method", _AUTH_DEFAULT))
+        ):
+            return False
+    return True
 
 
 def _strings_valid(entry: dict[str, object]) -> bool:
@@ -43,60 +54,67 @@ def _strings_valid(entry: dict[str, object]) -> bool:
     return True
 
 
-def _flag_valid(entry: dict[str, object]) -> bool:
-    return type(entry.get("restrict_to_partner_users", False)) is bool
-
-
-def _auth_valid(entry: dict[str, object]) -> bool:
-    method = entry.get("token_endpoint_auth_method", _AUTH_DEFAULT)
-    return type(method) is str and method in _AUTH_METHODS
-
-
-def _vocabularies_valid(entry: dict[str, object]) -> bool:
+def _vocabulary_valid(values: object, item_valid: Callable[[str], bool]) -> bool:
     # Scopes and grants are open vocabularies (RFC 6749 tokens); what a registry offers
     # is checked after the schema (registry.capabilities).
-    for key, longest, search in _ITEM_RULES:
-        if key not in entry:
-            continue
-        values = entry[key]
-        if (
-            type(values) is not list
-            or not values
-            or not all(
-                type(v) is str and 1 <= len(v) <= longest and search(v) is not None
-                and not v.endswith("\n")
-                for v in values
-            )
-            or len(set(values)) != len(values)
-        ):
+    if values is _ABSENT:
+        return True
+    if type(values) is not list or not values:
+        return False
+    for value in values:
+        if type(value) is not str or not item_valid(value):
             return False
-    return True
+    return len(set(values)) == len(values)
 
 
-def _redirects_valid(entry: dict[str, object]) -> bool:
-    uris = entry.get("redirect_uris", [])
+def _item_rule(key: str) -> Callable[[str], bool]:
+    """The ``items`` rule of ``scopes`` or ``grant_types`` for one string, cached: a
+    repository spells a handful of scopes and grants over and over."""
+    items = _CLIENT["properties"][key]["items"]
+    shortest, longest, search = items["minLength"], items["maxLength"], _pattern(items["pattern"])
+
+    @functools.lru_cache(maxsize=1024)
+    def valid(value: str) -> bool:
+        return (
+            shortest <= len(value) <= longest
+            and search(value) is not None
+            and not value.endswith("\n")
+        )
+
+    return valid
+
+
+def _redirects_valid(uris: object) -> bool:
+    if uris is _ABSENT:
+        return True
     return type(uris) is list and all(type(u) is str and 1 <= len(u) <= 2000 for u in uris)
 
 
-def _lifetimes_valid(entry: dict[str, object]) -> bool:
-    return all(_lifetime_valid(entry.get(key)) for key in ("access_token_ttl", "refresh_token_ttl"))
+def _auth_valid(method: object) -> bool:
+    return type(method) is str and method in _AUTH_METHODS
 
 
 def _lifetime_valid(value: object) -> bool:
     if value is None:
         return True
     if type(value) is str:
-        seconds = duration_seconds(value)
-        return (
-            _LIFETIME_PATTERN(value) is not None
-            and not value.endswith("\n")
-            and (seconds is None or seconds <= _LIFETIME["x-maximum-seconds"])
-        )
+        return _lifetime_text_valid(value)
     if type(value) is float and value.is_integer():
         value = int(value)
     if type(value) is int:
         return value != 0 and _LIFETIME["minimum"] <= value <= _LIFETIME["maximum"]
     return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _lifetime_text_valid(value: str) -> bool:
+    # Cached: a repository spells its lifetimes a handful of ways (12h, 30d...).
+    seconds = duration_seconds(value)
+    return (
+        _LIFETIME_PATTERN(value) is not None
+        and not value.endswith("\n")
+        and (seconds is None or seconds <= _LIFETIME["x-maximum-seconds"])
+    )
 
 
 def _pattern(pattern: str) -> Callable[[str], re.Match[str] | None]:
@@ -117,18 +135,10 @@ _STRING_RULES = tuple(
     )
     for key in ("client_id", "name", "email", "partner")
 )
-"""The required string fields' rules, looked up once (``_client_valid`` runs per client)."""
-_ITEM_RULES = tuple(
-    (
-        key,
-        _CLIENT["properties"][key]["items"]["maxLength"],
-        _pattern(_CLIENT["properties"][key]["items"]["pattern"]),
-    )
-    for key in ("scopes", "grant_types")
-)
+"""The required string fields' rules, looked up once (``clients_valid`` runs per client)."""
+_scope_valid = _item_rule("scopes")
+_grant_valid = _item_rule("grant_types")
 _AUTH_METHODS = frozenset(_CLIENT["properties"]["token_endpoint_auth_method"]["enum"])
 _AUTH_DEFAULT = _CLIENT["properties"]["token_endpoint_auth_method"]["default"]
-_CHECKS: tuple[Callable[[dict[str, object]], bool], ...] = (
-    _strings_valid, _flag_valid, _vocabularies_valid, _redirects_valid, _lifetimes_valid,
-    _auth_valid,
-)
+_ABSENT = object()
+"""An optional key left out (not the same as null, which the schema refuses)."""

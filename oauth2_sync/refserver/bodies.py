@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import yaml
 
 from oauth2_sync.errors import RegistryError
+from oauth2_sync.files import package_text
 from oauth2_sync.model import DEFAULT_GRANTS, DEFAULT_SCOPES, GRANT_TYPES, REDIRECT_GRANTS, SCOPES
 from oauth2_sync.refserver import schemafast
 
@@ -70,8 +70,8 @@ Problem = tuple[int, str]
 
 @functools.cache
 def _contract() -> dict[str, Any]:
-    text = resources.files("oauth2_sync").joinpath("schemas/registry-api.openapi.yaml")
-    document: dict[str, Any] = yaml.load(text.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    text = package_text("schemas/registry-api.openapi.yaml")
+    document: dict[str, Any] = yaml.load(text, Loader=yaml.CSafeLoader)
     return document
 
 

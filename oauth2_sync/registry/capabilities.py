@@ -9,7 +9,6 @@ form, so validation, the adapters and the renderers can all use it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -180,6 +179,8 @@ def _not_offered(key: str, value: str, allowed: frozenset[str] | None) -> str | 
         allowed = KNOWN_GRANTS
     if value in allowed:
         return None
+    import difflib  # only for a "did you mean" on the error path
+
     options = sorted(allowed)
     hint = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
     extra = f"; did you mean '{hint[0]}'?" if hint else ""

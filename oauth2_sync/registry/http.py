@@ -142,6 +142,8 @@ class HttpRegistry(ApiConnection, Registry):
         self.tokens = TokenSource(credentials, self._token, urlsplit(self.token_url).path)
         self._partner_lock = threading.Lock()
         self._partners: dict[str, int] | None = None
+        self._partner_subdomains: dict[int, str] | None = None
+        """Partner ids to subdomains, as the last ``list_partners`` read them."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpRegistry:
@@ -178,6 +180,7 @@ class HttpRegistry(ApiConnection, Registry):
         partners = [wire.partner_from_wire(obj) for obj in body]
         with self._partner_lock:
             self._partners = {p.subdomain: p.id for p in partners}
+            self._partner_subdomains = {p.id: p.subdomain for p in partners}
         return partners
 
     def list_clients(self) -> list[RemoteClient]:
@@ -187,7 +190,13 @@ class HttpRegistry(ApiConnection, Registry):
         adds no new client, when the count passes the first page's ``total`` (plus a
         margin) or ``max_clients``.
         """
-        subdomains = {p.id: p.subdomain for p in self.list_partners()}
+        # The partners just read (``read_registry`` reads them first) name the clients'
+        # partners: one request less a plan (#14). A partner id they do not know has the
+        # partners read again, once, as before every client list.
+        with self._partner_lock:
+            known = self._partner_subdomains
+        subdomains = known if known is not None else self._read_subdomains()
+        reread = known is None
         found: dict[str, RemoteClient] = {}
         page = 0
         announced: int | None = None
@@ -196,7 +205,13 @@ class HttpRegistry(ApiConnection, Registry):
             announced = total if announced is None else announced
             before = len(found)
             for obj in items:
-                remote = wire.client_from_wire(obj, subdomains)
+                try:
+                    remote = wire.client_from_wire(obj, subdomains)
+                except RegistryError:
+                    if reread:
+                        raise
+                    subdomains, reread = self._read_subdomains(), True
+                    remote = wire.client_from_wire(obj, subdomains)
                 found[remote.client.client_id] = remote
             self._check_paging(page, len(found) - before, len(found), announced)
             page += 1
@@ -204,6 +219,10 @@ class HttpRegistry(ApiConnection, Registry):
             if len(items) < self.page_size or page * self.page_size >= total:
                 break
         return sorted(found.values(), key=lambda r: r.client.client_id)
+
+    def _read_subdomains(self) -> dict[int, str]:
+        """Partner ids to subdomains, read now."""
+        return {p.id: p.subdomain for p in self.list_partners()}
 
     def _check_paging(self, page: int, added: int, count: int, announced: int) -> None:
         """Stop a registry that pages without end (``RegistryError``, one line)."""
@@ -429,3 +448,4 @@ def credentials_from_settings(settings: Settings) -> Credentials:
             Secret(need(auth.password_env, "password")),
         )
     return Credentials(client_id, Secret(secret))
+

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Required, TypedDict
 
 from oauth2_sync.errors import RegistryError
-from oauth2_sync.model import Client, normal_set
+from oauth2_sync.model import Client, normal_set, shared_set
 from oauth2_sync.registry.base import Partner, RemoteClient
 
 # The wire's documents, as the OpenAPI contract (schemas/registry-api.openapi.yaml) and
@@ -136,8 +136,8 @@ def client_from_wire(obj: Any, subdomains: Mapping[int, str]) -> RemoteClient:
             email=str(obj["email"]),
             partner=subdomain,
             restrict_to_partner_users=bool(obj.get("restrictToPartnerUsers", True)),
-            scopes=normal_set(obj.get("scope") or ()),
-            grant_types=normal_set(obj.get("grantTypes") or ()),
+            scopes=shared_set(obj.get("scope") or ()),
+            grant_types=shared_set(obj.get("grantTypes") or ()),
             redirect_uris=split_redirects(obj.get("redirectUri")),
             access_token_ttl=_optional_int(obj.get("accessTokenValiditySeconds")),
             refresh_token_ttl=_optional_int(obj.get("refreshTokenValiditySeconds")),

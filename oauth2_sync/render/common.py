@@ -8,7 +8,6 @@ for people (``human_ttl``); plan renderers share the symbols, legend and summary
 from __future__ import annotations
 
 import functools
-import html
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Protocol, TypeVar, cast
@@ -218,6 +217,8 @@ def code(text: str, *, quoted: bool = False) -> str:
         shown = f"{shown[:MAX_VALUE_CHARS]}… ({len(shown) - MAX_VALUE_CHARS} more characters)"
     if quoted:
         shown = f'"{shown}"'
+    import html  # Markdown only: the text plan, the one CI logs show, does not import it
+
     return f"<code>{html.escape(shown, quote=True)}</code>"
 
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from oauth2_sync.render import json as render_json
-from oauth2_sync.render import markdown as render_markdown
 from oauth2_sync.render import text as render_text
 from oauth2_sync.render.common import line as diagnostic_line
 
@@ -34,6 +33,9 @@ def render_plan(
     if fmt == "json":
         render_json.render(plan, out)
     elif fmt == "markdown":
+        # Imported here: html and the comment's renderer are for pull requests only.
+        from oauth2_sync.render import markdown as render_markdown
+
         render_markdown.render(plan, out)
     elif quiet:
         click.echo(render_text.plan_line(plan) if plan.has_changes else "No changes.", file=out)
