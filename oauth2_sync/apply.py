@@ -44,6 +44,7 @@ from oauth2_sync.errors import (
 from oauth2_sync.journal import Journal
 from oauth2_sync.parallel import Job, run_jobs
 from oauth2_sync.plan import Change, Plan, safety_violations
+from oauth2_sync.plandata import secret_creates
 from oauth2_sync.registry.base import Registry, RemoteClient
 from oauth2_sync.results import (
     OK_STATUSES,
@@ -62,7 +63,7 @@ from oauth2_sync.sink import Sink
 __all__ = [
     "DEFAULT_PARALLELISM", "OK_STATUSES", "Operation", "Report", "Result", "Status", "Stop",
     "StopReason", "apply_plan", "check_preconditions", "check_safety", "check_sink",
-    "rotate_secrets",
+    "rotate_secrets", "secret_creates",
 ]
 """The results' vocabulary lives in ``results``; it is re-exported here, where apply's
 callers have always found it."""
@@ -110,15 +111,6 @@ def check_preconditions(plan: Plan, registry: Registry, sink: Sink | None) -> No
     if summary.create or summary.update or summary.delete:
         # A read-only credential fails here, once, rather than per client with 403.
         registry.check_can_write()
-
-
-def secret_creates(plan: Plan) -> list[str]:
-    """The clients ``plan`` creates that get a secret: every create but public clients'
-    (``token_endpoint_auth_method: none``), which need no sink."""
-    return [
-        c.client_id for c in plan.changes
-        if c.action == "create" and c.after is not None and not c.after.public
-    ]
 
 
 def check_sink(sink: Sink, client_ids: Collection[str]) -> None:

@@ -142,3 +142,12 @@ class Plan:
     def has_changes(self) -> bool:
         """Whether apply would write anything."""
         return bool(self.changes)
+
+
+def secret_creates(plan: Plan) -> list[str]:
+    """The clients ``plan`` creates that get a secret: every create but public clients'
+    (``token_endpoint_auth_method: none``), which need no sink."""
+    return [
+        c.client_id for c in plan.changes
+        if c.action == "create" and c.after is not None and not c.after.public
+    ]

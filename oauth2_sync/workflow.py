@@ -138,7 +138,7 @@ def pending_secrets(settings: Settings, plan: Plan) -> tuple[Journal, tuple[Pend
 
 def no_sink_warning(settings: Settings, plan: Plan) -> str | None:
     """What apply would refuse, said at plan time: creates with no secret sink."""
-    from oauth2_sync.apply import secret_creates
+    from oauth2_sync.plandata import secret_creates
 
     creates = len(secret_creates(plan))
     if creates and not settings.secrets.configured:
