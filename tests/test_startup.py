@@ -22,12 +22,15 @@ try:
     cli(sys.argv[1:], prog_name="oauth2-sync")
 except SystemExit as exc:
     code = exc.code
-print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+print(json.dumps({"code": code, "modules": sorted(
+    {m.split(".")[0] for m in sys.modules} | {m for m in sys.modules if m.startswith("oauth2_sync.")}
+)}))
 """
 
 
 def loaded(*args: str, cwd: Path) -> tuple[int, set[str]]:
-    """The exit code of ``oauth2-sync ARGS`` and the top-level packages it imported."""
+    """The exit code of ``oauth2-sync ARGS``, the top-level packages it imported and the
+    package's own modules."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args], cwd=cwd, capture_output=True, text=True,
         check=False, timeout=60,
@@ -55,3 +58,15 @@ def test_validate_imports_no_http_stack(tmp_path: Path) -> None:
     assert code == 0
     assert "oauth2_sync" in modules  # the probe did run the command
     assert not modules & {"requests", "urllib3"}
+
+
+def test_a_plan_of_the_local_registry_imports_neither_the_http_stack_nor_apply(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo, ignore=shutil.ignore_patterns(".oauth2-sync", ".secrets"))
+    code, modules = loaded("-q", "plan", cwd=repo)
+    assert code == 2  # the examples' twelve creates
+    assert "oauth2_sync.plan" in modules
+    assert not modules & {"requests", "urllib3", "jsonschema", "oauth2_sync.apply",
+                          "oauth2_sync.sink", "oauth2_sync.parallel"}
