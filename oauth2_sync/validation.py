@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from oauth2_sync.model import REDIRECT_GRANTS, Client
 from oauth2_sync.redirects import redirect_uri_problem
 from oauth2_sync.registry.capabilities import closed_vocabulary_message, entry_problems
 from oauth2_sync.settings import Settings
+from oauth2_sync.sources import expand_paths, outside_links, unmatched_files
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +96,9 @@ def validate(
     else:
         discovery = settings.discover()
         files = discovery.files
-        diagnostics += _outside_links(settings, discovery.outside)
+        diagnostics += outside_links(settings, discovery.outside)
         if unmatched:
-            diagnostics += _unmatched_files(settings, [*files, *discovery.outside])
+            diagnostics += unmatched_files(settings, [*files, *discovery.outside])
     shown: list[str] = []
     candidates: list[DesiredClient] = []
     rejected: set[tuple[int, int]] = set()
@@ -138,66 +139,6 @@ def validate(
     )
 
 
-def _outside_links(
-    settings: Settings, outside: Mapping[str, tuple[int, str]]
-) -> list[Diagnostic]:
-    """An error at the ``clients.paths`` pattern that reached each link not followed."""
-    if not outside:
-        return []
-    doc = load_file(settings.path)
-    cwd = os.getcwd()
-    return [
-        doc.diagnostic(
-            ("clients", "paths", index),
-            "outside-root",
-            f"{display_path(link, cwd)!r} is a link to {target!r}, outside this file's "
-            "folder: not followed",
-        )
-        for link, (index, target) in outside.items()
-    ]
-
-
-def _unmatched_files(settings: Settings, found: Sequence[str]) -> list[Diagnostic]:
-    """A warning for each ``*.yaml``/``*.yml`` file under a team's folder that
-    ``clients.paths`` does not reach (``found``): it would be left out without a word."""
-    matched = set(found)
-    patterns = ", ".join(settings.client_paths)
-    cwd = os.getcwd()
-    return [
-        Diagnostic(
-            display_path(name, cwd), 1, 1, "warning", "unmatched-file",
-            f"this YAML file under a team's folder is not matched by clients.paths "
-            f"({patterns}): it is not read",
-        )
-        for folder in settings.team_folders()
-        for name in _yaml_files(folder)
-        if name not in matched and name != str(settings.path)
-    ]
-
-
-def _yaml_files(directory: str) -> Iterator[str]:
-    """The ``*.yaml``/``*.yml`` files under ``directory``, named as discovery names them;
-    hidden folders (``.git``, ``.github``, ``.oauth2-sync``) and linked folders skipped."""
-    try:
-        with os.scandir(directory or ".") as scan:
-            entries = list(scan)
-    except OSError:
-        return
-    for entry in entries:
-        path = os.path.join(directory, entry.name)
-        if entry.name.endswith((".yaml", ".yml")) and not _is_dir_entry(entry):
-            yield path
-        elif not entry.name.startswith(".") and not entry.is_symlink() and _is_dir_entry(entry):
-            yield from _yaml_files(path)
-
-
-def _is_dir_entry(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
 def load_desired(settings: Settings) -> tuple[DesiredClient, ...]:
     """The desired clients, sorted by client ID; ``InputError`` if any file has an error."""
     # Warnings are not shown by plan: the walk for unmatched files is left to validate.
@@ -205,17 +146,6 @@ def load_desired(settings: Settings) -> tuple[DesiredClient, ...]:
     if result.errors:
         raise InputError(result.errors)
     return tuple(sorted(result.clients, key=lambda d: d.client.client_id))
-
-
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, and the ``*.yaml``/``*.yml`` files under folders, sorted, once each."""
-    found: set[Path] = set()
-    for path in paths:
-        if path.is_dir():
-            found.update(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
-        else:
-            found.add(path)
-    return sorted(found)
 
 
 class _FileChecker:

@@ -43,7 +43,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     # Validation: the schema check, the settings and the OAuth rules.
     (2, "validation", (
         "oauth2_sync.schemacheck", "oauth2_sync.settings", "oauth2_sync.settingscheck",
-        "oauth2_sync.validation",
+        "oauth2_sync.validation", "oauth2_sync.sources",
         "oauth2_sync.redirects", "oauth2_sync.fast.schema",
     )),
     (3, "diff", ("oauth2_sync.diff",)),

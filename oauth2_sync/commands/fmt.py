@@ -38,7 +38,7 @@ def fmt_command(ctx: Context, paths: tuple[Path, ...], check: bool, show_diff: b
     """
     from oauth2_sync import fmt
     from oauth2_sync.settings import load_settings
-    from oauth2_sync.validation import expand_paths
+    from oauth2_sync.sources import expand_paths
 
     files = expand_paths(paths) if paths else load_settings(ctx.config).client_files()
     dry = check or show_diff
