@@ -678,7 +678,7 @@ def test_github_a_widening_change_waits_for_the_named_team_and_others_pass_at_on
     assert applied.returncode == 0, applied.stdout
     state = tmp_path / "state"
     state.mkdir()
-    github = GitHubReviews(pull=11)
+    github = GitHubReviews(pull=11, head="2" * 40)
     apps = workspace / "clients" / "payments" / "apps.yaml"
     original = apps.read_text()
     with stand_in(github.handle) as url:
