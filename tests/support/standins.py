@@ -198,7 +198,7 @@ class GitHubReviews:
     def __init__(self, pull: int = 5, head: str = "ab" * 20) -> None:
         self.pull = pull
         self.head = head
-        self.reviews: list[dict[str, Any]] = []
+        self.reviews: list[Any] = []  # any JSON: a hostile server sends odd entries
         self.teams: dict[str, set[str]] = {"example-org/security": {"sec-alice"}}
         self.statuses: list[dict[str, Any]] = []
 
