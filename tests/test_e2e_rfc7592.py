@@ -553,3 +553,43 @@ REASONS = {
     ),
 }
 REASONS["400-access_denied"] = REASONS["403"]
+
+
+def test_a_public_client_never_shows_a_secret_the_server_issues_anyway(tmp_path: Path) -> None:
+    """A server that issues secrets to public clients too (Canaille): the secret reaches
+    no sink, state file, journal or output; a client made confidential again is told to
+    get a new secret (the registry may hold its old one, or one nobody received)."""
+    with running_refusing_server() as server:
+        server.secret_for_public = True
+        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
+            "registry": {"url": server.registry_url},
+            "clients": {"paths": ["clients/**/*.yaml"]},
+            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
+            "safety": {"max_changes_percent": 100},
+            "secrets": {"directory": ".secrets"},
+        }))
+        spa = {"client_id": "acme-spa", "name": "Acme SPA", "email": "ops@acme.example",
+               "partner": "acme", "scopes": ["read"], "grant_types": ["authorization_code"],
+               "redirect_uris": ["https://spa.acme.example/cb"],
+               "token_endpoint_auth_method": "none"}
+        (tmp_path / "clients").mkdir()
+        files = tmp_path / "clients" / "acme.yaml"
+        files.write_text(yaml.safe_dump({"clients": [spa]}, sort_keys=False))
+        repo = Repo(tmp_path, None)  # type: ignore[arg-type]  # (no oidc-provider here)
+        created = repo.run("apply", "--auto-approve")
+        assert created.returncode == 0, created.stdout + created.stderr
+        server_id = repo.state()["acme-spa"]["client_id"]
+        assert f"secret-of-{server_id}" in json.dumps(server.answer(server_id))
+        del spa["token_endpoint_auth_method"]  # confidential again
+        files.write_text(yaml.safe_dump({"clients": [spa]}, sort_keys=False))
+        flipped = repo.run("apply", "--auto-approve")
+        assert flipped.returncode == 0, flipped.stdout + flipped.stderr
+        assert (
+            "acme-spa: updated (token_endpoint_auth_method); it is confidential again and "
+            "nobody holds a current secret: run `oauth2-sync rotate-secret acme-spa`"
+        ) in flipped.stdout
+        said = created.stdout + created.stderr + flipped.stdout + flipped.stderr
+        kept = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()
+                       and "clients" not in p.parts)
+        assert f"secret-of-{server_id}" not in said + kept
+        assert not (tmp_path / ".secrets").exists() or not any((tmp_path / ".secrets").iterdir())
