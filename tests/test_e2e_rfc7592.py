@@ -593,3 +593,30 @@ def test_a_public_client_never_shows_a_secret_the_server_issues_anyway(tmp_path:
                        and "clients" not in p.parts)
         assert f"secret-of-{server_id}" not in said + kept
         assert not (tmp_path / ".secrets").exists() or not any((tmp_path / ".secrets").iterdir())
+
+
+def test_a_hostile_discovery_document_is_one_short_line_per_client(tmp_path: Path) -> None:
+    """200,000 scopes (listed up to 20), entries that are no strings (ignored), a
+    grant list that is no list (the RFC 8414 default)."""
+    with running_refusing_server() as server:
+        server.extra_discovery = {
+            "scopes_supported": [f"s{i:06}" for i in range(200_000)] + [5, None, {"a": 1}],
+            "grant_types_supported": 7,
+        }
+        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
+            "registry": {"url": server.registry_url},
+            "clients": {"paths": ["clients/**/*.yaml"]},
+            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
+        }))
+        (tmp_path / "clients").mkdir()
+        (tmp_path / "clients" / "acme.yaml").write_text(yaml.safe_dump({"clients": [
+            {"client_id": "acme-a", "name": "A", "email": "ops@acme.example", "partner": "acme",
+             "scopes": ["read"], "grant_types": ["authorization_code"],
+             "redirect_uris": ["https://a.acme.example/cb"]}]}, sort_keys=False))
+        planned = Repo(tmp_path, None).run("plan")  # type: ignore[arg-type]
+    first = ", ".join(f"s{i:06}" for i in range(20))
+    assert (planned.returncode, planned.stderr) == (1, "")
+    assert planned.stdout.endswith(
+        "  clients/acme.yaml:2:3: error: [registry-unsupported] client acme-a: the registry "
+        f"does not support scope 'read' (it supports {first} and 199980 more)\n"
+    )

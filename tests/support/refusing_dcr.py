@@ -38,6 +38,8 @@ class RefusingServer:
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     secret_for_public: bool = False
     """Issue a client secret to public clients too, as Canaille does."""
+    extra_discovery: dict[str, Any] = field(default_factory=dict)
+    """Entries that replace or add to the discovery document (a hostile one)."""
 
     @property
     def registry_url(self) -> str:
@@ -60,6 +62,7 @@ class RefusingServer:
                                       "refresh_token"],
             "response_types_supported": ["code"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+            **self.extra_discovery,
         }
 
     def register(self, metadata: dict[str, Any]) -> dict[str, Any]:
