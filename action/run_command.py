@@ -93,9 +93,19 @@ def command_line(values: dict[str, str]) -> tuple[str, list[str], Path | None]:
     return command, argv, document
 
 
+def _open_document(document: Path) -> int:
+    """The document for writing, never through a link: a pull request may commit
+    ``plan.md`` as a link to a file a later step runs, and the plan's text is partly its."""
+    try:
+        return os.open(document, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise InputError(f"document: cannot write {document}: {exc.strerror} (a link or a "
+                         "folder is refused)") from None
+
+
 def run(argv: list[str], document: Path | None) -> int:
     """The command as a child; SIGINT and SIGTERM reach it, the status is returned."""
-    stdout = document.open("w", encoding="utf-8") if document else None
+    stdout = _open_document(document) if document else None
     try:
         with subprocess.Popen(argv, stdout=stdout) as child:
             def forward(signum: int, _frame: FrameType | None) -> None:
@@ -108,7 +118,7 @@ def run(argv: list[str], document: Path | None) -> int:
         raise InputError(f"cannot run {argv[0]}: {exc.strerror}") from None
     finally:
         if stdout is not None:
-            stdout.close()
+            os.close(stdout)
 
 
 def record(outputs: Path | None, style: Style, values: dict[str, str]) -> None:

@@ -309,6 +309,14 @@ class _Executor:
             )
         fields = ", ".join(f.field for f in change.fields)
         logger.debug("updated %s", change.client_id)
+        if change.before is not None and change.before.public and not desired.public:
+            # No secret of it reached the sink while it was public, and the registry may
+            # still hold the one it had before (or one it issued anyway): issue a new one.
+            return Result(
+                change.client_id, "update", "updated",
+                f"updated ({fields}); it is confidential again and nobody holds a current "
+                f"secret: run `oauth2-sync rotate-secret {escape(change.client_id)}`",
+            )
         return Result(change.client_id, "update", "updated", f"updated ({fields})")
 
     def _delete(self, change: Change) -> Result:

@@ -553,3 +553,70 @@ REASONS = {
     ),
 }
 REASONS["400-access_denied"] = REASONS["403"]
+
+
+def test_a_public_client_never_shows_a_secret_the_server_issues_anyway(tmp_path: Path) -> None:
+    """A server that issues secrets to public clients too (Canaille): the secret reaches
+    no sink, state file, journal or output; a client made confidential again is told to
+    get a new secret (the registry may hold its old one, or one nobody received)."""
+    with running_refusing_server() as server:
+        server.secret_for_public = True
+        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
+            "registry": {"url": server.registry_url},
+            "clients": {"paths": ["clients/**/*.yaml"]},
+            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
+            "safety": {"max_changes_percent": 100},
+            "secrets": {"directory": ".secrets"},
+        }))
+        spa = {"client_id": "acme-spa", "name": "Acme SPA", "email": "ops@acme.example",
+               "partner": "acme", "scopes": ["read"], "grant_types": ["authorization_code"],
+               "redirect_uris": ["https://spa.acme.example/cb"],
+               "token_endpoint_auth_method": "none"}
+        (tmp_path / "clients").mkdir()
+        files = tmp_path / "clients" / "acme.yaml"
+        files.write_text(yaml.safe_dump({"clients": [spa]}, sort_keys=False))
+        repo = Repo(tmp_path, None)  # type: ignore[arg-type]  # (no oidc-provider here)
+        created = repo.run("apply", "--auto-approve")
+        assert created.returncode == 0, created.stdout + created.stderr
+        server_id = repo.state()["acme-spa"]["client_id"]
+        assert f"secret-of-{server_id}" in json.dumps(server.answer(server_id))
+        del spa["token_endpoint_auth_method"]  # confidential again
+        files.write_text(yaml.safe_dump({"clients": [spa]}, sort_keys=False))
+        flipped = repo.run("apply", "--auto-approve")
+        assert flipped.returncode == 0, flipped.stdout + flipped.stderr
+        assert (
+            "acme-spa: updated (token_endpoint_auth_method); it is confidential again and "
+            "nobody holds a current secret: run `oauth2-sync rotate-secret acme-spa`"
+        ) in flipped.stdout
+        said = created.stdout + created.stderr + flipped.stdout + flipped.stderr
+        kept = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()
+                       and "clients" not in p.parts)
+        assert f"secret-of-{server_id}" not in said + kept
+        assert not (tmp_path / ".secrets").exists() or not any((tmp_path / ".secrets").iterdir())
+
+
+def test_a_hostile_discovery_document_is_one_short_line_per_client(tmp_path: Path) -> None:
+    """200,000 scopes (listed up to 20), entries that are no strings (ignored), a
+    grant list that is no list (the RFC 8414 default)."""
+    with running_refusing_server() as server:
+        server.extra_discovery = {
+            "scopes_supported": [f"s{i:06}" for i in range(200_000)] + [5, None, {"a": 1}],
+            "grant_types_supported": 7,
+        }
+        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
+            "registry": {"url": server.registry_url},
+            "clients": {"paths": ["clients/**/*.yaml"]},
+            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
+        }))
+        (tmp_path / "clients").mkdir()
+        (tmp_path / "clients" / "acme.yaml").write_text(yaml.safe_dump({"clients": [
+            {"client_id": "acme-a", "name": "A", "email": "ops@acme.example", "partner": "acme",
+             "scopes": ["read"], "grant_types": ["authorization_code"],
+             "redirect_uris": ["https://a.acme.example/cb"]}]}, sort_keys=False))
+        planned = Repo(tmp_path, None).run("plan")  # type: ignore[arg-type]
+    first = ", ".join(f"s{i:06}" for i in range(20))
+    assert (planned.returncode, planned.stderr) == (1, "")
+    assert planned.stdout.endswith(
+        "  clients/acme.yaml:2:3: error: [registry-unsupported] client acme-a: the registry "
+        f"does not support scope 'read' (it supports {first} and 199980 more)\n"
+    )

@@ -678,7 +678,7 @@ def test_github_a_widening_change_waits_for_the_named_team_and_others_pass_at_on
     assert applied.returncode == 0, applied.stdout
     state = tmp_path / "state"
     state.mkdir()
-    github = GitHubReviews(pull=11)
+    github = GitHubReviews(pull=11, head="2" * 40)
     apps = workspace / "clients" / "payments" / "apps.yaml"
     original = apps.read_text()
     with stand_in(github.handle) as url:
@@ -920,6 +920,25 @@ def test_the_action_refuses_inputs_it_cannot_run_with(
         1, "", f"Error: oauth2-sync action: {message}; check the step's inputs\n"
     )
     assert output.read_text() == "exit-code=1\n"
+
+
+def test_the_action_never_writes_its_document_through_a_link(
+    tmp_path: Path, bin_dir: Path
+) -> None:
+    # A pull request commits plan.md as a link to a file a later step would run.
+    target = tmp_path / "later-step.sh"
+    target.write_text("echo untouched\n")
+    (tmp_path / "plan.md").symlink_to(target)
+    output = tmp_path / "github-output"
+    env = clean_env(bin_dir) | {"OAUTH2_SYNC_INPUT_COMMAND": "plan",
+                                "OAUTH2_SYNC_INPUT_FORMAT": "markdown"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "action" / "run_command.py"), "--outputs", str(output)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+    assert (done.returncode, done.stdout, target.read_text()) == (1, "", "echo untouched\n")
+    assert done.stderr.startswith("Error: oauth2-sync action: document: cannot write plan.md: ")
+    assert done.stderr.endswith(" (a link or a folder is refused); check the step's inputs\n")
 
 
 # --- the CI files, statically -------------------------------------------------

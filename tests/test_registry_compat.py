@@ -146,3 +146,36 @@ def test_the_command_gets_the_client_id() -> None:
                "import os; print('tok-' + os.environ['OAUTH2_SYNC_CLIENT_ID'])")
     token = initial_access_token(None, command, client_id="acme-probe")
     assert token is not None and token.reveal() == "tok-acme-probe"
+
+
+@pytest.mark.parametrize("output", [
+    b"tok\xff\xfe\n",  # not UTF-8: no token, not a UnicodeDecodeError
+    b"tok\x00en\n",  # a control character: requests would quote the header refusing it
+    b"x" * (16 * 1024 + 1),  # more than a token
+], ids=["not-utf8", "control", "megabytes"])
+def test_output_that_is_no_header_token_is_refused_unshown(tmp_path: Path, output: bytes) -> None:
+    printed = tmp_path / "printed"
+    printed.write_bytes(output)
+    command = (sys.executable, "-c",
+               f"import sys; sys.stdout.buffer.write(open({str(printed)!r}, 'rb').read())")
+    with pytest.raises(RegistryError) as raised:
+        initial_access_token(None, command, client_id="acme-probe")
+    assert str(raised.value) == (
+        f"creating client acme-probe: the initial access token command {sys.executable} "
+        "printed no single token; run it by hand to see why, and check "
+        "registry.auth.initial_access_token_command"
+    )
+
+
+def test_the_command_does_not_inherit_the_registry_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OAUTH2_SYNC_INITIAL_ACCESS_TOKEN", "static-token")
+    monkeypatch.setenv("OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN", "rat")
+    monkeypatch.setenv("OTHER", "kept")
+    command = (sys.executable, "-c", "import os; print('tok-' + '-'.join(os.environ.get(k, 'no') "
+               "for k in ('OAUTH2_SYNC_INITIAL_ACCESS_TOKEN', "
+               "'OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN', 'OTHER')))")
+    token = initial_access_token(None, command, client_id="acme-probe", withheld=(
+        "OAUTH2_SYNC_INITIAL_ACCESS_TOKEN", "OAUTH2_SYNC_REGISTRATION_ACCESS_TOKEN"))
+    assert token is not None and token.reveal() == "tok-no-no-kept"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import click
@@ -23,17 +24,44 @@ def _env(name: str, *fallbacks: str) -> str:
                      "docs/how-to/enforce-access-review.md)")
 
 
+def _number(name: str) -> int:
+    value = _env(name)
+    if not (value.isascii() and value.isdecimal()):
+        raise UsageError(f"{name} must be a number; the CI kit's review job sets it")
+    return int(value)
+
+
 def _event() -> dict[str, object]:
     """The pull request of the GitHub event that started the job, if any."""
     path = os.environ.get("GITHUB_EVENT_PATH")
     if not path:
         return {}
     try:
-        pull = json.loads(Path(path).read_text(encoding="utf-8")).get("pull_request") or {}
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read GITHUB_EVENT_PATH {path}: {exc}; pass --pull and --sha") \
-            from exc
+            from None
+    pull = event.get("pull_request") if isinstance(event, dict) else None
     return pull if isinstance(pull, dict) else {}
+
+
+COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+"""A commit ID as Git spells it (SHA-1 or SHA-256): it goes into an API path."""
+
+
+def _pull_and_commit(pull: int | None, sha: str | None) -> tuple[int, str]:
+    """The pull request number and head commit: the options, else the event's."""
+    event = _event()
+    head = event.get("head")
+    number = pull if pull is not None else event.get("number")
+    commit = sha or (head.get("sha") if isinstance(head, dict) else None)
+    if type(number) is not int or not isinstance(commit, str):
+        raise UsageError("no pull request to review: pass --pull and --sha, or run on a "
+                         "pull_request or pull_request_review event")
+    if number < 1 or not COMMIT.fullmatch(commit):
+        raise UsageError("the pull request number must be positive and the commit 40 or 64 "
+                         "lowercase hex digits; check --pull, --sha or GITHUB_EVENT_PATH")
+    return number, commit
 
 
 @click.command("review-status", short_help="Set the access-review commit status of a pull request.")
@@ -67,22 +95,17 @@ def review_status(
     if forge == "gitlab":
         lab = review.GitLab(
             _env("CI_API_V4_URL"), _env("OAUTH2_SYNC_GITLAB_TOKEN"), _env("CI_PROJECT_ID"),
-            int(_env("CI_MERGE_REQUEST_IID")),
+            _number("CI_MERGE_REQUEST_IID"),
         )
         verdict = review.evaluate(requirements, lab)
         click.echo(f"access review: {verdict.state}: {verdict.description}")
         exit_with(0 if verdict.state == "success" else 1)
         return  # exit_with returns on 0: an approved merge request is not a GitHub pull
-    event = _event()
-    head = event.get("head")
-    number = pull if pull is not None else event.get("number")
-    commit = sha or (head.get("sha") if isinstance(head, dict) else None)
-    if not isinstance(number, int) or not isinstance(commit, str):
-        raise UsageError("no pull request to review: pass --pull and --sha, or run on a "
-                         "pull_request or pull_request_review event")
+    number, commit = _pull_and_commit(pull, sha)
     hub = review.GitHub(
         os.environ.get("GITHUB_API_URL") or "https://api.github.com",
         _env("OAUTH2_SYNC_GITHUB_TOKEN", "GITHUB_TOKEN"), _env("GITHUB_REPOSITORY"), number,
+        commit,
     )
     verdict = review.evaluate(requirements, hub)
     hub.publish(commit, verdict)

@@ -228,7 +228,7 @@ def client_problems(caps: Capabilities, client: Client) -> list[Problem]:
         # Located at the client, as plan always placed these (only fields point deeper).
         problems += [
             Problem(f"client {client.client_id}: the registry does not support {what} "
-                    f"'{value}' (it supports {_listing(allowed)})")
+                    f"'{value}' (it supports {listing(allowed)})")
             for value in values if value not in allowed
         ]
     if client.public and not caps.public_clients:
@@ -257,5 +257,13 @@ def field_problems(caps: Capabilities, client: Client) -> list[Problem]:
     ]
 
 
-def _listing(values: Iterable[str]) -> str:
-    return ", ".join(sorted(values)) or "nothing"
+LISTED = 20
+"""Values a message lists: a discovery document may offer any number of scopes."""
+
+
+def listing(values: Iterable[str]) -> str:
+    """``values`` sorted for a message, the first ``LISTED`` of them and how many more."""
+    ordered = sorted(values)
+    shown = ", ".join(ordered[:LISTED]) or "nothing"
+    more = len(ordered) - LISTED
+    return f"{shown} and {more} more" if more > 0 else shown

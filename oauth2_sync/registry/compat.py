@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import requests
@@ -33,6 +34,11 @@ logger = logging.getLogger(__name__)
 
 MINT_TIMEOUT = 60.0
 """Seconds the initial-access-token command may take (Canaille's: about 2 to 6 s)."""
+MAX_TOKEN = 16 * 1024
+"""Bytes of a minted token: more is no token (a JWT of Canaille's is under 1 KiB)."""
+_TOKEN = re.compile(rb"[\x21-\x7e]+")
+"""A token is visible ASCII: it goes into an HTTP header, where a control character would
+make requests refuse it with an error that quotes the header (and so the token)."""
 
 
 def refused_token(response: requests.Response) -> bool:
@@ -69,24 +75,30 @@ def update_body(
 
 
 def initial_access_token(
-    static: Secret | None, command: tuple[str, ...] | None, *, client_id: str
+    static: Secret | None, command: tuple[str, ...] | None, *, client_id: str,
+    withheld: Collection[str] = (),
 ) -> Secret | None:
     """The initial access token for one create: a fresh one from ``command`` when the
     settings name one (``registry.auth.initial_access_token_command``), else ``static``.
 
     The command (its path resolved against the settings' folder) runs in the current
-    folder and gets the client ID in ``OAUTH2_SYNC_CLIENT_ID``; its standard output,
-    stripped, is the token. Neither its output nor its error stream is ever shown: both
-    may hold the token. A failure is a ``RegistryError`` naming the setting.
+    folder and gets the client ID in ``OAUTH2_SYNC_CLIENT_ID``, and the environment
+    without the ``withheld`` variables (the registry's credentials, as the secret sink
+    command); its standard output, stripped, is the token: one word of visible ASCII, at
+    most ``MAX_TOKEN`` bytes, in any encoding that is no token. Neither its output nor its
+    error stream is ever shown: both may hold the token. A failure is a
+    ``RegistryError`` naming the setting.
     """
     if command is None:
         return static
     what = f"creating client {client_id}: the initial access token command {command[0]}"
+    env = {k: v for k, v in os.environ.items() if k not in withheld}
+    env["OAUTH2_SYNC_CLIENT_ID"] = client_id
     try:
+        # Bytes, not text: output that is not UTF-8 is no token, not a UnicodeDecodeError.
         done = subprocess.run(
-            command, env={**os.environ, "OAUTH2_SYNC_CLIENT_ID": client_id},
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=MINT_TIMEOUT,
-            check=False,
+            command, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+            timeout=MINT_TIMEOUT, check=False,
         )
     except subprocess.TimeoutExpired:
         raise RegistryError(
@@ -99,7 +111,7 @@ def initial_access_token(
             "registry.auth.initial_access_token_command"
         ) from None
     token = done.stdout.strip()
-    if done.returncode != 0 or not token or len(token.split()) != 1:
+    if done.returncode != 0 or len(token) > MAX_TOKEN or not _TOKEN.fullmatch(token):
         problem = (f"exited with status {done.returncode}" if done.returncode != 0
                    else "printed no single token")
         raise RegistryError(
@@ -107,4 +119,4 @@ def initial_access_token(
             "registry.auth.initial_access_token_command"
         )
     logger.debug("minted an initial access token for %s", client_id)
-    return Secret(token)
+    return Secret(token.decode("ascii"))

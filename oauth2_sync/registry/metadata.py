@@ -20,6 +20,7 @@ from oauth2_sync.registry.capabilities import (
     ExtensionField,
     Problem,
     client_problems,
+    listing,
 )
 
 Names = Mapping[ExtensionField, str | None]
@@ -202,7 +203,7 @@ def unsupported(client: Client, caps: Capabilities) -> list[Problem]:
             grants.append(Problem(
                 f"client {client.client_id}: grant type '{grant}' needs response type "
                 f"'{needed}', which the registry does not support (it supports "
-                f"{_listing(responses)})",
+                f"{listing(responses)})",
             ))
     return grants + [p for p in problems if " grant type " not in p]
 
@@ -227,6 +228,3 @@ def capabilities_from(doc: Mapping[str, Any], source: str) -> Capabilities:
         source=source,
     )
 
-
-def _listing(values: Iterable[str]) -> str:
-    return ", ".join(sorted(values)) or "nothing"

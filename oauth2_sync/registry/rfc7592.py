@@ -244,7 +244,10 @@ class Rfc7592Registry(DcrConnection, Registry):
             )
         sent = to_metadata(client, self._names)
         headers = {}
-        iat = initial_access_token(self._iat, self._iat_command, client_id=client.client_id)
+        iat = initial_access_token(
+            self._iat, self._iat_command, client_id=client.client_id,
+            withheld=(self._iat_env, REGISTRATION_ACCESS_TOKEN_ENV),
+        )
         if iat is not None:
             headers["Authorization"] = f"Bearer {iat.reveal()}"
         response = self._request("POST", self.endpoint, body=sent, headers=headers,

@@ -36,6 +36,10 @@ class RefusingServer:
     refusals: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    secret_for_public: bool = False
+    """Issue a client secret to public clients too, as Canaille does."""
+    extra_discovery: dict[str, Any] = field(default_factory=dict)
+    """Entries that replace or add to the discovery document (a hostile one)."""
 
     @property
     def registry_url(self) -> str:
@@ -58,6 +62,7 @@ class RefusingServer:
                                       "refresh_token"],
             "response_types_supported": ["code"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+            **self.extra_discovery,
         }
 
     def register(self, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +78,7 @@ class RefusingServer:
         shown = {**self.clients[server_id], "client_id": server_id,
                  "registration_client_uri": f"{self.base_url}/reg/{server_id}",
                  "registration_access_token": self.tokens[server_id]}
-        if shown.get("token_endpoint_auth_method") != "none":
+        if shown.get("token_endpoint_auth_method") != "none" or self.secret_for_public:
             shown["client_secret"] = f"secret-of-{server_id}"
         return shown
 

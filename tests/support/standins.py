@@ -195,14 +195,17 @@ class GitHubReviews:
     token = "github-token-for-tests"
     repo = "/repos/example-org/oauth2-clients"
 
-    def __init__(self, pull: int = 5) -> None:
+    def __init__(self, pull: int = 5, head: str = "ab" * 20) -> None:
         self.pull = pull
-        self.reviews: list[dict[str, Any]] = []
+        self.head = head
+        self.reviews: list[Any] = []  # any JSON: a hostile server sends odd entries
         self.teams: dict[str, set[str]] = {"example-org/security": {"sec-alice"}}
         self.statuses: list[dict[str, Any]] = []
 
-    def approve(self, login: str, state: str = "APPROVED") -> None:
-        self.reviews.append({"user": {"login": login}, "state": state})
+    def approve(self, login: str, state: str = "APPROVED", commit: str | None = None) -> None:
+        """A review by ``login`` of ``commit`` (default: the head commit)."""
+        self.reviews.append({"user": {"login": login}, "state": state,
+                             "commit_id": commit or self.head})
 
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
@@ -211,8 +214,10 @@ class GitHubReviews:
             return 401, {}, b'{"message": "Bad credentials"}'
         parts = urlsplit(path)
         if method == "GET" and parts.path == f"{self.repo}/pulls/{self.pull}/reviews":
-            page = int(parse_qs(parts.query).get("page", ["1"])[0])
-            return 200, {}, json.dumps(self.reviews if page == 1 else []).encode()
+            query = parse_qs(parts.query)
+            page, size = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])
+            chunk = self.reviews[(page - 1) * size : page * size]
+            return 200, {}, json.dumps(chunk).encode()
         member = re.fullmatch(r"/orgs/([^/]+)/teams/([^/]+)/memberships/([^/]+)", parts.path)
         if method == "GET" and member:
             org, slug, login = member.groups()
