@@ -489,6 +489,19 @@ def test_a_piece_of_the_secret_is_found_in_any_spelling_separators_ignored() -> 
     assert not leaks("anything", NO_SECRET)
 
 
+
+def test_every_piece_of_the_byte_swapped_hex_of_a_secret_is_found() -> None:
+    # Letters in the secret put a-f in its hex, so a window of od -x's output matches
+    # only the byte-swapped spelling (an odd length leaves the last byte on its own).
+    value = "QwErTy-zXcV-plmOk"
+    raw = value.encode()
+    flat = "".join(raw[i:i + 2][::-1].hex() for i in range(0, len(raw), 2))
+    windows = [flat[i:i + 6] for i in range(len(flat) - 5)]
+    assert all(leaks(w, Secret(value)) for w in windows), [
+        w for w in windows if not leaks(w, Secret(value))
+    ]
+    assert all(leaks(w.upper(), Secret(value)) for w in windows)
+
 def test_an_excerpt_is_the_last_line_printable_and_bounded() -> None:
     assert excerpt("first\n\nbad\x1bthing \n\n", NO_SECRET) == "bad?thing"
     assert excerpt("x" * 300, NO_SECRET) == "x" * EXCERPT
