@@ -92,10 +92,15 @@ def test_the_adapter_pages_with_the_largest_page_the_contract_allows() -> None:
     import yaml
 
     from oauth2_sync.registry.http import MAX_PAGE_SIZE, HttpRegistry
+    from oauth2_sync.registry.tokens import Credentials
+    from oauth2_sync.secret import Secret
     from oauth2_sync.settings import RegistrySettings
 
     spec = yaml.safe_load((ROOT / "oauth2_sync/schemas/registry-api.openapi.yaml").read_text())
     parameters = spec["paths"]["/v1/oauth2-clients"]["get"]["parameters"]
     largest = next(p for p in parameters if p["name"] == "pageSize")["schema"]["maximum"]
     assert (MAX_PAGE_SIZE, RegistrySettings("local:x").page_size) == (largest, largest)
-    assert (HttpRegistry.__init__.__kwdefaults__ or {}).get("page_size") == largest
+    # Made, not introspected: nothing is sent before the first call.
+    made = HttpRegistry("http://127.0.0.1:9/v1", Credentials("id", Secret("secret")))
+    with made:
+        assert made.page_size == largest
