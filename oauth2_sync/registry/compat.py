@@ -23,7 +23,7 @@ import os
 import re
 import subprocess
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import requests
 
@@ -41,10 +41,16 @@ _TOKEN = re.compile(rb"[\x21-\x7e]+")
 make requests refuse it with an error that quotes the header (and so the token)."""
 
 
+REFUSED_ERRORS: Final = frozenset({"access_denied", "invalid_token", "invalid_client"})
+"""The OAuth ``error`` codes of a 400 that mean the token was refused (Canaille answers
+400 ``access_denied`` for a missing, wrong or deleted client's token)."""
+
+
 def refused_token(response: requests.Response) -> bool:
     """Whether the server refused the bearer token of a registration call: RFC 7592's
-    401, or the 400 ``access_denied`` of servers built on Authlib (Canaille)."""
-    if response.status_code == 401:
+    401, a 403, or a 400 whose ``error`` is one of ``REFUSED_ERRORS`` (servers built on
+    Authlib, such as Canaille, answer 400 ``access_denied``)."""
+    if response.status_code in (401, 403):
         return True
     if response.status_code != 400:
         return False
@@ -52,7 +58,7 @@ def refused_token(response: requests.Response) -> bool:
         body = response.json()
     except ValueError:
         return False
-    return isinstance(body, dict) and body.get("error") == "access_denied"
+    return isinstance(body, dict) and body.get("error") in REFUSED_ERRORS
 
 
 def update_body(

@@ -72,23 +72,6 @@ class RefusedError(RegistryError):
     servers say 403, or 400 ``access_denied`` as Canaille does)."""
 
 
-REFUSED_ERRORS: Final = frozenset({"access_denied", "invalid_token", "invalid_client"})
-"""The OAuth ``error`` codes of a 400 that mean the token was refused (Canaille answers
-400 ``access_denied`` for a missing, wrong or deleted client's token)."""
-
-
-def _refused(response: requests.Response) -> bool:
-    if response.status_code in (401, 403):
-        return True
-    if response.status_code != 400:
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("error") in REFUSED_ERRORS
-
-
 def recovery(registration: Registration) -> str:
     """How to get a client back in reach: ``adopt`` it with its current token, or
     ``forget`` it when it is gone (the next apply creates it again)."""
@@ -274,15 +257,15 @@ class DcrConnection:
         self, method: Literal["GET", "PUT", "DELETE"], registration: Registration, *,
         what: str, body: Any = None,
     ) -> requests.Response:
-        """One RFC 7592 call; a refused token (``_refused``: 401, 403, or a 400 such as
-        Canaille's ``access_denied``) is a ``RefusedError`` whose message says how to
+        """One RFC 7592 call; a refused token (``compat.refused_token``: 401, 403, or a 400
+        such as Canaille's ``access_denied``) is a ``RefusedError`` whose message says how to
         recover, a 404 a ``NotFoundError``."""
         token = registration.registration_access_token.reveal()
         response = self._request(
             method, registration.registration_client_uri, what=what, body=body,
             headers={"Authorization": f"Bearer {token}"},
         )
-        if _refused(response):
+        if refused_token(response):
             raise RefusedError(
                 f"{what}: the registry refused the registration access token of "
                 f"{registration.client_id} (registry client_id "
@@ -316,7 +299,7 @@ class DcrConnection:
         response = self._request(
             "GET", uri, what=what, headers={"Authorization": f"Bearer {token.reveal()}"},
         )
-        if response.status_code in (401, 403, 404) or refused_token(response):
+        if response.status_code == 404 or refused_token(response):
             raise RegistryError(
                 f"{what}: the registry refused the registration access token for "
                 f"{uri} ({response.status_code})",
