@@ -19,19 +19,13 @@ import requests
 import yaml
 
 
-def main() -> None:
-    base_url, page_size = sys.argv[1], int(sys.argv[2])
-    root = sys.argv[3] if len(sys.argv) > 3 else "."
-    loaded = 0
-    for path in glob.glob(os.path.join(root, "clients", "**", "*.yaml"), recursive=True):
-        with open(path, "rb") as stream:
-            loaded += len(yaml.load(stream, Loader=yaml.CSafeLoader)["clients"])
+def page_loop(base_url: str, page_size: int, auth: tuple[str, str]) -> int:
+    """A bare ``requests`` loop over every page of the clients; the clients seen (also
+    the in-process floor of ``plan_apply.floor``)."""
     with requests.Session() as session:
         token = session.post(
             base_url.removesuffix("/v1") + "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(os.environ["OAUTH2_SYNC_CLIENT_ID"], os.environ["OAUTH2_SYNC_CLIENT_SECRET"]),
-            timeout=30,
+            data={"grant_type": "client_credentials"}, auth=auth, timeout=30,
         ).json()["access_token"]
         session.headers["Authorization"] = f"Bearer {token}"
         page, seen = 0, 0
@@ -44,6 +38,20 @@ def main() -> None:
             if seen >= body["total"] or not body["list"]:
                 break
             page += 1
+    return seen
+
+
+def main() -> None:
+    base_url, page_size = sys.argv[1], int(sys.argv[2])
+    root = sys.argv[3] if len(sys.argv) > 3 else "."
+    loaded = 0
+    for path in glob.glob(os.path.join(root, "clients", "**", "*.yaml"), recursive=True):
+        with open(path, "rb") as stream:
+            loaded += len(yaml.load(stream, Loader=yaml.CSafeLoader)["clients"])
+    seen = page_loop(
+        base_url, page_size,
+        (os.environ["OAUTH2_SYNC_CLIENT_ID"], os.environ["OAUTH2_SYNC_CLIENT_SECRET"]),
+    )
     print(loaded, seen)
 
 

@@ -32,12 +32,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import PARTNERS, best_of, write_repository
+from floor import page_loop
 
 from oauth2_sync.apply import apply_plan, check_preconditions
 from oauth2_sync.diff import diff_clients
@@ -93,22 +93,7 @@ def server(db: Path, *, latency_ms: int = 0) -> Iterator[str]:
 
 def floor(base_url: str, files: list[Path], page_size: int) -> int:
     """A bare requests page loop plus CSafeLoader over the same files; returns the clients seen."""
-    with requests.Session() as session:
-        token = session.post(
-            base_url.removesuffix("/v1") + "/oauth/token",
-            data={"grant_type": "client_credentials"}, auth=(API_ID, API_SECRET), timeout=30,
-        ).json()["access_token"]
-        session.headers["Authorization"] = f"Bearer {token}"
-        page, seen = 0, 0
-        while True:
-            body = session.get(
-                f"{base_url}/oauth2-clients", params={"page": page, "pageSize": page_size},
-                timeout=60,
-            ).json()
-            seen += len(body["list"])
-            if seen >= body["total"] or not body["list"]:
-                break
-            page += 1
+    seen = page_loop(base_url, page_size, (API_ID, API_SECRET))
     loaded = 0
     for path in files:
         with path.open("rb") as stream:
