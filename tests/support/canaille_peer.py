@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import threading
@@ -29,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from support.processes import stop_process
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "peers" / "canaille"
 VENV = PEER_DIR / ".venv"
@@ -163,13 +164,7 @@ class CanaillePeer:
 
     def stop(self) -> None:
         """End the server (SIGTERM, then SIGKILL) and reap it."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @contextmanager

@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
@@ -20,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from support.processes import stop_process
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "peers" / "oidc-provider"
 INITIAL_ACCESS_TOKEN = "test-initial-access-token-5b0c2f"
@@ -125,13 +126,7 @@ class OidcPeer:
 
     def stop(self) -> None:
         """End the server (SIGTERM, then SIGKILL) and reap it."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @contextmanager

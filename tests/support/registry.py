@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +20,8 @@ from typing import Any
 
 import requests
 import yaml
+
+from support.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "registry-seed.yaml"
@@ -79,14 +80,7 @@ class RegistryServer:
 
     def stop(self) -> int:
         """SIGTERM, wait for the exit; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, 15)
 
 
 def launch_registry_server(
