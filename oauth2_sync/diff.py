@@ -11,8 +11,7 @@ object ever leaves this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import NamedTuple, NotRequired, TypedDict
 
 from oauth2_sync.model import (
     CONFIDENTIAL,
@@ -54,8 +53,7 @@ COMPARED_FIELDS: tuple[str, ...] = tuple(f for f in FIELD_NAMES if f != "client_
 """Every field but the key, in the model's (and the schema's) order."""
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
+class FieldChange(NamedTuple):
     """One field that differs: its value before (the registry) and after (the files).
 
     ``effective_unchanged`` is true for a lifetime that goes from null to the platform

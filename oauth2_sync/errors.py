@@ -7,9 +7,8 @@ line each and an exit code. Messages are built once, where the error is raised.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
 RuleId = Literal[
@@ -62,8 +61,7 @@ RuleId = Literal[
 the user-facing ones."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """One finding about user input, pointing at file, line and column (1-based)."""
 
     file: str

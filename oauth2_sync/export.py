@@ -25,7 +25,6 @@ managed scope have no team folder and are never exported.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import os
@@ -263,8 +262,7 @@ def render_file(client: Client, relative: str) -> str:
     """The text of an exported client file at ``relative`` (below the output folder):
     the schema comment, a header comment and the client in normal form, as ``fmt``
     keeps it."""
-    normal = dataclasses.replace(
-        client,
+    normal = client._replace(
         scopes=normal_set(client.scopes),
         grant_types=normal_set(client.grant_types),
         redirect_uris=normal_set(client.redirect_uris),

@@ -34,9 +34,8 @@ import logging
 import os
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Literal, NamedTuple, TextIO
 
 from oauth2_sync import clock
 from oauth2_sync.errors import UsageError
@@ -51,8 +50,7 @@ JOURNAL_PATH = Path(".oauth2-sync") / "pending-secrets.jsonl"
 PendingOperation = Literal["create", "rotate"]
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(NamedTuple):
     """A client created (or about to be) whose secret has not reached the sink."""
 
     client_id: str
@@ -206,8 +204,8 @@ class Journal:
                     entry.get("sink_failed") is True,
                 )
             elif entry.get("undelivered") in pending:
-                pending[entry["undelivered"]] = replace(
-                    pending[entry["undelivered"]], sink_failed=True
+                pending[entry["undelivered"]] = pending[entry["undelivered"]]._replace(
+                    sink_failed=True
                 )
             elif isinstance(entry.get("done"), str):
                 pending.pop(entry["done"], None)

@@ -8,8 +8,7 @@ exactly when applying one over the other would change nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from oauth2_sync import durations
 
@@ -41,8 +40,7 @@ PUBLIC: Final = "none"
 PKCE): no secret is issued or delivered."""
 
 
-@dataclass(frozen=True, slots=True)
-class Client:
+class Client(NamedTuple):
     """One OAuth2 client in normal form."""
 
     client_id: str
@@ -108,7 +106,7 @@ class Client:
         return self.client_id[len(prefix) :] if self.client_id.startswith(prefix) else ""
 
 
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Client))
+FIELD_NAMES: tuple[str, ...] = Client._fields
 
 
 def _set(value: Iterable[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -13,11 +13,9 @@ normal form, and versions are opaque tokens.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 
 from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
@@ -197,7 +195,7 @@ def build_plan(
     )
     # The verdict of the limits travels with the plan, so that the pull request shows
     # it, not only the apply job after the merge.
-    return replace(made, exceeded=tuple(safety_violations(made, settings.safety)))
+    return made._replace(exceeded=tuple(safety_violations(made, settings.safety)))
 
 
 def _unrepresentable(
@@ -310,11 +308,11 @@ def make_plan(
         commit=commit, unsupported=registry.unsupported,
         ttl_defaults=registry_defaults(registry),
     )
-    made = dataclasses.replace(made, uncommitted=uncommitted)
+    made = made._replace(uncommitted=uncommitted)
     if not digests:
         return made
     settings_sha256, files = config_digests(settings, desired)
-    return dataclasses.replace(made, settings_sha256=settings_sha256, files=files)
+    return made._replace(settings_sha256=settings_sha256, files=files)
 
 
 def config_digests(

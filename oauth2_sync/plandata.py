@@ -6,8 +6,7 @@ back; the renderers and apply read it. Re-exported by ``oauth2_sync.plan``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange
@@ -28,8 +27,7 @@ Action = Literal["create", "update", "delete"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """What apply does to one client.
 
     ``before`` is the registry's client (update, delete), ``after`` the desired one
@@ -60,8 +58,7 @@ class Change:
         return assess(self.action, self.client_id, self.fields)
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
+class Summary(NamedTuple):
     """Counts of a plan."""
 
     create: int
@@ -75,8 +72,7 @@ class Summary:
     """Managed clients no file declares, kept because prune is off."""
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(NamedTuple):
     """One safety limit a plan exceeds: ``what`` is counted, ``figure`` is the plan's
     count, ``maximum`` the limit, ``setting`` its name under ``safety``."""
 
@@ -89,8 +85,7 @@ class Limit:
         return f"{self.what}: {self.figure} exceeds {self.maximum} (safety.{self.setting})"
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     """Everything apply needs, and everything a reviewer should see."""
 
     registry: str

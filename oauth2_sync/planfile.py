@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import yaml
 
@@ -97,8 +96,7 @@ def _changed_files(then: Mapping[str, str], now: Mapping[str, str]) -> list[str]
     return sorted(name for name in then.keys() | now.keys() if then.get(name) != now.get(name))
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
+class _Context(NamedTuple):
     """What every change is checked against."""
 
     managed: frozenset[str]
@@ -145,8 +143,7 @@ def recheck(
         ))
     for diagnostic in refused:
         logger.info("saved plan: %s", diagnostic.message)
-    return replace(
-        made, changes=tuple(kept), errors=tuple(sorted((*made.errors, *refused))),
+    return made._replace(changes=tuple(kept), errors=tuple(sorted((*made.errors, *refused))),
         managed=managed, unmanaged=len(held_by) - managed,
     )
 
@@ -188,7 +185,7 @@ def _current(change: Change, context: _Context) -> Change:
     declared = context.declared.get(change.client_id)
     if declared is None:
         return change
-    return replace(change, file=declared.file, line=declared.line)
+    return change._replace(file=declared.file, line=declared.line)
 
 
 def _locate(document: Document, index: int) -> tuple[int, int]:

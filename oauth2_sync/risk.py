@@ -13,8 +13,7 @@ for access should look", and the reason says what to look at.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 from urllib.parse import urlsplit
 
 from oauth2_sync import durations
@@ -43,8 +42,7 @@ PUBLIC_AUTH_METHOD = "none"
 AUTH_METHOD_FIELD = "token_endpoint_auth_method"
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """One row of the rule table: what triggers it, its class, why, and its short tag
     (counted in the plan's last line: ``1 new redirect host``)."""
 
@@ -127,8 +125,7 @@ RULES: tuple[Rule, ...] = (
 RULE_BY_ID: dict[RuleId, Rule] = {rule.id: rule for rule in RULES}
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """One rule that a field change raised, with its reason for this change."""
 
     rule: RuleId
@@ -140,8 +137,7 @@ class Finding:
         return RULE_BY_ID[self.rule].risk
 
 
-@dataclass(frozen=True, slots=True)
-class FieldRisk:
+class FieldRisk(NamedTuple):
     """A field change's class (the widest of its findings) and findings."""
 
     field: str
@@ -154,8 +150,7 @@ class FieldRisk:
         return tuple(f.reason for f in self.findings)
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeRisk:
+class ChangeRisk(NamedTuple):
     """A change's class (the widest of its fields'), its reasons and its fields' risks."""
 
     risk: RiskClass

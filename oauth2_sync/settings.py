@@ -7,9 +7,9 @@ import itertools
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from oauth2_sync import durations, schemacheck, settingscheck
 from oauth2_sync.errors import InputError, UsageError
@@ -22,8 +22,7 @@ DEFAULT_CONFIG = "oauth2-sync.yaml"
 DriftMode = Literal["enforce", "warn", "ignore"]
 
 
-@dataclass(frozen=True, slots=True)
-class AuthSettings:
+class AuthSettings(NamedTuple):
     """Where the registry credentials come from (names of variables and files only)."""
 
     grant_type: Literal["client_credentials", "password"] = "client_credentials"
@@ -38,12 +37,11 @@ class AuthSettings:
     """Run before each create for a fresh initial access token (its stdout), if set."""
 
 
-@dataclass(frozen=True, slots=True)
-class RegistrySettings:
+class RegistrySettings(NamedTuple):
     """The registry to manage and how to talk to it."""
 
     url: str
-    auth: AuthSettings = field(default_factory=AuthSettings)
+    auth: AuthSettings = AuthSettings()
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     request_timeout: float = 60.0
@@ -59,8 +57,7 @@ class RegistrySettings:
     for rfc7592+, the reference registry's otherwise): ``validate`` checks against it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Team:
+class Team(NamedTuple):
     """A team: the client files it owns and the partners whose clients it manages."""
 
     name: str
@@ -72,8 +69,7 @@ class Team:
         return any(_glob_regex(p).match(relative) for p in self.paths)
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(NamedTuple):
     """Validation tightened by the organisation."""
 
     errors: frozenset[str] = frozenset()
@@ -82,8 +78,7 @@ class Policy:
     allowed_grant_types: frozenset[str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Safety:
+class Safety(NamedTuple):
     """Limits above which apply refuses before any write."""
 
     max_changes: int = 100
@@ -93,8 +88,7 @@ class Safety:
     min_managed_clients: int = 10
 
 
-@dataclass(frozen=True, slots=True)
-class SecretSink:
+class SecretSink(NamedTuple):
     """Where new client secrets go: a directory or a command (exactly one, or none)."""
 
     directory: Path | None = None
@@ -105,8 +99,7 @@ class SecretSink:
         return self.directory is not None or self.command is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Approver:
+class Approver(NamedTuple):
     """One entry of ``review.widening_approvers``: a member of ``team`` must approve the
     widening changes of ``for_teams`` (every team when empty)."""
 
@@ -118,8 +111,7 @@ class Approver:
         return not self.for_teams or any(o in self.for_teams for o in owners)
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything ``oauth2-sync.yaml`` says, with paths resolved against its folder."""
 
     path: Path
@@ -127,11 +119,11 @@ class Settings:
     registry: RegistrySettings
     client_paths: tuple[str, ...]
     teams: tuple[Team, ...]
-    policy: Policy = field(default_factory=Policy)
-    safety: Safety = field(default_factory=Safety)
+    policy: Policy = Policy()
+    safety: Safety = Safety()
     prune: bool = False
-    secrets: SecretSink = field(default_factory=SecretSink)
-    drift_fields: Mapping[str, DriftMode] = field(default_factory=dict)
+    secrets: SecretSink = SecretSink()
+    drift_fields: Mapping[str, DriftMode] = MappingProxyType({})
     widening_approvers: tuple[Approver, ...] = ()
     """Who must approve widening changes (``review``); empty: nothing is enforced."""
 
@@ -206,8 +198,7 @@ class Settings:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class Discovery:
+class Discovery(NamedTuple):
     """What ``clients.paths`` finds."""
 
     files: list[str]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from oauth2_sync import durations, schemacheck
 from oauth2_sync.errors import ORDER, Diagnostic, InputError, RuleId
@@ -62,8 +62,7 @@ class DesiredClient:
         return self.document.locate(("clients", self.index))[0]
 
 
-@dataclass(frozen=True, slots=True)
-class ValidationResult:
+class ValidationResult(NamedTuple):
     """Every finding, sorted by file and line, and the clients that passed."""
 
     diagnostics: tuple[Diagnostic, ...]
@@ -212,7 +211,7 @@ class _FileChecker:
         message = closed_vocabulary_message(self.settings.registry.capabilities, str(path[2]), value)
         if message is None:
             return found
-        return replace(found, message=f"clients[{path[1]}].{path[2]}[{path[3]}]: {message}")
+        return found._replace(message=f"clients[{path[1]}].{path[2]}[{path[3]}]: {message}")
 
     def check_vocabulary(self, index: int, entry: object) -> bool:
         """Scopes, grants and public clients against what the registry can hold (as the

@@ -10,16 +10,14 @@ interrupt handling, and compacts the journal. What is shown and asked goes throu
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
 
 from oauth2_sync.errors import UsageError
 
@@ -74,8 +72,7 @@ class ApplyUI(Protocol):
         """Show the progress of ``total`` writes."""
 
 
-@dataclass(frozen=True, slots=True)
-class ApplyOptions:
+class ApplyOptions(NamedTuple):
     """What ``apply`` was asked to do (its command-line options)."""
 
     planfile: Path | None = None
@@ -98,8 +95,7 @@ class ApplyOptions:
             )
 
 
-@dataclass(frozen=True, slots=True)
-class ApplyOutcome:
+class ApplyOutcome(NamedTuple):
     """The end of ``run_apply``: the plan, and the report unless nothing ran."""
 
     plan: Plan
@@ -199,7 +195,7 @@ def _plan_to_apply(
         settings, registry, targets=options.targets, prune=options.prune
     )
     # Approved for this run: "apply will refuse this plan" would be untrue.
-    ui.show_plan(dataclasses.replace(made, exceeded=()) if options.allow_unsafe else made,
+    ui.show_plan(made._replace(exceeded=()) if options.allow_unsafe else made,
                  fresh=True)
     return made
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,7 +92,7 @@ def test_apply_creates_delivers_secrets_and_converges(env: Env) -> None:
 
 def test_an_edited_field_is_the_only_change_and_apply_makes_it_so(env: Env) -> None:
     env.apply(env.plan())
-    edited = dataclasses.replace(REPORTING, email="reports@acme.example")
+    edited = REPORTING._replace(email="reports@acme.example")
     env.write([edited, BILLING, ETL])
     plan = env.plan()
     (change,) = plan.changes
@@ -109,14 +108,14 @@ def test_an_edited_field_is_the_only_change_and_apply_makes_it_so(env: Env) -> N
 def test_a_client_changed_since_the_plan_is_refused_and_the_others_proceed(env: Env) -> None:
     env.apply(env.plan())
     env.write([
-        dataclasses.replace(REPORTING, name="Reports v2"),
-        dataclasses.replace(BILLING, name="Billing v2"),
+        REPORTING._replace(name="Reports v2"),
+        BILLING._replace(name="Billing v2"),
         ETL,
     ])
     plan = env.plan()
     current = env.registry.get_client("acme-reporting")
     assert current is not None
-    out_of_band = dataclasses.replace(current.client, email="oob@acme.example")
+    out_of_band = current.client._replace(email="oob@acme.example")
     env.registry.replace_client(out_of_band, current.version)
     report = env.apply(plan)
     assert statuses(report) == [("acme-billing-sync", "updated"), ("acme-reporting", "stale")]
@@ -159,8 +158,8 @@ def test_a_delete_of_a_client_already_gone_counts_as_done(env: Env) -> None:
 def test_one_failure_does_not_stop_the_others(env: Env) -> None:
     env.apply(env.plan())
     env.write([
-        dataclasses.replace(REPORTING, name="R2"), dataclasses.replace(BILLING, name="B2"),
-        dataclasses.replace(ETL, name="E2"),
+        REPORTING._replace(name="R2"), BILLING._replace(name="B2"),
+        ETL._replace(name="E2"),
     ])
     plan = env.plan()
     env.registry.delete_client("acme-billing-sync", None)
@@ -218,7 +217,7 @@ def test_a_create_that_failed_before_reaching_the_registry_is_reported(tmp_path:
 def test_a_create_that_meets_an_existing_client_never_creates_twice(env: Env) -> None:
     plan = env.plan()
     env.registry.create_client(REPORTING)
-    env.registry.create_client(dataclasses.replace(ETL, name="Someone else's"))
+    env.registry.create_client(ETL._replace(name="Someone else's"))
     report = env.apply(plan)
     assert statuses(report) == [
         ("acme-billing-sync", "created"),
@@ -266,7 +265,7 @@ def test_creates_without_a_sink_are_refused_before_any_write(env: Env) -> None:
 
 
 def test_a_plan_for_another_registry_is_refused(env: Env, tmp_path: Path) -> None:
-    plan = dataclasses.replace(env.plan(), registry="local:/elsewhere.db")
+    plan = env.plan()._replace(registry="local:/elsewhere.db")
     with pytest.raises(UsageError) as caught:
         check_preconditions(plan, env.registry, env.sink)
     assert str(caught.value) == (
@@ -357,14 +356,13 @@ def test_rotate_secret_delivers_a_new_secret_for_managed_clients_only(env: Env) 
 
 def test_a_public_create_needs_no_sink_and_no_secret_reaches_it(env: Env) -> None:
     plan = env.plan()
-    public = dataclasses.replace(plan, changes=tuple(
-        dataclasses.replace(c, after=dataclasses.replace(c.after, token_endpoint_auth_method="none"))
+    public = plan._replace(changes=tuple(
+        c._replace(after=c.after._replace(token_endpoint_auth_method="none"))
         if c.client_id == "globex-etl" and c.after else c
         for c in plan.changes
     ))
     assert secret_creates(public) == ["acme-billing-sync", "acme-reporting"]
-    only_public = dataclasses.replace(
-        public, changes=tuple(c for c in public.changes if c.client_id == "globex-etl")
+    only_public = public._replace(changes=tuple(c for c in public.changes if c.client_id == "globex-etl")
     )
     check_preconditions(only_public, env.registry, None)  # nothing to deliver: no sink needed
     # Even where the registry issued a secret (as Canaille does), none reaches the sink.

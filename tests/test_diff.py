@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from oauth2_sync.diff import COMPARED_FIELDS, FieldChange, client_fields, client_json, diff_clients
@@ -63,7 +61,7 @@ def test_client_fields_lists_every_field_but_the_key() -> None:
     assert [name for name, _ in client_fields(BASE)] == [
         f for f in COMPARED_FIELDS if f != "token_endpoint_auth_method"
     ]
-    public = replace(BASE, token_endpoint_auth_method="none")
+    public = BASE._replace(token_endpoint_auth_method="none")
     assert [name for name, _ in client_fields(public)] == list(COMPARED_FIELDS)
     assert dict(client_fields(public))["token_endpoint_auth_method"] == "none"
     assert "client_id" not in COMPARED_FIELDS
@@ -71,7 +69,7 @@ def test_client_fields_lists_every_field_but_the_key() -> None:
 
 
 def test_making_a_client_public_is_a_field_change() -> None:
-    public = replace(BASE, token_endpoint_auth_method="none")
+    public = BASE._replace(token_endpoint_auth_method="none")
     assert diff_clients(BASE, public) == (
         FieldChange("token_endpoint_auth_method", "client_secret_basic", "none"),
     )

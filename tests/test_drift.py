@@ -89,7 +89,7 @@ def test_no_drift_when_the_registry_matches(tmp_path: Path) -> None:
 
 def test_the_three_kinds_of_drift(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [PORTAL, REPORTING, ETL])
-    edited = dataclasses.replace(PORTAL, redirect_uris=("https://evil.example/cb",))
+    edited = PORTAL._replace(redirect_uris=("https://evil.example/cb",))
     handmade = client("acme-handmade")
     report = build_drift(
         desired,
@@ -127,7 +127,7 @@ def test_field_policy_warn_reports_without_failing(tmp_path: Path) -> None:
     settings, desired = setup(
         tmp_path, [PORTAL, ETL], drift={"fields": {"name": "warn", "email": "ignore"}}
     )
-    renamed = dataclasses.replace(PORTAL, name="Renamed", email="new@acme.example")
+    renamed = PORTAL._replace(name="Renamed", email="new@acme.example")
     report = build_drift(desired, state(remote(renamed), remote(ETL)), settings)
     (item,) = report.clients
     assert item.fields == (FieldDrift("name", PORTAL.name, "Renamed", "warn"),)
@@ -140,7 +140,7 @@ def test_field_policy_warn_reports_without_failing(tmp_path: Path) -> None:
 def test_field_policy_ignore_counts_the_client_in_sync(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [PORTAL], drift={"fields": {"name": "ignore"}})
     report = build_drift(
-        desired, state(remote(dataclasses.replace(PORTAL, name="Renamed"))), settings
+        desired, state(remote(PORTAL._replace(name="Renamed"))), settings
     )
     assert report.clients == ()
     assert (report.summary.in_sync, report.summary.ignored) == (1, 1)
@@ -148,7 +148,7 @@ def test_field_policy_ignore_counts_the_client_in_sync(tmp_path: Path) -> None:
 
 def test_an_enforced_field_beside_a_warned_one_fails(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [PORTAL], drift={"fields": {"name": "warn"}})
-    edited = dataclasses.replace(PORTAL, name="Renamed", scopes=("read", "write"))
+    edited = PORTAL._replace(name="Renamed", scopes=("read", "write"))
     report = build_drift(desired, state(remote(edited)), settings)
     assert [(f.field, f.mode) for f in report.clients[0].fields] == [
         ("name", "warn"), ("scopes", "enforce"),
@@ -170,7 +170,7 @@ def test_missing_and_undeclared_clients_fail_whatever_the_field_policy(tmp_path:
 
 def test_null_and_pinned_default_lifetime_differ_with_same_effect(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [REPORTING])
-    unpinned = dataclasses.replace(REPORTING, access_token_ttl=None)
+    unpinned = REPORTING._replace(access_token_ttl=None)
     report = build_drift(desired, state(remote(unpinned)), settings)
     assert report.clients[0].fields == (
         FieldDrift("access_token_ttl", 43200, None, "enforce", effective_unchanged=True),
@@ -179,7 +179,7 @@ def test_null_and_pinned_default_lifetime_differ_with_same_effect(tmp_path: Path
 
 def test_declared_client_held_under_an_unmanaged_partner_is_changed(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [PORTAL])
-    moved = dataclasses.replace(PORTAL, partner="umbrella")
+    moved = PORTAL._replace(partner="umbrella")
     report = build_drift(desired, state(remote(moved)), settings)
     assert [(d.kind, [f.field for f in d.fields]) for d in report.clients] == [
         ("changed", ["partner"]),
@@ -198,8 +198,7 @@ def test_clients_outside_the_managed_scope_are_only_counted(tmp_path: Path) -> N
 
 # --- renderers ---------------------------------------------------------------------------
 
-EDITED = dataclasses.replace(
-    PORTAL, redirect_uris=("https://evil.example/cb", "https://portal.acme.example/cb"),
+EDITED = PORTAL._replace(redirect_uris=("https://evil.example/cb", "https://portal.acme.example/cb"),
     name="Portal (edited)",
 )
 SAMPLE = DriftReport(
@@ -221,7 +220,7 @@ SAMPLE = DriftReport(
         ),
         ClientDrift(
             "changed", "acme-reporting", "acme", before=REPORTING,
-            after=dataclasses.replace(REPORTING, access_token_ttl=None),
+            after=REPORTING._replace(access_token_ttl=None),
             fields=(FieldDrift("access_token_ttl", 43200, None, "enforce", True),),
             file="clients/acme/reporting.yaml", line=4, version="3",
         ),
@@ -514,7 +513,7 @@ def test_command_exit_codes(repo: Path) -> None:
     try:
         current = registry.get_client("acme-portal")
         assert current is not None
-        registry.replace_client(dataclasses.replace(current.client, name="Edited"), current.version)
+        registry.replace_client(current.client._replace(name="Edited"), current.version)
     finally:
         registry.close()
     code, out, err = run("drift", "--format", "json")
@@ -542,7 +541,7 @@ def test_an_uncommitted_edit_is_never_reported_as_changed_in_the_registry(
     settings, _ = setup(tmp_path, [PORTAL, REPORTING])
     commit_all(tmp_path, date="2024-05-01T09:00:00Z")
     # The file is edited and not committed; the registry holds what was committed.
-    edited = dataclasses.replace(REPORTING, name="Reports v2")
+    edited = REPORTING._replace(name="Reports v2")
     settings, desired = setup(tmp_path, [PORTAL, edited])
     registry = state(
         remote(PORTAL, updated_at="2024-05-01T08:00:00Z"),
@@ -569,8 +568,8 @@ def test_an_uncommitted_edit_is_never_reported_as_changed_in_the_registry(
 def test_the_side_follows_the_registry_update_against_the_file_commit(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [PORTAL, REPORTING])
     commit_all(tmp_path, date="2024-05-01T09:00:00Z")
-    edited = dataclasses.replace(PORTAL, name="Edited by hand")
-    renamed = dataclasses.replace(REPORTING, name="Old name")
+    edited = PORTAL._replace(name="Edited by hand")
+    renamed = REPORTING._replace(name="Old name")
     registry = state(
         remote(edited, updated_at="2024-05-01T10:00:00Z", updated_by="mallory"),
         remote(renamed, updated_at="2024-05-01T08:00:00Z"),
@@ -592,7 +591,7 @@ def test_the_side_follows_the_registry_update_against_the_file_commit(tmp_path: 
 def test_without_an_update_time_the_side_is_unknown(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [PORTAL])
     commit_all(tmp_path)
-    edited = dataclasses.replace(PORTAL, name="Edited")
+    edited = PORTAL._replace(name="Edited")
     report = locate_sides(build_drift(desired, state(remote(edited)), settings), settings, ())
     assert [(d.side, d.side_reason) for d in report.clients] == [
         ("unknown", "cannot tell which side changed: the registry records no update time"),

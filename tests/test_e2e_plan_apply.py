@@ -198,7 +198,7 @@ def test_a_saved_plan_refuses_a_client_edited_since_and_applies_the_others(repo:
     assert "To perform exactly these actions, run: oauth2-sync apply plan.json\n" in (
         planned.stdout
     )
-    repo.edit("acme-reporting", lambda c: dataclasses.replace(c, email="oob@acme.example"))
+    repo.edit("acme-reporting", lambda c: c._replace(email="oob@acme.example"))
 
     applied = repo.run("apply", "plan.json")
     assert applied.returncode == 1

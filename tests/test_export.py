@@ -3,7 +3,6 @@ export -> plan showing no changes on the reference server over HTTP."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,7 +134,7 @@ def test_target_is_a_team_folder_that_clients_paths_matches(
     )
     # Set after loading: the settings refuse a '..' pattern themselves (outside-root),
     # and export must not write outside the folder even so.
-    settings = dataclasses.replace(settings, teams=(Team("payments", tuple(paths), ("acme",)),))
+    settings = settings._replace(teams=(Team("payments", tuple(paths), ("acme",)),))
     assert target(client("acme-x"), settings) == expected
 
 
@@ -185,7 +184,7 @@ def test_select_filters_and_refuses_what_is_out_of_scope(tmp_path: Path) -> None
 def test_a_client_id_that_is_no_file_name_is_refused(tmp_path: Path, client_id: str) -> None:
     settings = settings_for(tmp_path / "repo")
     out = tmp_path / "out"
-    report = write_clients([dataclasses.replace(client("acme-a"), client_id=client_id)], settings, out)
+    report = write_clients([client("acme-a")._replace(client_id=client_id)], settings, out)
     assert report.items == (
         ExportItem(
             client_id, "acme", "refused",

@@ -19,7 +19,6 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +128,7 @@ def test_apply_converges_through_twenty_percent_faults(
     server, proxy = proxied
     files = [desired(i) for i in range(1000)]
     # The first 500 exist with other values (500 updates), the others do not (500 creates).
-    seed_clients(server.db, [replace(c, name=f"Old {c.name}", scopes=("write",))
+    seed_clients(server.db, [c._replace(name=f"Old {c.name}", scopes=("write",))
                              for c in files[:500]])
     root = tmp_path / "repo"
     settings = write_config(root, proxy.base_url, files)
@@ -198,7 +197,7 @@ def test_out_of_band_edits_racing_an_apply_are_never_overwritten(
 ) -> None:
     server, proxy = proxied
     files = [desired(i) for i in range(6)]
-    seed_clients(server.db, [replace(c, name="Old") for c in files] + [desired(6)])
+    seed_clients(server.db, [c._replace(name="Old") for c in files] + [desired(6)])
     settings = write_config(tmp_path, proxy.base_url, files)
     headers = server.headers()
 
@@ -242,7 +241,7 @@ def test_two_applies_at_the_same_moment(
 ) -> None:
     server, _ = proxied
     files = [desired(i) for i in range(100)]
-    seed_clients(server.db, [replace(c, name="Old") for c in files[:50]])
+    seed_clients(server.db, [c._replace(name="Old") for c in files[:50]])
     roots = [tmp_path / "first", tmp_path / "second"]
     for root in roots:
         write_config(root, server.base_url, files)

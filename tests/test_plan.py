@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -61,7 +60,7 @@ def test_everything_is_created_against_an_empty_registry(tmp_path: Path) -> None
     assert plan.changes[0].file is not None
     assert plan.changes[0].file.endswith("clients/acme/clients.yaml")
     assert plan.changes[2].line == 2
-    assert dataclasses.astuple(plan.summary) == (3, 0, 0, 0, 0, 0, 0)
+    assert tuple(plan.summary) == (3, 0, 0, 0, 0, 0, 0)
     assert plan.has_changes
 
 
@@ -79,7 +78,7 @@ def test_matching_clients_are_counted_and_unmanaged_ones_only_counted(tmp_path: 
 
 def test_an_update_lists_each_changed_field_and_the_version_read(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [REPORTING])
-    registry_side = dataclasses.replace(REPORTING, email="old@acme.example", access_token_ttl=None)
+    registry_side = REPORTING._replace(email="old@acme.example", access_token_ttl=None)
     plan = build_plan(desired, state(registry_side), settings)
     (change,) = plan.changes
     assert change.action == "update"
@@ -158,7 +157,7 @@ def test_the_user_check_is_skipped_when_unrestricted_or_users_are_unknown(
 
 def test_a_client_id_held_by_an_unmanaged_partner_is_refused(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [REPORTING])
-    hijacked = dataclasses.replace(REPORTING, partner="umbrella")
+    hijacked = REPORTING._replace(partner="umbrella")
     with pytest.raises(InputError) as caught:
         build_plan(desired, state(hijacked), settings)
     (refused,) = caught.value.diagnostics
@@ -186,7 +185,7 @@ def test_clients_the_registry_cannot_represent_are_left_out_with_an_error(
 
 def test_a_client_left_out_is_neither_updated_nor_pruned(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [REPORTING, ETL])
-    held = dataclasses.replace(REPORTING, name="changed by hand")
+    held = REPORTING._replace(name="changed by hand")
     made = build_plan(
         desired, state(held, ETL), settings, prune=True, unsupported=_acme_unsupported
     )
@@ -196,7 +195,7 @@ def test_a_client_left_out_is_neither_updated_nor_pruned(tmp_path: Path) -> None
 
 def test_other_online_errors_stop_the_plan_and_name_the_left_out_too(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [REPORTING, ETL])
-    hijacked = dataclasses.replace(ETL, partner="umbrella")
+    hijacked = ETL._replace(partner="umbrella")
     with pytest.raises(InputError) as caught:
         build_plan(desired, state(hijacked), settings, unsupported=_acme_unsupported)
     assert [d.rule for d in caught.value.diagnostics] == [
@@ -223,7 +222,7 @@ def test_a_plan_with_errors_saves_and_loads_back_equal(tmp_path: Path) -> None:
 
 def sample_plan(tmp_path: Path) -> Plan:
     settings, desired = setup(tmp_path, [REPORTING, ETL, BILLING])
-    registry_side = dataclasses.replace(BILLING, redirect_uris=(), scopes=("read",))
+    registry_side = BILLING._replace(redirect_uris=(), scopes=("read",))
     return build_plan(
         desired, state(registry_side, client("acme-old"), client("umbrella-lab")), settings,
         prune=True, commit="0123abcd", created_at="2024-01-01T00:00:00Z",

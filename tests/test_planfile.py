@@ -128,7 +128,7 @@ def declared_at(repo: Repo, file: str, client_id: str) -> str:
 
 def update(document: dict[str, Any], client: Client, **fields: Any) -> dict[str, Any]:
     """An update of ``client`` to ``fields`` added to a copy of ``document``."""
-    after = dataclasses.replace(client, **fields)
+    after = client._replace(**fields)
     tampered = copy.deepcopy(document)
     tampered["changes"].insert(0, {
         "action": "update", "client_id": client.client_id, "partner": client.partner,

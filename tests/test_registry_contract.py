@@ -140,7 +140,7 @@ def make(client_id: str, **changes: Any) -> Client:
         client_id, f"Service {client_id}", f"team@{partner}.example", partner,
         grant_types=("refresh_token",),
     )
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 def error_text(registry: Registry, method: str, path: str, status: str, message: str) -> str:
@@ -201,8 +201,7 @@ def test_create_then_read(registry: Registry, ids: Callable[[str], str]) -> None
     created, secret = registry.create_client(desired)
     assert isinstance(secret, Secret)
     assert len(secret.reveal()) >= 32
-    assert created.client == replace(
-        desired, redirect_uris=("https://a.example/cb", "https://b.example/cb")
+    assert created.client == desired._replace(redirect_uris=("https://a.example/cb", "https://b.example/cb")
     )
     assert contract(registry).version.fullmatch(created.version)
     if contract(registry).audit_fields:
@@ -248,7 +247,7 @@ def test_create_twice_conflicts(registry: Registry, ids: Callable[[str], str]) -
 
 def test_replace_with_the_current_version(registry: Registry, ids: Callable[[str], str]) -> None:
     created, _ = registry.create_client(make(ids("r")))
-    changed = replace(created.client, name="Renamed", access_token_ttl=900)
+    changed = created.client._replace(name="Renamed", access_token_ttl=900)
     replaced = registry.replace_client(changed, created.version)
     assert replaced.client == changed
     assert replaced.version != created.version
@@ -262,9 +261,9 @@ def test_replace_with_a_stale_version_is_refused(
     registry: Registry, ids: Callable[[str], str]
 ) -> None:
     created, _ = registry.create_client(make(ids("stale")))
-    current = registry.replace_client(replace(created.client, name="First"), created.version)
+    current = registry.replace_client(created.client._replace(name="First"), created.version)
     with pytest.raises(PreconditionFailedError) as info:
-        registry.replace_client(replace(created.client, name="Second"), created.version)
+        registry.replace_client(created.client._replace(name="Second"), created.version)
     client_id = created.client.client_id
     if isinstance(registry, Rfc7592Registry):
         assert str(info.value) == stale(client_id)
@@ -279,8 +278,8 @@ def test_replace_with_a_stale_version_is_refused(
 
 def test_unconditional_replace(registry: Registry, ids: Callable[[str], str]) -> None:
     created, _ = registry.create_client(make(ids("u")))
-    replaced = registry.replace_client(replace(created.client, email="x@acme.example"), None)
-    assert replaced.client == replace(created.client, email="x@acme.example")
+    replaced = registry.replace_client(created.client._replace(email="x@acme.example"), None)
+    assert replaced.client == created.client._replace(email="x@acme.example")
     assert registry.get_client(created.client.client_id) == replaced
 
 

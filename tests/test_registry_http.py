@@ -13,7 +13,6 @@ import json
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -206,7 +205,7 @@ def test_a_create_gives_up_after_the_retries(proxy: FaultProxy) -> None:
 def test_a_replace_whose_response_was_lost(proxy: FaultProxy) -> None:
     with adapter(proxy.base_url) as registry:
         created, _ = registry.create_client(new_client())
-        wanted = replace(created.client, name="Renamed")
+        wanted = created.client._replace(name="Renamed")
         proxy.inject("PUT", "/v1/oauth2-clients/", "lost")
         replaced = registry.replace_client(wanted, created.version)
     assert replaced.client == wanted
@@ -218,10 +217,10 @@ def test_a_replace_whose_response_was_lost(proxy: FaultProxy) -> None:
 def test_a_replace_meeting_someone_elses_change_is_refused(proxy: FaultProxy) -> None:
     with adapter(proxy.base_url) as registry:
         created, _ = registry.create_client(new_client())
-        registry.replace_client(replace(created.client, name="Theirs"), created.version)
+        registry.replace_client(created.client._replace(name="Theirs"), created.version)
         proxy.inject("PUT", "/v1/oauth2-clients/", "lost")
         with pytest.raises(PreconditionFailedError):
-            registry.replace_client(replace(created.client, name="Ours"), created.version)
+            registry.replace_client(created.client._replace(name="Ours"), created.version)
 
 
 def test_a_delete_whose_response_was_lost(proxy: FaultProxy) -> None:
@@ -319,7 +318,7 @@ def test_a_read_only_credential_cannot_write(registry_server: RegistryServer) ->
 
 
 def test_errors_are_one_line_with_fields(registry_server: RegistryServer) -> None:
-    bad = replace(new_client(), email="a@acme.example\nb@acme.example", access_token_ttl=0)
+    bad = new_client()._replace(email="a@acme.example\nb@acme.example", access_token_ttl=0)
     with adapter(registry_server.base_url) as registry, pytest.raises(RegistryError) as info:
         registry.create_client(bad)
     assert "\n" not in str(info.value)

@@ -7,7 +7,6 @@ server of its own (another configuration, or a restart).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,7 +123,7 @@ def test_metadata_mapping() -> None:
     native = to_metadata(MOBILE)
     assert native["application_type"] == "native"
     assert "oauth2_sync_refresh_token_ttl" not in native
-    public = dataclasses.replace(WEB, token_endpoint_auth_method="none")
+    public = WEB._replace(token_endpoint_auth_method="none")
     assert to_metadata(public)["token_endpoint_auth_method"] == "none"
     # Read back: the server's method, and RFC 7591's default when it omits it.
     assert from_metadata("acme-web", to_metadata(public)) == public
@@ -328,8 +327,7 @@ def test_create_without_the_initial_access_token(
 def test_replace_updates_in_place_and_keeps_the_secret(registry: Rfc7592Registry) -> None:
     created, secret = registry.create_client(WEB)
     before = registry.state.get("acme-web")
-    edited = dataclasses.replace(
-        WEB, redirect_uris=("https://web.acme.example/callback2",), access_token_ttl=None,
+    edited = WEB._replace(redirect_uris=("https://web.acme.example/callback2",), access_token_ttl=None,
         name="Renamed", scopes=("read",),
     )
     replaced = registry.replace_client(edited, created.version)
@@ -356,15 +354,15 @@ def test_replace_keeps_metadata_it_does_not_manage(registry: Rfc7592Registry) ->
     assert out_of_band.status_code == 200
     got = registry.get_client("globex-service")
     assert got is not None
-    registry.replace_client(dataclasses.replace(SERVICE, name="Renamed"), got.version)
+    registry.replace_client(SERVICE._replace(name="Renamed"), got.version)
     assert raw("GET", uri, token).json()["logo_uri"] == "https://globex.example/l.png"
 
 
 def test_replace_with_a_stale_version_changes_nothing(registry: Rfc7592Registry) -> None:
     created, _ = registry.create_client(SERVICE)
-    registry.replace_client(dataclasses.replace(SERVICE, name="First"), created.version)
+    registry.replace_client(SERVICE._replace(name="First"), created.version)
     with pytest.raises(PreconditionFailedError) as caught:
-        registry.replace_client(dataclasses.replace(SERVICE, name="Second"), created.version)
+        registry.replace_client(SERVICE._replace(name="Second"), created.version)
     assert str(caught.value) == (
         "client globex-service changed in the registry since it was read "
         "(version mismatch); plan again"
@@ -376,8 +374,8 @@ def test_replace_with_a_stale_version_changes_nothing(registry: Rfc7592Registry)
 
 def test_replace_without_version_is_unconditional(registry: Rfc7592Registry) -> None:
     registry.create_client(SERVICE)
-    registry.replace_client(dataclasses.replace(SERVICE, name="First"), None)
-    registry.replace_client(dataclasses.replace(SERVICE, name="Second"), None)
+    registry.replace_client(SERVICE._replace(name="First"), None)
+    registry.replace_client(SERVICE._replace(name="Second"), None)
     got = registry.get_client("globex-service")
     assert got is not None and got.client.name == "Second"
 
@@ -400,9 +398,9 @@ def test_rotated_registration_access_tokens_are_recorded(
             assert isinstance(registry, Rfc7592Registry)
             created, _ = registry.create_client(SERVICE)
             first = token_of(registry, "globex-service")
-            one = registry.replace_client(dataclasses.replace(SERVICE, name="One"), created.version)
+            one = registry.replace_client(SERVICE._replace(name="One"), created.version)
             second = token_of(registry, "globex-service")
-            registry.replace_client(dataclasses.replace(SERVICE, name="Two"), one.version)
+            registry.replace_client(SERVICE._replace(name="Two"), one.version)
             assert len({first, second, token_of(registry, "globex-service")}) == 3
             # The old token is dead; the recorded one works, also after a reopen.
             assert raw("GET", uri_of(registry, "globex-service"), first).status_code == 401
@@ -426,7 +424,7 @@ def test_delete_removes_the_client_and_its_registration(registry: Rfc7592Registr
 
 def test_delete_with_a_stale_version_changes_nothing(registry: Rfc7592Registry) -> None:
     created, _ = registry.create_client(SERVICE)
-    registry.replace_client(dataclasses.replace(SERVICE, name="Changed"), None)
+    registry.replace_client(SERVICE._replace(name="Changed"), None)
     with pytest.raises(PreconditionFailedError):
         registry.delete_client("globex-service", created.version)
     assert registry.get_client("globex-service") is not None
@@ -658,7 +656,7 @@ def test_tokens_and_secrets_never_reach_logs_or_messages(
     caplog.set_level(logging.DEBUG)
     created, secret = registry.create_client(WEB)
     token = token_of(registry, "acme-web")
-    replaced = registry.replace_client(dataclasses.replace(WEB, name="X"), created.version)
+    replaced = registry.replace_client(WEB._replace(name="X"), created.version)
     registry.list_clients()
     messages = []
     for attempt in (
@@ -725,7 +723,7 @@ def test_extension_fields_travel_under_the_names_the_settings_give(
         assert [k for k in held if k.startswith("oauth2_sync")] == []
         # An update in place, with the token rotated by the server on the way.
         before = token_of(registry, "acme-svc")
-        changed = dataclasses.replace(wanted, access_token_ttl=900)
+        changed = wanted._replace(access_token_ttl=900)
         assert registry.replace_client(changed, created.version).client == changed
         assert token_of(registry, "acme-svc") != before
         assert registry.get_client("acme-svc") is not None

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,8 +89,7 @@ LEFT_OUT = (
 )
 WITH_ERRORS = make_plan(*SAMPLE.changes[2:], errors=LEFT_OUT)
 NO_CHANGES_WITH_ERRORS = make_plan(errors=LEFT_OUT[:1])
-UNSAFE = replace(
-    SAMPLE, exceeded=tuple(safety_violations(SAMPLE, Safety(max_changes=1, max_deletes=0)))
+UNSAFE = SAMPLE._replace(exceeded=tuple(safety_violations(SAMPLE, Safety(max_changes=1, max_deletes=0)))
 )
 
 # Through render.plan, the renderers' one entry-point convention: the goldens hold.
@@ -279,18 +277,17 @@ def test_clients_the_registry_refused_to_show_are_said_apart() -> None:
     )
 
 
-STANDARD = replace(
-    make_plan(
+STANDARD = make_plan(
         Change("create", "acme-billing", after=BILLING_BEFORE, file="clients/acme.yaml", line=2),
         Change(
             "update", "acme-billing", before=BILLING_AFTER,
-            after=replace(BILLING_AFTER, access_token_ttl=None),
+            after=BILLING_AFTER._replace(access_token_ttl=None),
             fields=diff_clients(
-                BILLING_AFTER, replace(BILLING_AFTER, access_token_ttl=None), (43200, None)
+                BILLING_AFTER, BILLING_AFTER._replace(access_token_ttl=None), (43200, None)
             ),
             version='W/"7"', file="clients/acme.yaml", line=12,
         ),
-    ),
+    )._replace(
     registry="rfc7592+https://id.example/reg", ttl_defaults=(43200, None),
 )
 
@@ -314,8 +311,8 @@ def test_lifetimes_are_explained_with_the_registrys_own_defaults() -> None:
 
 
 def test_an_unknown_default_never_has_the_same_effect() -> None:
-    pinned = replace(BILLING_AFTER, refresh_token_ttl=30 * 86400)
-    unpinned = replace(BILLING_AFTER, refresh_token_ttl=None)
+    pinned = BILLING_AFTER._replace(refresh_token_ttl=30 * 86400)
+    unpinned = BILLING_AFTER._replace(refresh_token_ttl=None)
     [change] = diff_clients(pinned, unpinned, (43200, None))
     assert not change.effective_unchanged
     [change] = diff_clients(pinned, unpinned)

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,7 @@ APPROVERS = {"review": {"widening_approvers": [
 
 def update(before: object, file: str, **after: object) -> Change:
     assert isinstance(before, type(PORTAL))
-    new = replace(before, **after)  # type: ignore[arg-type]
+    new = before._replace(**after)  # type: ignore[arg-type]
     return Change("update", before.client_id, before=before, after=new,
                   fields=diff_clients(before, new), version="1", file=file, line=2)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,7 +37,7 @@ BASE = Client(
 
 
 def update(**after: object) -> Change:
-    new = replace(BASE, **after)  # type: ignore[arg-type]
+    new = BASE._replace(**after)  # type: ignore[arg-type]
     return Change("update", BASE.client_id, before=BASE, after=new,
                   fields=diff_clients(BASE, new), version='W/"1"', file="clients/acme.yaml",
                   line=2)
@@ -48,13 +47,13 @@ def method_change(before: str, after: str) -> Change:
     # The field is not in this model yet (clients public or confidential): the rule is
     # keyed by its name, so a field change carrying it is classed already.
     field = FieldChange("token_endpoint_auth_method", before, after)
-    return replace(update(name="Portal"), fields=(field,))
+    return update(name="Portal")._replace(fields=(field,))
 
 
 URIS = BASE.redirect_uris
 # rule -> (change, class, reason of the change)
 CASES: dict[str, tuple[Change, str, str]] = {
-    "client-created": (Change("create", "acme-new", after=replace(BASE, client_id="acme-new"),
+    "client-created": (Change("create", "acme-new", after=BASE._replace(client_id="acme-new"),
                               file="clients/acme.yaml", line=2),
                        "widens", "new client 'acme-new'"),
     "client-deleted": (Change("delete", BASE.client_id, before=BASE, version='W/"1"'),
@@ -90,7 +89,7 @@ CASES: dict[str, tuple[Change, str, str]] = {
     "partner-opened": (update(restrict_to_partner_users=False), "widens",
                        "restrict_to_partner_users false: any user, not only the partner's"),
     "partner-restricted": (
-        replace(update(name="Portal"), fields=(FieldChange("restrict_to_partner_users", False,
+        update(name="Portal")._replace(fields=(FieldChange("restrict_to_partner_users", False,
                                                            True),)),
         "narrows", "restrict_to_partner_users true: only the partner's users"),
     "client-public": (method_change("client_secret_basic", "none"), "widens",

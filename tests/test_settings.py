@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -44,8 +43,8 @@ def tree(tmp_path: Path) -> Path:
     ],
 )
 def test_client_files_finds_what_path_glob_finds(tree: Path, pattern: str) -> None:
-    settings = dataclasses.replace(
-        load_settings(EXAMPLES / "oauth2-sync.yaml"), root=tree, client_paths=(pattern,)
+    settings = load_settings(EXAMPLES / "oauth2-sync.yaml")._replace(
+        root=tree, client_paths=(pattern,)
     )
     expected = sorted(
         {p for p in tree.glob(pattern) if p.is_file()}, key=lambda p: p.parts
@@ -54,8 +53,8 @@ def test_client_files_finds_what_path_glob_finds(tree: Path, pattern: str) -> No
 
 
 def test_client_files_are_sorted_and_each_once(tree: Path) -> None:
-    settings: Settings = dataclasses.replace(
-        load_settings(EXAMPLES / "oauth2-sync.yaml"), root=tree,
+    settings: Settings = load_settings(EXAMPLES / "oauth2-sync.yaml")._replace(
+        root=tree,
         client_paths=("clients/**/*.yaml", "clients/*.yaml", "clients/a/one.yaml"),
     )
     assert [p.relative_to(tree).as_posix() for p in settings.client_files()] == [
@@ -71,8 +70,8 @@ def test_client_file_names_are_written_as_str_of_path_writes_them(
 ) -> None:
     base = {"absolute": tree, "relative": Path(tree.name), "working-directory": Path(".")}[root]
     monkeypatch.chdir(tree if root == "working-directory" else tree.parent)
-    settings = dataclasses.replace(
-        load_settings(EXAMPLES / "oauth2-sync.yaml"), root=base,
+    settings = load_settings(EXAMPLES / "oauth2-sync.yaml")._replace(
+        root=base,
         client_paths=("clients/**/*.yaml", "./clients//top.yml", "clients/a/../*.yaml"),
     )
     names = settings.client_file_names()

@@ -6,7 +6,6 @@ one diagnostic it must produce (``{file}`` stands for the file's own name).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -77,8 +76,7 @@ def test_warnings_do_not_fail(settings: Settings) -> None:
 
 
 def test_policy_turns_warnings_into_errors(settings: Settings) -> None:
-    strict = dataclasses.replace(
-        settings, policy=Policy(errors=frozenset({"implicit-grant", "unrestricted-users"}))
+    strict = settings._replace(policy=Policy(errors=frozenset({"implicit-grant", "unrestricted-users"}))
     )
     result = validate(strict, [FIXTURES / "warnings"])
     assert [(d.rule, d.severity) for d in result.diagnostics] == [
@@ -118,12 +116,12 @@ def test_policy_turns_warnings_into_errors(settings: Settings) -> None:
     ids=["max-access", "max-refresh", "allowed-grants"],
 )
 def test_policy_limits(settings: Settings, policy: Policy, expected: list[str]) -> None:
-    result = validate(dataclasses.replace(settings, policy=policy), [FIXTURES / "warnings"])
+    result = validate(settings._replace(policy=policy), [FIXTURES / "warnings"])
     assert [str(d).split(":", 1)[1] for d in result.errors] == expected
 
 
 def test_refresh_never_under_a_refresh_limit_is_one_error(settings: Settings) -> None:
-    strict = dataclasses.replace(settings, policy=Policy(max_refresh_token_ttl=86400))
+    strict = settings._replace(policy=Policy(max_refresh_token_ttl=86400))
     result = validate(strict, [FIXTURES / "invalid" / "refresh-ttl-never.yaml"])
     assert [d.rule for d in result.errors] == ["refresh-token-never"]
 
@@ -160,7 +158,7 @@ def test_examples_are_clean_and_complete() -> None:
 
 
 def test_load_desired_raises_every_error(settings: Settings, tmp_path: Path) -> None:
-    bad = dataclasses.replace(settings, root=FIXTURES, client_paths=("invalid/scope-*.yaml",))
+    bad = settings._replace(root=FIXTURES, client_paths=("invalid/scope-*.yaml",))
     with pytest.raises(InputError) as info:
         load_desired(bad)
     assert [d.rule for d in info.value.diagnostics] == ["schema", "schema"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.model import Client, TtlDefaults
@@ -26,8 +26,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Partner:
+class Partner(NamedTuple):
     """A partner of the registry: numeric id, subdomain and the user names it has.
 
     ``users`` is ``None`` when the registry cannot tell (standard OAuth servers have no
@@ -40,8 +39,7 @@ class Partner:
     users: tuple[str, ...] | None = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteClient:
+class RemoteClient(NamedTuple):
     """A client as the registry holds it, with its version and audit fields."""
 
     client: Client
@@ -55,8 +53,7 @@ class RemoteClient:
     authenticate with this one, so it travels with a new secret to the sink."""
 
 
-@dataclass(frozen=True, slots=True)
-class Unreachable:
+class Unreachable(NamedTuple):
     """A client the registry knows of but refused to show: deleted on the server, or
     its credential revoked or rotated elsewhere (a standard server's 401/403/404).
 
@@ -146,8 +143,7 @@ class Registry(ABC):
         self.close()
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryState:
+class RegistryState(NamedTuple):
     """What a plan or a drift check is made against: the registry's partners and clients."""
 
     url: str

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal, get_args
+from types import MappingProxyType
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from oauth2_sync import durations
 from oauth2_sync.model import (
@@ -52,8 +52,7 @@ KNOWN_GRANTS: frozenset[str] = frozenset({
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """What one registry can hold.
 
     ``scopes`` ``None`` means any RFC 6749 scope token; ``grant_types`` ``None`` means
@@ -66,9 +65,7 @@ class Capabilities:
     scopes: frozenset[str] | None
     grant_types: frozenset[str] | None
     public_clients: bool
-    fields: Mapping[ExtensionField, str | None] = field(
-        default_factory=lambda: dict(DEFAULT_METADATA_NAMES)
-    )
+    fields: Mapping[ExtensionField, str | None] = MappingProxyType(dict(DEFAULT_METADATA_NAMES))
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
     response_types: frozenset[str] | None = None
@@ -127,8 +124,7 @@ def narrowed(
     live: Capabilities, settings: Capabilities
 ) -> Capabilities:
     """What the live server publishes, narrowed by what the settings declare."""
-    return replace(
-        live,
+    return live._replace(
         scopes=_meet(live.scopes, settings.scopes),
         grant_types=_meet(live.grant_types, settings.grant_types),
         public_clients=live.public_clients and settings.public_clients,

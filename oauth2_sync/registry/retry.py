@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
@@ -39,8 +38,7 @@ MAX_RETRY_AFTER: Final = 300.0
 """A longer ``Retry-After`` is cut to this many seconds."""
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """When a request may be sent again, and how long to wait before it."""
 
     retries: int
@@ -51,7 +49,7 @@ class RetryPolicy:
     repeatable: frozenset[str]
     """Methods that may be repeated after an answer in ``maybe_executed`` or a lost
     response (a read error)."""
-    retry_after: frozenset[int] = field(default_factory=frozenset)
+    retry_after: frozenset[int] = frozenset()
     """Statuses repeated (``repeatable`` methods) only when they carry ``Retry-After``."""
     backoff_factor: float = 0.5
     backoff_max: float = 30.0

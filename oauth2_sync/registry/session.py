@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 import requests.compat
@@ -61,8 +61,7 @@ def new_session(
     return session
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """A response read whole: what the adapters look at, nothing that reads more."""
 
     status_code: int

@@ -13,8 +13,7 @@ import base64
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import quote
 
 import requests
@@ -28,8 +27,7 @@ logger = logging.getLogger(__name__)
 GrantType = Literal["client_credentials", "password"]
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(NamedTuple):
     """Who the adapter authenticates as. Secrets stay wrapped until sent."""
 
     client_id: str

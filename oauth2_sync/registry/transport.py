@@ -23,8 +23,7 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 import requests
 import urllib3
@@ -100,8 +99,7 @@ def url_problem(url: str) -> tuple[UrlProblem, str] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Refusals:
+class Refusals(NamedTuple):
     """How an adapter words the refusal of each ``UrlProblem``: ``str.format``
     templates of ``url``, ``what`` (the setting or URI checked) and ``detail`` (the
     problem's reason or host)."""

@@ -4,7 +4,6 @@ environment and bash as CI runners start it, and small helpers of the kit tests.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import os
 import re
@@ -86,7 +85,7 @@ def edit_local_client(db: Path, client_id: str, **changes: Any) -> None:
     try:
         current = registry.get_client(client_id)
         assert current is not None
-        registry.replace_client(dataclasses.replace(current.client, **changes), current.version)
+        registry.replace_client(current.client._replace(**changes), current.version)
     finally:
         registry.close()
 
