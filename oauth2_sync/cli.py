@@ -1,33 +1,76 @@
 """The command line: the group of ``commands/`` and the console script's entry point.
 
 Each command lives in a module of its own under ``oauth2_sync/commands/``; this module
-assembles them and keeps the names tests and scripts import (``cli``, ``main``).
+assembles them and keeps the names tests and scripts import (``cli``, ``main``). A
+command's module is imported when the command is first looked up, so a run imports
+the one it runs, not all thirteen (``--help`` and the docs look every one up).
 """
 
 from __future__ import annotations
 
-from oauth2_sync.commands.adopt import adopt
-from oauth2_sync.commands.apply import apply
+import importlib
+from collections.abc import Iterator, Mapping, MutableMapping
+
+import click
+
 from oauth2_sync.commands.base import Context, cli, common_options, os_error_line, pass_ctx
-from oauth2_sync.commands.completion import completion
-from oauth2_sync.commands.drift import drift
-from oauth2_sync.commands.export import export
-from oauth2_sync.commands.fmt import fmt_command
-from oauth2_sync.commands.forget import forget
-from oauth2_sync.commands.plan import plan
-from oauth2_sync.commands.registry import registry
-from oauth2_sync.commands.review_status import review_status
-from oauth2_sync.commands.rotate_secret import rotate_secret
-from oauth2_sync.commands.schema import schema
-from oauth2_sync.commands.validate import validate
 
-__all__ = ["Context", "cli", "common_options", "main", "os_error_line", "pass_ctx"]
+__all__ = ["Context", "LazyCommands", "cli", "common_options", "main", "os_error_line", "pass_ctx"]
 
-for _command in (
-    validate, schema, plan, apply, rotate_secret, registry, adopt, forget, fmt_command,
-    drift, export, review_status, completion,
-):
-    cli.add_command(_command)
+COMMANDS: Mapping[str, str] = {
+    "adopt": "adopt",
+    "apply": "apply",
+    "completion": "completion",
+    "drift": "drift",
+    "export": "export",
+    "fmt": "fmt:fmt_command",
+    "forget": "forget",
+    "plan": "plan",
+    "registry": "registry",
+    "review-status": "review_status",
+    "rotate-secret": "rotate_secret",
+    "schema": "schema",
+    "validate": "validate",
+}
+"""Each command's name and where it is: ``module[:attribute]`` under ``oauth2_sync.commands``
+(the attribute defaults to the module's name)."""
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A group's commands by name, each imported from its module on first access.
+
+    Names are known without importing anything, so listing, suggestions for a typo and
+    completion of names stay cheap; click, mkdocs-click and the tests use it as the
+    plain dict click keeps.
+    """
+
+    def __init__(self, where: Mapping[str, str]) -> None:
+        self._where = dict(where)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, _, attribute = self._where[name].partition(":")
+            loaded = importlib.import_module(f"oauth2_sync.commands.{module}")
+            self._loaded[name] = getattr(loaded, attribute or module)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._where.setdefault(name, "")
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._where[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+
+cli.commands = LazyCommands(COMMANDS)
 
 
 def main() -> None:

@@ -89,3 +89,13 @@ def test_logged_warnings_read_as_every_other_warning() -> None:
     assert formatter.format(record(logging.ERROR, "failed: %s")) == (
         "ERROR oauth2_sync.apply: failed: x"
     )
+
+
+def test_every_command_is_found_where_the_group_says_under_its_own_name() -> None:
+    from oauth2_sync.cli import COMMANDS
+
+    assert sorted(cli.commands) == sorted(COMMANDS)
+    for name in COMMANDS:
+        assert cli.commands[name].name == name, name
+    with pytest.raises(KeyError):
+        cli.commands["plna"]
