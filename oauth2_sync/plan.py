@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
+from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.gitinfo import git_commit, git_facts_later
 from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 
@@ -41,6 +42,7 @@ from oauth2_sync.registry.base import (
     RegistryState,
     RemoteClient,
     read_registry,
+    read_registry_later,
     registry_defaults,
 )
 from oauth2_sync.settings import Safety, Settings
@@ -299,8 +301,12 @@ def make_plan(
     # plan or the JSON document needs them.
     git_facts = git_facts_later(settings.root, settings.read_patterns)
     try:
-        desired = load_desired(settings)
-        state = read_registry(registry)
+        # One collector pause over both (loading makes no cyclic garbage): the pauses
+        # inside would otherwise switch the collector on under each other's feet.
+        with collector_paused():
+            registry_state = read_registry_later(registry)
+            desired = load_desired(settings)
+            state = registry_state()
     finally:
         commit, uncommitted = git_facts()
     made = build_plan(

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from support.configrepo import client, write_repo
 from oauth2_sync import clock, gitinfo
 from oauth2_sync import plan as planning
 from oauth2_sync.diff import FieldChange
-from oauth2_sync.errors import InputError, UsageError
+from oauth2_sync.errors import InputError, RegistryError, UsageError
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Change, Plan, build_plan, load, save, to_dict
 from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
@@ -464,3 +465,76 @@ def test_the_plan_carries_the_verdict_of_the_safety_limits(tmp_path: Path) -> No
     assert [str(limit) for limit in made.exceeded] == [
         "creates+updates: 2 exceeds 1 (safety.max_changes)"
     ]
+
+
+class _ReadElsewhere(LocalRegistry):
+    """The local store read the way the HTTP adapters are: in the background thread.
+
+    It notes which thread read it, and ``list_clients`` can be held until ``release``
+    is set, or made to fail with ``failure``.
+    """
+
+    reads_in_background = True
+
+    def __init__(self, path: Path, seed: Path | None = None) -> None:
+        super().__init__(path, seed)
+        self.readers: list[str] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.failure: RegistryError | None = None
+
+    def list_partners(self) -> list[Partner]:
+        self.readers.append(threading.current_thread().name)
+        return super().list_partners()
+
+    def list_clients(self) -> list[RemoteClient]:
+        assert self.release.wait(timeout=30)
+        if self.failure is not None:
+            raise self.failure
+        return super().list_clients()
+
+
+def test_an_http_registry_is_read_in_the_background_and_gives_the_same_plan(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(write_repo(tmp_path, [REPORTING, ETL], extra={"registry": {
+        "url": "local:.oauth2-sync/registry.db", "seed": str(SEED)}}))
+    in_caller = LocalRegistry.from_settings(settings)
+    elsewhere = _ReadElsewhere(Path(settings.registry.url[len("local:"):]))
+    with in_caller, elsewhere:
+        assert not in_caller.reads_in_background
+        first = planning.make_plan(settings, in_caller, digests=False)
+        second = planning.make_plan(settings, elsewhere, digests=False)
+    assert elsewhere.readers == ["oauth2-sync-registry"]
+    assert second._replace(created_at=first.created_at) == first
+    assert [c.action for c in first.changes] == ["create", "create"]
+
+
+def test_an_error_of_the_background_read_is_raised_by_make_plan(tmp_path: Path) -> None:
+    settings = load_settings(write_repo(tmp_path, [ETL]))
+    registry = _ReadElsewhere(Path(settings.registry.url[len("local:"):]))
+    registry.failure = RegistryError("listing clients: the registry answered 503")
+    with registry, pytest.raises(RegistryError) as caught:
+        planning.make_plan(settings, registry)
+    assert caught.value is registry.failure
+
+
+def test_a_file_error_is_reported_without_waiting_for_the_registry(tmp_path: Path) -> None:
+    settings = load_settings(write_repo(tmp_path, [ETL]))
+    (tmp_path / "clients" / "globex" / "clients.yaml").write_text(
+        "clients:\n  - client_id: globex-etl\n    name: ETL\n    email: etl@globex.example\n"
+        "    partner: [not, a, string]\n"
+    )
+    registry = _ReadElsewhere(Path(settings.registry.url[len("local:"):]))
+    registry.release.clear()  # the registry's answer never comes until the end
+    try:
+        with registry, pytest.raises(InputError) as caught:
+            planning.make_plan(settings, registry)
+        assert not registry.release.is_set()  # the error came while the read still waited
+        assert [str(d) for d in caught.value.diagnostics] == [
+            f"{tmp_path}/clients/globex/clients.yaml:5:14: error: [schema] clients[0].partner: must be a "
+            "partner subdomain: lower-case letters, digits and inner '-' (got ['not', 'a', "
+            "'string'])"
+        ]
+    finally:
+        registry.release.set()

@@ -90,6 +90,8 @@ while we read), plus one page, before it stops as a registry that never ends."""
 class HttpRegistry(ApiConnection, Registry):
     """The registry API over HTTP(S)."""
 
+    reads_in_background = True
+
     def __init__(
         self,
         url: str,

@@ -101,6 +101,8 @@ class Rfc7592Registry(DcrConnection, Registry):
     until ``close``.
     """
 
+    reads_in_background = True
+
     def __init__(
         self,
         url: str,
