@@ -5,7 +5,7 @@ change in the registry (registry -> files), drift says what someone changed in t
 registry behind the repository's back (files -> registry): ``before`` is what the files
 declare, ``after`` what the registry holds. The field comparison is the plan's
 (``diff.diff_clients``), and the registry is read the way the plan reads it
-(``registry.base.read_registry``).
+(``registry.base.read_registry_beside``, in a thread while the files load).
 
 Three kinds of drift, all in the managed scope (partners named by a team):
 
@@ -53,7 +53,7 @@ from oauth2_sync.registry.base import (
     Registry,
     RegistryState,
     RemoteClient,
-    read_registry,
+    read_registry_beside,
     registry_defaults,
 )
 from oauth2_sync.settings import DriftMode, Settings
@@ -161,8 +161,7 @@ def make_drift(settings: Settings, registry: Registry) -> DriftReport:
     """Load the declared clients, read the registry and build the report (what ``drift`` runs)."""
     from oauth2_sync.validation import load_desired
 
-    desired = load_desired(settings)
-    state = read_registry(registry)
+    desired, state = read_registry_beside(registry, lambda: load_desired(settings))
     report = build_drift(
         desired, state, settings, commit=git_commit(settings.root),
         unsupported=registry.unsupported, ttl_defaults=registry_defaults(registry),

@@ -20,7 +20,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from oauth2_sync import clock
 from oauth2_sync.diff import FieldChange, diff_clients
 from oauth2_sync.errors import Diagnostic, InputError, UsageError
-from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.gitinfo import git_commit, git_facts_later
 from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 
@@ -42,7 +41,7 @@ from oauth2_sync.registry.base import (
     RegistryState,
     RemoteClient,
     read_registry,
-    read_registry_later,
+    read_registry_beside,
     registry_defaults,
 )
 from oauth2_sync.settings import Safety, Settings
@@ -301,12 +300,7 @@ def make_plan(
     # plan or the JSON document needs them.
     git_facts = git_facts_later(settings.root, settings.read_patterns)
     try:
-        # One collector pause over both (loading makes no cyclic garbage): the pauses
-        # inside would otherwise switch the collector on under each other's feet.
-        with collector_paused():
-            registry_state = read_registry_later(registry)
-            desired = load_desired(settings)
-            state = registry_state()
+        desired, state = read_registry_beside(registry, lambda: load_desired(settings))
     finally:
         commit, uncommitted = git_facts()
     made = build_plan(

@@ -12,7 +12,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.model import Client, TtlDefaults
@@ -21,11 +21,12 @@ from oauth2_sync.secret import Secret
 
 __all__ = [
     "Partner", "Registry", "RegistryState", "RemoteClient", "Secret", "Unreachable",
-    "read_registry", "read_registry_later", "registry_defaults",
+    "read_registry", "read_registry_beside", "read_registry_later", "registry_defaults",
 ]
 """``Secret`` is re-exported: it moved to ``oauth2_sync.secret``."""
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Partner(NamedTuple):
@@ -211,3 +212,16 @@ def read_registry_later(registry: Registry) -> Callable[[], RegistryState]:
         return result
 
     return wait
+
+
+def read_registry_beside(registry: Registry, work: Callable[[], T]) -> tuple[T, RegistryState]:
+    """``work()`` (loading the files) while the registry is read (``read_registry_later``);
+    ``work``'s error is raised at once, the registry's once ``work`` is done.
+
+    One collector pause spans both (loading makes no cyclic garbage): the pauses inside
+    would otherwise switch the collector on under each other's feet.
+    """
+    with collector_paused():
+        state = read_registry_later(registry)
+        done = work()
+        return done, state()
