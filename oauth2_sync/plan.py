@@ -209,7 +209,7 @@ def _unrepresentable(
     # key the file leaves out locates at the client's entry.
     return [
         (item, item.document.diagnostic(
-            ("clients", item.index, *((key,) if (key := getattr(reason, "field", None)) else ())),
+            ("clients", item.position, *((key,) if (key := getattr(reason, "field", None)) else ())),
             "registry-unsupported", reason,
         ))
         for item in desired
@@ -230,7 +230,7 @@ def _unreachable(
         item = declared.get(gone.client_id)
         if item is not None:
             found.append((item, item.document.diagnostic(
-                ("clients", item.index), "registry-unreachable", gone.reason,
+                ("clients", item.position), "registry-unreachable", gone.reason,
             )))
         elif prune and (not wanted or gone.client_id in wanted):
             where = settings.registry.state_file or settings.path
@@ -255,7 +255,7 @@ def _online_checks(
     for item in desired:
         client = item.client
         partner = partners.get(client.partner)
-        where = ("clients", item.index)
+        where = ("clients", item.position)
         if partner is None:
             problems.append(item.document.diagnostic(
                 (*where, "partner"), "partner-unknown",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,13 +39,13 @@ WARNING_RULES = (
 """Rules that warn unless ``policy.errors`` names them."""
 
 
-@dataclass(frozen=True, slots=True)
-class DesiredClient:
+class DesiredClient(NamedTuple):
     """A client declared in a file, with where it was declared."""
 
     client: Client
     document: Document
-    index: int
+    position: int
+    """Its place in the file's ``clients`` list (0-based)."""
 
     @property
     def file(self) -> str:
@@ -57,9 +56,9 @@ class DesiredClient:
     def line(self) -> int:
         """The line of the client's entry."""
         lines = self.document.entry_lines
-        if self.index < len(lines):
-            return lines[self.index]
-        return self.document.locate(("clients", self.index))[0]
+        if self.position < len(lines):
+            return lines[self.position]
+        return self.document.locate(("clients", self.position))[0]
 
 
 class ValidationResult(NamedTuple):
@@ -118,8 +117,8 @@ def validate(
             doc.release_data()
     for later, first in _duplicate_entries(candidates):
         diagnostics.append(_duplicate(later, first))
-        rejected.add((id(later.document), later.index))
-    clients = [c for c in candidates if (id(c.document), c.index) not in rejected]
+        rejected.add((id(later.document), later.position))
+    clients = [c for c in candidates if (id(c.document), c.position) not in rejected]
     if not files:
         diagnostics.append(
             Diagnostic(
@@ -375,7 +374,7 @@ def _duplicate_entries(
     if len({d.client.client_id for d in clients}) == len(clients):
         return  # the usual case, without sorting every client by file
     first: dict[str, DesiredClient] = {}
-    for desired in sorted(clients, key=lambda d: (d.file, d.index)):
+    for desired in sorted(clients, key=lambda d: (d.file, d.position)):
         cid = desired.client.client_id
         if cid in first:
             yield desired, first[cid]
@@ -385,9 +384,9 @@ def _duplicate_entries(
 
 def _duplicate(desired: DesiredClient, other: DesiredClient) -> Diagnostic:
     cid = desired.client.client_id
-    line, column = other.document.locate(("clients", other.index, "client_id"))
+    line, column = other.document.locate(("clients", other.position, "client_id"))
     return desired.document.diagnostic(
-        ("clients", desired.index, "client_id"),
+        ("clients", desired.position, "client_id"),
         "duplicate-client-id",
         f"client_id '{cid}' is also declared at {other.file}:{line}:{column}",
     )
