@@ -6,13 +6,15 @@ back; the renderers and apply read it. Re-exported by ``oauth2_sync.plan``.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
-from oauth2_sync.risk import ChangeRisk, assess
+
+if TYPE_CHECKING:
+    from oauth2_sync.risk import ChangeRisk
 
 FORMAT_VERSION = 3
 """Version of the JSON plan document; bumped on any incompatible change.
@@ -55,6 +57,8 @@ class Change(NamedTuple):
     @property
     def risk(self) -> ChangeRisk:
         """Whether the change widens, narrows or leaves access alone, and why."""
+        from oauth2_sync.risk import assess  # a plan without changes never needs it
+
         return assess(self.action, self.client_id, self.fields)
 
 

@@ -9,7 +9,6 @@ would silently make an approval required for no change at all).
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from oauth2_sync.errors import Diagnostic
@@ -32,6 +31,8 @@ def _approver_problems(doc: Document) -> list[Diagnostic]:
         for position, name in enumerate(approver.get("for_teams", [])):
             if name in teams:
                 continue
+            import difflib  # a did-you-mean for a mistake only
+
             hint = difflib.get_close_matches(name, teams, n=1, cutoff=0.6)
             known = f"did you mean '{hint[0]}'?" if hint else f"teams: {', '.join(teams)}"
             found.append(doc.diagnostic(

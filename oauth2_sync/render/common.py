@@ -18,7 +18,6 @@ from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import PLATFORM_DEFAULTS, TtlDefaults, effective_ttl
 from oauth2_sync.plan import Action, Plan
 from oauth2_sync.planfile import REFUSED_RULE
-from oauth2_sync.risk import widening_summary
 from oauth2_sync.safetext import escape, printable, quote
 
 SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
@@ -116,6 +115,8 @@ def plan_line(plan: Plan) -> str:
 
 def widening_line(plan: Plan) -> str:
     """``2 changes widen access (1 new redirect host, ...)``; ``""`` when none does."""
+    from oauth2_sync.risk import widening_summary  # only a plan with changes
+
     return widening_summary(c.risk for c in plan.changes)
 
 
