@@ -454,3 +454,24 @@ def test_a_grant_that_is_not_a_token_is_worded_as_the_closed_vocabulary_once(
         "authorization_code, implicit, password, refresh_token; did you mean 'password'?",
     ]
     assert result.clients == ()
+
+
+def test_validate_reports_outside_links_and_unmatched_files_of_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    settings, _ = _owned_file(repo, ENTRY.format("x"))
+    (repo / "c" / "sub").mkdir()
+    (repo / "c" / "sub" / "b.yaml").write_text("clients: []\n")
+    (tmp_path / "elsewhere.yaml").write_text("clients: []\n")
+    (repo / "c" / "link.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    monkeypatch.chdir(repo)
+    expected = [
+        "c/sub/b.yaml:1:1: warning: [unmatched-file] this YAML file under a team's folder is "
+        "not matched by clients.paths (c/*.yaml): it is not read",
+        f"oauth2-sync.yaml:4:11: error: [outside-root] 'c/link.yaml' is a link to "
+        f"'{tmp_path / 'elsewhere.yaml'}', outside this file's folder: not followed",
+    ]
+    assert [str(d) for d in validate(settings).diagnostics] == expected
+    assert [str(d) for d in validate(settings, unmatched=False).diagnostics] == expected[1:]
