@@ -348,12 +348,13 @@ def test_an_empty_redirect_list_is_pointed_at_and_every_grant_needing_it_named(
 def test_a_repeated_redirect_uri_names_the_line_of_its_first_listing(tmp_path: Path) -> None:
     settings, path = _owned_file(
         tmp_path, ENTRY.format("x") + "    grant_types: [authorization_code]\n"
-        "    redirect_uris:\n      - https://a.acme.example/cb\n"
-        "      - https://b.acme.example/cb\n      - https://b.acme.example/cb\n"
+        "    redirect_uris:\n    - https://a.acme.example/cb\n"
+        "    - https://b.acme.example/cb\n    - https://b.acme.example/cb\n"
     )
     found, result = _found(settings, path)
+    # Line 9, column 7, the list at line 8: neither the column nor the list's line will do.
     assert found == [
-        "10:9: error: [redirect-uri-duplicate] redirect URI 'https://b.acme.example/cb' is "
+        "10:7: error: [redirect-uri-duplicate] redirect URI 'https://b.acme.example/cb' is "
         "listed twice (first at line 9)",
     ]
     assert result.clients == ()
