@@ -476,3 +476,18 @@ def test_validate_reports_outside_links_and_unmatched_files_of_the_settings(
     ]
     assert [str(d) for d in validate(settings).diagnostics] == expected
     assert [str(d) for d in validate(settings, unmatched=False).diagnostics] == expected[1:]
+
+
+def test_a_file_that_does_not_load_does_not_stop_the_files_after_it(tmp_path: Path) -> None:
+    settings, broken = _owned_file(tmp_path, "  - [unclosed\n")
+    later = tmp_path / "c" / "b.yaml"
+    later.write_text(
+        "clients:\n" + ENTRY.format("x") + "    redirect_uris: [https://x.acme.example/cb]\n"
+    )
+    result = validate(settings, [broken, later])
+    assert [str(d) for d in result.diagnostics] == [
+        f"{result.files[0]}:3:1: error: [yaml-syntax] while parsing a flow sequence (line 2), "
+        "did not find expected ',' or ']'",
+        f"{result.files[1]}:6:20: error: [redirect-uris-forbidden] redirect_uris are only "
+        "allowed with the implicit or authorization_code grant",
+    ]
