@@ -491,3 +491,16 @@ def test_a_file_that_does_not_load_does_not_stop_the_files_after_it(tmp_path: Pa
         f"{result.files[1]}:6:20: error: [redirect-uris-forbidden] redirect_uris are only "
         "allowed with the implicit or authorization_code grant",
     ]
+
+
+def test_settings_whose_paths_match_no_file_warn_at_the_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, path = _owned_file(tmp_path, ENTRY.format("x"))
+    path.rename(tmp_path / "c" / "a.yml")  # clients.paths names *.yaml only
+    monkeypatch.chdir(tmp_path)
+    result = validate(settings, unmatched=False)
+    assert [str(d) for d in result.diagnostics] == [
+        "oauth2-sync.yaml:1:1: warning: [no-files] no client files match clients.paths",
+    ]
+    assert (result.files, result.clients) == ((), ())
