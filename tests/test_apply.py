@@ -19,7 +19,14 @@ from oauth2_sync.apply import (
     rotate_secrets,
     secret_creates,
 )
-from oauth2_sync.errors import RegistryError, SafetyLimitError, SecretSinkError, UsageError
+from oauth2_sync.errors import (
+    RegistryError,
+    RegistryUnavailableError,
+    SafetyLimitError,
+    SecretSinkError,
+    UsageError,
+)
+from oauth2_sync.journal import Journal
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Plan, make_plan, safety_violations
 from oauth2_sync.registry.base import RemoteClient
@@ -378,3 +385,314 @@ def test_a_public_create_needs_no_sink_and_no_secret_reaches_it(env: Env) -> Non
     assert sorted(p.name for p in (env.root / ".secrets").iterdir()) == [
         "acme-billing-sync.json", "acme-reporting.json"
     ]
+
+
+# Every field of each result (mutation survivors, docs/development/testing.md): the
+# operation and the message as well as the status.
+
+
+def full(report: Report) -> list[tuple[str, str, str, str]]:
+    return [(r.client_id, r.operation, r.status, r.message) for r in report.results]
+
+
+def test_each_kind_of_write_reports_its_operation_status_and_message(env: Env) -> None:
+    delivered = f"created (secret delivered to directory {env.root / '.secrets'})"
+    assert full(env.apply(env.plan())) == [
+        ("acme-billing-sync", "create", "created", delivered),
+        ("acme-reporting", "create", "created", delivered),
+        ("globex-etl", "create", "created", delivered),
+    ]
+    env.write([dataclasses.replace(REPORTING, name="R2", email="r2@acme.example"), BILLING])
+    assert full(env.apply(env.plan(prune=True))) == [
+        ("acme-reporting", "update", "updated", "updated (name, email)"),
+        ("globex-etl", "delete", "deleted", "deleted"),
+    ]
+
+
+def test_writes_that_meet_a_registry_changed_since_the_plan(env: Env) -> None:
+    env.apply(env.plan())
+    renamed = dataclasses.replace(REPORTING, name="R2")
+    env.write([renamed])
+    plan = env.plan(prune=True)  # update acme-reporting, delete the other two
+    billing = env.registry.get_client("acme-billing-sync")
+    assert billing is not None
+    env.registry.replace_client(dataclasses.replace(BILLING, name="B2"), billing.version)
+    env.registry.delete_client("globex-etl", None)
+    reporting = env.registry.get_client("acme-reporting")
+    assert reporting is not None
+    env.registry.replace_client(renamed, reporting.version)  # someone else made the update
+    now = env.registry.get_client("acme-reporting")
+    assert now is not None and now.version != reporting.version
+    assert full(env.apply(plan)) == [
+        (
+            "acme-billing-sync", "delete", "stale",
+            f"refused: changed in the registry since the plan (version {billing.version} no "
+            "longer current); left untouched, run plan again",
+        ),
+        (
+            "acme-reporting", "update", "already-updated",
+            f"already as planned: updated by {now.updated_by} at {now.updated_at} (version "
+            f"{now.version}), since the plan; nothing to do",
+        ),
+        ("globex-etl", "delete", "already-deleted", "already deleted"),
+    ]
+    assert sorted(env.clients()) == ["acme-billing-sync", "acme-reporting", "umbrella-legacy"]
+
+
+def test_an_update_stale_or_gone_names_its_operation(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([dataclasses.replace(REPORTING, name="R2"), dataclasses.replace(ETL, name="E2")])
+    plan = env.plan()
+    reporting = env.registry.get_client("acme-reporting")
+    assert reporting is not None
+    env.registry.replace_client(dataclasses.replace(REPORTING, name="R3"), reporting.version)
+    env.registry.delete_client("globex-etl", None)
+    assert full(env.apply(plan)) == [
+        (
+            "acme-reporting", "update", "stale",
+            f"refused: changed in the registry since the plan (version {reporting.version} no "
+            "longer current); left untouched, run plan again",
+        ),
+        (
+            "globex-etl", "update", "failed",
+            "failed: the client no longer exists in the registry; run plan again",
+        ),
+    ]
+
+
+def test_a_public_client_made_confidential_asks_for_a_new_secret(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([dataclasses.replace(ETL, name="E2")])
+    plan = env.plan()
+    # The reference registry holds no public clients: the plan says it was one.
+    was_public = dataclasses.replace(plan, changes=tuple(
+        dataclasses.replace(c, before=dataclasses.replace(c.before, token_endpoint_auth_method="none"))
+        if c.before else c
+        for c in plan.changes
+    ))
+    assert full(env.apply(was_public)) == [(
+        "globex-etl", "update", "updated",
+        "updated (name); it is confidential again and nobody holds a current secret: run "
+        "`oauth2-sync rotate-secret globex-etl`",
+    )]
+    env.write([dataclasses.replace(ETL, name="E3")])  # confidential before and after
+    assert full(env.apply(env.plan())) == [("globex-etl", "update", "updated", "updated (name)")]
+
+
+class RefusingRotation(LocalRegistry):
+    """Answers a rotation with the HTTP status it is given."""
+
+    status = 400
+
+    def rotate_secret(self, client_id: str) -> Secret:
+        raise RegistryError(f"rotation refused with {self.status}", status=self.status)
+
+
+def _pending(journal: Journal) -> list[tuple[str, str, bool]]:
+    return [(p.client_id, p.operation, p.sink_failed) for p in journal.pending()]
+
+
+def test_rotate_reports_its_operation_and_status_for_every_client(env: Env) -> None:
+    env.apply(env.plan())
+    report = rotate_secrets(
+        env.registry, env.sink, ["globex-etl", "umbrella-legacy", "acme-nope"],
+        env.settings.managed_partners,
+    )
+    assert full(report) == [
+        ("acme-nope", "rotate-secret", "failed", "failed: no such client in the registry"),
+        (
+            "globex-etl", "rotate-secret", "rotated",
+            f"new secret delivered to directory {env.root / '.secrets'}",
+        ),
+        (
+            "umbrella-legacy", "rotate-secret", "failed",
+            "refused: partner umbrella is outside the managed scope",
+        ),
+    ]
+
+
+def test_a_rotation_the_sink_refuses_stays_pending_in_the_journal(env: Env) -> None:
+    env.apply(env.plan())
+    journal = Journal.beside(env.root)
+    report = rotate_secrets(
+        env.registry, BrokenSink(), ["globex-etl"], env.settings.managed_partners,
+        journal=journal,
+    )
+    assert full(report) == [(
+        "globex-etl", "rotate-secret", "failed",
+        "secret rotated, but the new one was not delivered (vault is sealed (secret of "
+        "globex-etl)); the old one no longer works: rotate again once the sink works",
+    )]
+    assert _pending(journal) == [("globex-etl", "rotate", True)]
+    rotate_secrets(env.registry, env.sink, ["globex-etl"], env.settings.managed_partners,
+                   journal=journal)
+    assert _pending(journal) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "pending"), [(0, True), (400, False), (499, False), (500, True)]
+)
+def test_a_rotation_refused_with_a_4xx_is_crossed_off_others_stay_pending(
+    tmp_path: Path, status: int, pending: bool
+) -> None:
+    # A 4xx: the registry refused, the old secret still works. Otherwise it may have
+    # rotated: the client stays pending.
+    env = Env(tmp_path, [ETL])
+    env.apply(env.plan())
+    registry = RefusingRotation(tmp_path / "registry.db", SEED)
+    registry.status = status
+    journal = Journal.beside(env.root)
+    report = rotate_secrets(
+        registry, env.sink, ["globex-etl"], env.settings.managed_partners, journal=journal
+    )
+    assert full(report) == [(
+        "globex-etl", "rotate-secret", "failed", f"failed: rotation refused with {status}",
+    )]
+    assert _pending(journal) == ([("globex-etl", "rotate", False)] if pending else [])
+
+
+class Faulty(LocalRegistry):
+    """Raises ``fault`` from the write named by ``on`` (after making it, with ``made``)."""
+
+    fault: Exception = RegistryError("no response", status=0)
+    on = "delete_client"
+    made = False
+
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+        if self.on != "create_client":
+            return super().create_client(client)
+        if self.made:
+            super().create_client(client)
+        raise self.fault
+
+    def replace_client(self, client: Client, version: str | None) -> RemoteClient:
+        if self.on == "replace_client":
+            raise self.fault
+        return super().replace_client(client, version)
+
+    def delete_client(self, client_id: str, version: str | None) -> None:
+        if self.on == "delete_client":
+            raise self.fault
+        super().delete_client(client_id, version)
+
+
+def _faulty(env: Env, on: str, fault: Exception, *, made: bool = False) -> Faulty:
+    registry = Faulty(env.root / "registry.db", SEED)
+    registry.on, registry.fault, registry.made = on, fault, made
+    env.registry = registry
+    return registry
+
+
+def test_a_surprise_fails_its_client_only_and_names_its_type(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([dataclasses.replace(REPORTING, name="R2")])
+    plan = env.plan(prune=True)
+    _faulty(env, "delete_client", KeyError("acme-billing-sync"))
+    assert full(env.apply(plan, parallelism=1)) == [
+        (
+            "acme-billing-sync", "delete", "failed",
+            "failed: unexpected KeyError (run with -vv for details)",
+        ),
+        ("acme-reporting", "update", "updated", "updated (name)"),
+        (
+            "globex-etl", "delete", "failed",
+            "failed: unexpected KeyError (run with -vv for details)",
+        ),
+    ]
+
+
+def test_an_unavailable_registry_stops_the_writes_not_yet_started(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([dataclasses.replace(REPORTING, name="R2"), dataclasses.replace(ETL, name="E2")])
+    plan = env.plan(prune=True)  # delete acme-billing-sync first, then the two updates
+    _faulty(env, "delete_client", RegistryUnavailableError("the registry is down", status=503))
+    assert full(env.apply(plan, parallelism=1)) == [
+        ("acme-billing-sync", "delete", "failed", "failed: the registry is down"),
+        ("acme-reporting", "update", "not-attempted", "not attempted"),
+        ("globex-etl", "update", "not-attempted", "not attempted"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "read_back"), [(0, True), (499, False), (500, True), (501, True)]
+)
+def test_a_create_refused_is_crossed_off_one_that_may_have_happened_is_read_back(
+    tmp_path: Path, status: int, read_back: bool
+) -> None:
+    env = Env(tmp_path, [ETL])
+    plan = env.plan()
+    _faulty(env, "create_client", RegistryError(f"answered {status}", status=status), made=True)
+    journal = Journal.beside(env.root)
+    report = env.apply(plan, journal=journal)
+    if read_back:  # it did happen: not repeated, and the secret may be lost
+        assert full(report) == [(
+            "globex-etl", "create", "created-response-lost",
+            "created (response was lost); its secret may not have reached the sink: run "
+            "`oauth2-sync rotate-secret globex-etl`",
+        )]
+        assert [p.client_id for p in journal.pending()] == ["globex-etl"]
+    else:
+        assert full(report) == [("globex-etl", "create", "failed", f"failed: answered {status}")]
+        assert journal.pending() == ()
+
+
+def test_a_create_whose_secret_is_not_delivered_stays_pending(env: Env) -> None:
+    journal = Journal.beside(env.root)
+    report = apply_plan(env.plan(targets=["globex-etl"]), env.registry, BrokenSink(),
+                        journal=journal)
+    assert full(report) == [(
+        "globex-etl", "create", "created-undelivered",
+        "created, but its secret was not delivered (vault is sealed (secret of globex-etl)); "
+        "run `oauth2-sync rotate-secret globex-etl` to issue a new one",
+    )]
+    assert [(p.client_id, p.sink_failed) for p in journal.pending()] == [("globex-etl", True)]
+
+
+class Anonymous(LocalRegistry):
+    """Tells only some of who changed a client and when."""
+
+    by: str | None = None
+    at: str | None = None
+
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        found = super().get_client(client_id)
+        if found is None:
+            return None
+        return dataclasses.replace(found, updated_by=self.by, updated_at=self.at)
+
+
+@pytest.mark.parametrize(
+    ("by", "at", "shown"),
+    [
+        ("ci", "2026-01-05T09:12:44Z", "by ci at 2026-01-05T09:12:44Z"),
+        ("ci", None, "by ci"),
+        (None, "2026-01-05T09:12:44Z", "at 2026-01-05T09:12:44Z"),
+        (None, None, "by another writer"),
+    ],
+)
+def test_an_update_made_by_another_writer_names_whom_and_when_as_far_as_known(
+    env: Env, by: str | None, at: str | None, shown: str
+) -> None:
+    env.apply(env.plan())
+    renamed = dataclasses.replace(ETL, name="E2")
+    env.write([renamed])
+    plan = env.plan()
+    current = env.registry.get_client("globex-etl")
+    assert current is not None
+    version = env.registry.replace_client(renamed, current.version).version
+    registry = Anonymous(env.root / "registry.db", SEED)
+    registry.by, registry.at = by, at
+    env.registry = registry
+    assert full(env.apply(plan)) == [(
+        "globex-etl", "update", "already-updated",
+        f"already as planned: updated {shown} (version {version}), since the plan; nothing to do",
+    )]
+
+
+def test_allowed_unsafe_limits_are_logged_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    check_safety(counts_plan(120, 0, 0, 1000), Safety(), allow_unsafe=True)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [(
+        "WARNING",
+        "safety limits exceeded, allowed by --allow-unsafe: creates+updates: 120 exceeds 100 "
+        "(safety.max_changes)",
+    )]
