@@ -13,6 +13,7 @@ from support.configrepo import client, write_repo
 from oauth2_sync.apply import (
     Report,
     Result,
+    Stop,
     apply_plan,
     check_preconditions,
     check_safety,
@@ -696,3 +697,161 @@ def test_allowed_unsafe_limits_are_logged_as_a_warning(caplog: pytest.LogCapture
         "safety limits exceeded, allowed by --allow-unsafe: creates+updates: 120 exceeds 100 "
         "(safety.max_changes)",
     )]
+
+
+def test_a_create_that_meets_a_client_made_since_the_plan_says_who_has_its_secret(
+    env: Env,
+) -> None:
+    plan = env.plan(targets=["acme-reporting", "globex-etl"])
+    made = env.registry.create_client(REPORTING)[0]
+    env.registry.create_client(dataclasses.replace(ETL, name="Someone else's"))
+    journal = Journal.beside(env.root)
+    assert full(env.apply(plan, journal=journal)) == [
+        (
+            "acme-reporting", "create", "created-response-lost",
+            f"already created by {made.updated_by} at {made.updated_at}, since the plan (the "
+            "registry answered 409); it matches the file, and its secret went to whoever "
+            "created it: unless that was an apply delivering to this sink, run `oauth2-sync "
+            "rotate-secret acme-reporting`",
+        ),
+        (
+            "globex-etl", "create", "failed",
+            "failed: the client already exists in the registry and differs from the file "
+            "(created outside this plan?); run plan again",
+        ),
+    ]
+    assert journal.pending() == ()  # this run created nothing: no secret of it is missing
+
+
+def test_a_create_that_never_reached_the_registry_is_crossed_off(tmp_path: Path) -> None:
+    env = Env(tmp_path, [REPORTING])
+    env.registry = FailingRegistry(tmp_path / "registry.db", SEED)
+    journal = Journal.beside(env.root)
+    assert full(env.apply(env.plan(), journal=journal)) == [
+        ("acme-reporting", "create", "failed", "failed: connection refused"),
+    ]
+    assert journal.pending() == ()
+
+
+class NamingRegistry(LosingRegistry):
+    """Loses the create's response; holds public clients and names its clients itself (as
+    a standard server does)."""
+
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        found = super().get_client(client_id)
+        if found is None:
+            return None
+        public = dataclasses.replace(found.client, token_endpoint_auth_method="none")
+        return dataclasses.replace(found, client=public, registry_client_id="s6BhdRkqt3")
+
+
+def test_a_public_create_whose_response_was_lost_names_the_registry_client_id(
+    tmp_path: Path,
+) -> None:
+    env = Env(tmp_path, [ETL])
+    plan = env.plan()
+    public = dataclasses.replace(plan, changes=tuple(
+        dataclasses.replace(c, after=dataclasses.replace(c.after, token_endpoint_auth_method="none"))
+        for c in plan.changes if c.after
+    ))
+    env.registry = NamingRegistry(tmp_path / "registry.db", SEED)
+    assert full(apply_plan(public, env.registry, None)) == [(
+        "globex-etl", "create", "created",
+        "created (public client: no secret; the registry's client_id is s6BhdRkqt3)",
+    )]
+
+
+class ReadOnly(LocalRegistry):
+    def check_can_write(self) -> None:
+        raise RegistryError("the token cannot write (scope read)", status=403)
+
+
+class ClosedSink(DirectorySink):
+    def preflight(self) -> None:
+        raise SecretSinkError("the secrets folder is not writable")
+
+
+@pytest.mark.parametrize("kind", ["create", "update", "delete"])
+def test_a_read_only_credential_is_refused_before_any_kind_of_write(env: Env, kind: str) -> None:
+    env.apply(env.plan())
+    read_only = ReadOnly(env.root / "registry.db", SEED)
+    check_preconditions(env.plan(prune=True), read_only, env.sink)  # nothing to write
+    if kind == "create":
+        env.registry.delete_client("globex-etl", None)
+    else:
+        env.write([dataclasses.replace(REPORTING, name="R2"), BILLING, ETL] if kind == "update"
+                  else [REPORTING, BILLING])
+    plan = env.plan(prune=True)
+    assert [c.action for c in plan.changes] == [kind]
+    with pytest.raises(RegistryError, match=r"^the token cannot write \(scope read\)$"):
+        check_preconditions(plan, read_only, env.sink)
+
+
+def test_a_sink_that_cannot_work_is_refused_only_when_something_is_created(env: Env) -> None:
+    closed = ClosedSink(env.root / ".secrets")
+    with pytest.raises(UsageError) as caught:
+        check_preconditions(env.plan(), env.registry, closed)
+    assert str(caught.value) == "the secrets folder is not writable; nothing was changed"
+    env.apply(env.plan())
+    env.write([dataclasses.replace(REPORTING, name="R2")])
+    check_preconditions(env.plan(), env.registry, closed)  # an update needs no sink
+
+
+@pytest.mark.parametrize(("targets", "shown"), [(["globex-etl"], "1 client"), (None, "3 clients")])
+def test_creates_without_a_sink_are_counted(env: Env, targets: list[str] | None, shown: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        plan = env.plan(targets=targets) if targets else env.plan()
+        check_preconditions(plan, env.registry, None)
+    assert str(caught.value).startswith(f"the plan creates {shown} but no secret sink")
+
+
+def test_a_stop_before_the_first_write_attempts_nothing_and_crosses_creates_off(
+    env: Env,
+) -> None:
+    env.write([REPORTING, dataclasses.replace(BILLING, name="B2")])
+    env.registry.create_client(BILLING)
+    plan = env.plan()  # create acme-reporting, update acme-billing-sync
+    journal = Journal.beside(env.root)
+    stop, stops = Stop(), list[tuple[str, int]]()
+    stop.request("SIGINT")
+    report = env.apply(plan, journal=journal, stop=stop,
+                       on_stop=lambda reason, running: stops.append((reason, running)))
+    assert full(report) == [
+        ("acme-billing-sync", "update", "not-attempted", "not attempted"),
+        ("acme-reporting", "create", "not-attempted", "not attempted"),
+    ]
+    assert stops == [("SIGINT", 0)]
+    assert journal.pending() == ()
+
+
+def test_a_stop_before_the_first_rotation_attempts_none(env: Env) -> None:
+    env.apply(env.plan())
+    stop, stops = Stop(), list[tuple[str, int]]()
+    stop.request("SIGTERM")
+    report = rotate_secrets(
+        env.registry, env.sink, ["globex-etl"], env.settings.managed_partners, stop=stop,
+        on_stop=lambda reason, running: stops.append((reason, running)),
+    )
+    assert full(report) == [("globex-etl", "rotate-secret", "not-attempted", "not attempted")]
+    assert stops == [("SIGTERM", 0)]
+
+
+class UnavailableRotation(LocalRegistry):
+    def rotate_secret(self, client_id: str) -> Secret:
+        raise RegistryUnavailableError("the registry is down", status=503)
+
+
+def test_an_unavailable_registry_stops_the_rotations_not_yet_started(env: Env) -> None:
+    env.apply(env.plan())
+    seen: list[Result] = []
+    report = rotate_secrets(
+        UnavailableRotation(env.root / "registry.db", SEED), env.sink,
+        ["acme-reporting", "globex-etl"], env.settings.managed_partners, parallelism=1,
+        on_result=seen.append,
+    )
+    assert full(report) == [
+        ("acme-reporting", "rotate-secret", "failed", "failed: the registry is down"),
+        ("globex-etl", "rotate-secret", "not-attempted", "not attempted"),
+    ]
+    assert seen == list(report.results[:1])
+    assert report.stopped == "registry-unavailable"
