@@ -855,3 +855,53 @@ def test_an_unavailable_registry_stops_the_rotations_not_yet_started(env: Env) -
     ]
     assert seen == list(report.results[:1])
     assert report.stopped == "registry-unavailable"
+
+
+class RecordingSink(Sink):
+    """Keeps what each delivery was told, secrets aside."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str | None, str | None]] = []
+
+    @property
+    def description(self) -> str:
+        return "a list"
+
+    def deliver(
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+    ) -> None:
+        raise AssertionError("apply hands the creation time on: deliver_created")
+
+    def deliver_created(
+        self, client_id: str, secret: Secret, registry_client_id: str | None,
+        created_at: str | None,
+    ) -> None:
+        self.told.append((client_id, registry_client_id, created_at))
+
+
+class NamingOnCreate(LocalRegistry):
+    """Names each client it creates or holds itself, as a standard server does."""
+
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+        made, secret = super().create_client(client)
+        return dataclasses.replace(made, registry_client_id=f"reg-{client.client_id}"), secret
+
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        found = super().get_client(client_id)
+        return dataclasses.replace(found, registry_client_id=f"reg-{client_id}") if found else None
+
+
+def test_the_sink_is_told_the_registry_client_id_and_creation_time(tmp_path: Path) -> None:
+    env = Env(tmp_path, [ETL])
+    env.registry = NamingOnCreate(tmp_path / "registry.db", SEED)
+    sink = RecordingSink()
+    assert full(apply_plan(env.plan(), env.registry, sink)) == [
+        ("globex-etl", "create", "created", "created (secret delivered to a list)"),
+    ]
+    made = env.registry.get_client("globex-etl")
+    assert made is not None and made.created_at
+    report = rotate_secrets(env.registry, sink, ["globex-etl"], env.settings.managed_partners)
+    assert full(report) == [
+        ("globex-etl", "rotate-secret", "rotated", "new secret delivered to a list"),
+    ]
+    assert sink.told == [("globex-etl", "reg-globex-etl", made.created_at)] * 2
