@@ -21,6 +21,7 @@ from oauth2_sync.export import (
     ExportLine,
     ExportReport,
     creation_list,
+    export,
     render_file,
     report_lines,
     schema_comment,
@@ -440,3 +441,24 @@ def test_the_creation_list_names_each_managed_client_with_its_creation_time(
     assert creation_list(settings_for(tmp_path / "repo"), registry) == [
         ("acme-a", made["acme-a"]), ("globex-b", made["globex-b"]),
     ]
+
+
+def test_export_by_default_skips_declared_clients_and_keeps_existing_files(
+    tmp_path: Path,
+) -> None:
+    declared = client("acme-a")
+    settings = load_settings(write_repo(tmp_path, [declared]))
+    registry = LocalRegistry(tmp_path / "registry.db", SEED)
+    for held in (declared, client("acme-b"), client("acme-c")):
+        registry.create_client(held)
+    kept = tmp_path / "clients" / "acme" / "acme-b.yaml"
+    kept.write_text("precious\n")
+    report = export(settings, registry)
+    file = tmp_path / "clients" / "acme" / "clients.yaml"
+    assert report.items == (
+        ExportItem("acme-a", "acme", "declared", reason=f"declared in {file}:2"),
+        ExportItem("acme-b", "acme", "exists", "clients/acme/acme-b.yaml",
+                   "the file exists (--force overwrites it)"),
+        ExportItem("acme-c", "acme", "written", "clients/acme/acme-c.yaml"),
+    )
+    assert kept.read_text() == "precious\n"
