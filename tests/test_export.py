@@ -4,6 +4,8 @@ export -> plan showing no changes on the reference server over HTTP."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -462,3 +464,16 @@ def test_export_by_default_skips_declared_clients_and_keeps_existing_files(
         ExportItem("acme-c", "acme", "written", "clients/acme/acme-c.yaml"),
     )
     assert kept.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_exported_files_are_readable_by_all_writable_by_the_owner_only(
+    tmp_path: Path, force: bool
+) -> None:
+    out = tmp_path / "out"
+    previous = os.umask(0o002)  # a umask that lets group write: the mode must not follow it
+    try:
+        write_clients([client("acme-a")], settings_for(tmp_path / "repo"), out, force=force)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((out / "clients" / "acme" / "acme-a.yaml").stat().st_mode) == 0o644
