@@ -691,11 +691,11 @@ def test_an_update_made_by_another_writer_names_whom_and_when_as_far_as_known(
 
 
 def test_allowed_unsafe_limits_are_logged_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    check_safety(counts_plan(120, 0, 0, 1000), Safety(), allow_unsafe=True)
+    check_safety(counts_plan(120, 0, 6, 1000), Safety(), allow_unsafe=True)
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [(
         "WARNING",
         "safety limits exceeded, allowed by --allow-unsafe: creates+updates: 120 exceeds 100 "
-        "(safety.max_changes)",
+        "(safety.max_changes); deletes: 6 exceeds 5 (safety.max_deletes)",
     )]
 
 
@@ -905,3 +905,17 @@ def test_the_sink_is_told_the_registry_client_id_and_creation_time(tmp_path: Pat
         ("globex-etl", "rotate-secret", "rotated", "new secret delivered to a list"),
     ]
     assert sink.told == [("globex-etl", "reg-globex-etl", made.created_at)] * 2
+
+
+def test_a_public_create_names_the_client_id_the_registry_picked(tmp_path: Path) -> None:
+    env = Env(tmp_path, [ETL])
+    plan = env.plan()
+    public = dataclasses.replace(plan, changes=tuple(
+        dataclasses.replace(c, after=dataclasses.replace(c.after, token_endpoint_auth_method="none"))
+        for c in plan.changes if c.after
+    ))
+    registry = NamingOnCreate(tmp_path / "registry.db", SEED)
+    assert full(apply_plan(public, registry, None)) == [(
+        "globex-etl", "create", "created",
+        "created (public client: no secret; the registry's client_id is reg-globex-etl)",
+    )]
