@@ -445,7 +445,7 @@ def test_the_creation_list_names_each_managed_client_with_its_creation_time(
     ]
 
 
-def test_export_by_default_skips_declared_clients_and_keeps_existing_files(
+def test_export_skips_declared_clients_and_keeps_existing_files_unless_told(
     tmp_path: Path,
 ) -> None:
     declared = client("acme-a")
@@ -464,6 +464,11 @@ def test_export_by_default_skips_declared_clients_and_keeps_existing_files(
         ExportItem("acme-c", "acme", "written", "clients/acme/acme-c.yaml"),
     )
     assert kept.read_text() == "precious\n"
+    forced = export(settings, registry, force=True, include_declared=True)
+    assert [(i.client_id, i.status) for i in forced.items] == [
+        ("acme-a", "written"), ("acme-b", "overwritten"), ("acme-c", "overwritten"),
+    ]
+    assert kept.read_text() == render_file(client("acme-b"), "clients/acme/acme-b.yaml")
 
 
 @pytest.mark.parametrize("force", [False, True])
