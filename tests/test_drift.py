@@ -27,6 +27,7 @@ from oauth2_sync.drift import (
     Side,
     build_drift,
     locate_sides,
+    make_drift,
     to_dict,
 )
 from oauth2_sync.gitinfo import git_uncommitted
@@ -599,3 +600,31 @@ def test_without_an_update_time_the_side_is_unknown(tmp_path: Path) -> None:
     ]
     outside = build_drift(desired, state(remote(edited)), settings)
     assert locate_sides(outside, settings, None) == outside
+
+
+def test_make_drift_reads_the_registry_and_says_which_side_changed(repo: Path) -> None:
+    # Mutation survivors (docs/development/testing.md): make_drift in process, with git.
+    commit = commit_all(repo)
+    registry = LocalRegistry(repo / ".oauth2-sync" / "registry.db")
+    try:
+        registry.delete_client("globex-etl", None)
+        edited = repo / "clients" / "acme" / "clients.yaml"
+        edited.write_text(
+            edited.read_text().replace("name: Service acme-portal", "name: Portal v2")
+        )
+        settings = load_settings(repo / "oauth2-sync.yaml")
+        report = make_drift(settings, registry)
+    finally:
+        registry.close()
+    assert report.commit == commit
+    assert report.checked == (("acme-portal", "acme"), ("globex-etl", "globex"))
+    assert report.unmanaged == 1
+    assert [
+        (d.kind, d.client_id, d.partner, d.file, d.line, d.side, d.side_reason)
+        for d in report.clients
+    ] == [
+        ("changed", "acme-portal", "acme", "clients/acme/clients.yaml", 2, "files",
+         "its file has uncommitted changes"),
+        ("missing", "globex-etl", "globex", "clients/globex/clients.yaml", 2, None, ""),
+    ]
+    assert report.uncommitted == ("clients/acme/clients.yaml",)
