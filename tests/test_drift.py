@@ -628,3 +628,17 @@ def test_make_drift_reads_the_registry_and_says_which_side_changed(repo: Path) -
         ("missing", "globex-etl", "globex", "clients/globex/clients.yaml", 2, None, ""),
     ]
     assert report.uncommitted == ("clients/acme/clients.yaml",)
+
+
+def test_the_clients_declared_after_an_unreachable_one_are_still_compared(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    gone = RegistryState(
+        "rfc7592+http://127.0.0.1:9/reg", PARTNERS, (),
+        (Unreachable("acme-reporting", "refused"),),
+    )
+    report = build_drift(desired, gone, settings, ttl_defaults=(None, None))
+    assert [(d.kind, d.client_id) for d in report.clients] == [
+        ("unreachable", "acme-reporting"), ("missing", "globex-etl"),
+    ]
