@@ -642,3 +642,51 @@ def test_the_clients_declared_after_an_unreachable_one_are_still_compared(
     assert [(d.kind, d.client_id) for d in report.clients] == [
         ("unreachable", "acme-reporting"), ("missing", "globex-etl"),
     ]
+
+
+def test_every_field_of_each_kind_of_drift(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [PORTAL, REPORTING, ETL, client("globex-gone")])
+    edited = dataclasses.replace(PORTAL, name="Edited")
+    handmade = client("acme-handmade")
+    held = RegistryState(
+        "local:/registry.db", PARTNERS,
+        (
+            remote(edited, 7, created_at="2024-05-01T08:00:00Z", updated_at="2024-05-01T10:00:00Z",
+                   updated_by="mallory"),
+            remote(ETL), remote(handmade, 9, created_at="2024-05-01T11:00:00Z"), remote(LAB),
+        ),
+        (Unreachable("globex-gone", "refused"),),
+    )
+    report = build_drift(
+        desired, held, settings, commit="abc123", created_at="2024-05-02T00:00:00Z",
+        unsupported=lambda c: [f"{c.client_id} cannot be held"],
+    )
+    file = desired[0].file
+    assert report.clients == (
+        ClientDrift("undeclared", "acme-handmade", "acme", after=handmade, version="9",
+                    created_at="2024-05-01T11:00:00Z"),
+        ClientDrift(
+            "changed", "acme-portal", "acme", before=PORTAL, after=edited,
+            fields=(FieldDrift("name", PORTAL.name, "Edited"),), file=file, line=2, version="7",
+            created_at="2024-05-01T08:00:00Z", updated_at="2024-05-01T10:00:00Z",
+            updated_by="mallory",
+        ),
+        ClientDrift("missing", "acme-reporting", "acme", before=REPORTING, file=file, line=15,
+                    unsupported=("acme-reporting cannot be held",)),
+        ClientDrift("unreachable", "globex-gone", "globex", before=client("globex-gone"),
+                    file=desired[3].file, line=desired[3].line, reason="refused"),
+    )
+    assert report.checked == (
+        ("acme-handmade", "acme"), ("acme-portal", "acme"), ("acme-reporting", "acme"),
+        ("globex-etl", "globex"), ("globex-gone", "globex"),
+    )
+    assert (report.commit, report.created_at, report.unmanaged, report.ignored) == (
+        "abc123", "2024-05-02T00:00:00Z", 1, 0,
+    )
+
+
+def test_each_client_whose_changes_are_all_ignored_is_counted(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [PORTAL, REPORTING, ETL], drift={"fields": {"name": "ignore"}})
+    held = state(*(remote(dataclasses.replace(c, name="Renamed")) for c in (PORTAL, REPORTING, ETL)))
+    report = build_drift(desired, held, settings)
+    assert (report.clients, report.ignored) == ((), 3)
