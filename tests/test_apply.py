@@ -733,6 +733,14 @@ def test_a_create_that_never_reached_the_registry_is_crossed_off(tmp_path: Path)
     assert journal.pending() == ()
 
 
+def _public_creates(plan: Plan) -> Plan:
+    """``plan``'s creates as public clients (the reference registry holds none itself)."""
+    return dataclasses.replace(plan, changes=tuple(
+        dataclasses.replace(c, after=dataclasses.replace(c.after, token_endpoint_auth_method="none"))
+        for c in plan.changes if c.after
+    ))
+
+
 class NamingRegistry(LosingRegistry):
     """Loses the create's response; holds public clients and names its clients itself (as
     a standard server does)."""
@@ -748,14 +756,9 @@ class NamingRegistry(LosingRegistry):
 def test_a_public_create_whose_response_was_lost_names_the_registry_client_id(
     tmp_path: Path,
 ) -> None:
-    env = Env(tmp_path, [ETL])
-    plan = env.plan()
-    public = dataclasses.replace(plan, changes=tuple(
-        dataclasses.replace(c, after=dataclasses.replace(c.after, token_endpoint_auth_method="none"))
-        for c in plan.changes if c.after
-    ))
-    env.registry = NamingRegistry(tmp_path / "registry.db", SEED)
-    assert full(apply_plan(public, env.registry, None)) == [(
+    public = _public_creates(Env(tmp_path, [ETL]).plan())
+    registry = NamingRegistry(tmp_path / "registry.db", SEED)
+    assert full(apply_plan(public, registry, None)) == [(
         "globex-etl", "create", "created",
         "created (public client: no secret; the registry's client_id is s6BhdRkqt3)",
     )]
@@ -908,12 +911,7 @@ def test_the_sink_is_told_the_registry_client_id_and_creation_time(tmp_path: Pat
 
 
 def test_a_public_create_names_the_client_id_the_registry_picked(tmp_path: Path) -> None:
-    env = Env(tmp_path, [ETL])
-    plan = env.plan()
-    public = dataclasses.replace(plan, changes=tuple(
-        dataclasses.replace(c, after=dataclasses.replace(c.after, token_endpoint_auth_method="none"))
-        for c in plan.changes if c.after
-    ))
+    public = _public_creates(Env(tmp_path, [ETL]).plan())
     registry = NamingOnCreate(tmp_path / "registry.db", SEED)
     assert full(apply_plan(public, registry, None)) == [(
         "globex-etl", "create", "created",
