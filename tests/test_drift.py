@@ -30,7 +30,7 @@ from oauth2_sync.drift import (
     make_drift,
     to_dict,
 )
-from oauth2_sync.gitinfo import git_uncommitted
+from oauth2_sync.gitinfo import git_uncommitted, last_commit_time
 from oauth2_sync.model import Client
 from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
 from oauth2_sync.registry.local import LocalRegistry
@@ -690,3 +690,35 @@ def test_each_client_whose_changes_are_all_ignored_is_counted(tmp_path: Path) ->
     held = state(*(remote(dataclasses.replace(c, name="Renamed")) for c in (PORTAL, REPORTING, ETL)))
     report = build_drift(desired, held, settings)
     assert (report.clients, report.ignored) == ((), 3)
+
+
+@pytest.mark.parametrize(
+    ("committed", "updated", "side", "reason"),
+    [
+        (True, "2024-05-01T10:00:00+00:00", "registry",
+         "updated in the registry at 2024-05-01T10:00:00+00:00, after the file's last commit "
+         "at {commit}"),
+        (True, "{commit}", "files",
+         "the file was committed at {commit}, after the registry's last update at {commit}: "
+         "not applied yet"),
+        (True, "yesterday", "unknown",
+         "cannot tell which side changed: update time 'yesterday' unreadable"),
+        (True, None, "unknown",
+         "cannot tell which side changed: the registry records no update time"),
+        (False, "2024-05-01T10:00:00+00:00", "unknown",
+         "cannot tell which side changed: the file was never committed"),
+    ],
+    ids=["registry-later", "same-time", "unreadable", "no-update-time", "never-committed"],
+)
+def test_the_side_of_a_change_from_the_commit_and_update_times(
+    tmp_path: Path, committed: bool, updated: str | None, side: str, reason: str
+) -> None:
+    settings, desired = setup(tmp_path, [PORTAL])
+    if committed:
+        commit_all(tmp_path)
+    at = last_commit_time(tmp_path, "clients/acme/clients.yaml") or ""
+    held = RemoteClient(dataclasses.replace(PORTAL, name="E"), "1",
+                        updated_at=updated.format(commit=at) if updated else None)
+    report = build_drift(desired, state(held), settings)
+    (item,) = locate_sides(report, settings, ()).clients
+    assert (item.side, item.side_reason) == (side, reason.format(commit=at))
