@@ -607,10 +607,10 @@ def test_make_drift_reads_the_registry_and_says_which_side_changed(repo: Path) -
     commit = commit_all(repo)
     registry = LocalRegistry(repo / ".oauth2-sync" / "registry.db")
     try:
-        registry.delete_client("globex-etl", None)
-        edited = repo / "clients" / "acme" / "clients.yaml"
+        registry.delete_client("acme-portal", None)
+        edited = repo / "clients" / "globex" / "clients.yaml"
         edited.write_text(
-            edited.read_text().replace("name: Service acme-portal", "name: Portal v2")
+            edited.read_text().replace("name: Service globex-etl", "name: ETL v2")
         )
         settings = load_settings(repo / "oauth2-sync.yaml")
         report = make_drift(settings, registry)
@@ -623,11 +623,12 @@ def test_make_drift_reads_the_registry_and_says_which_side_changed(repo: Path) -
         (d.kind, d.client_id, d.partner, d.file, d.line, d.side, d.side_reason)
         for d in report.clients
     ] == [
-        ("changed", "acme-portal", "acme", "clients/acme/clients.yaml", 2, "files",
+        # Missing first: the changed client after it is located all the same.
+        ("missing", "acme-portal", "acme", "clients/acme/clients.yaml", 2, None, ""),
+        ("changed", "globex-etl", "globex", "clients/globex/clients.yaml", 2, "files",
          "its file has uncommitted changes"),
-        ("missing", "globex-etl", "globex", "clients/globex/clients.yaml", 2, None, ""),
     ]
-    assert report.uncommitted == ("clients/acme/clients.yaml",)
+    assert report.uncommitted == ("clients/globex/clients.yaml",)
 
 
 def test_the_clients_declared_after_an_unreachable_one_are_still_compared(
@@ -655,7 +656,7 @@ def test_every_field_of_each_kind_of_drift(tmp_path: Path) -> None:
                    updated_by="mallory"),
             remote(ETL), remote(handmade, 9, created_at="2024-05-01T11:00:00Z"), remote(LAB),
         ),
-        (Unreachable("globex-gone", "refused"),),
+        (Unreachable("globex-gone", "refused"), Unreachable("acme-orphan", "gone")),
     )
     report = build_drift(
         desired, held, settings, commit="abc123", created_at="2024-05-02T00:00:00Z",
@@ -665,6 +666,7 @@ def test_every_field_of_each_kind_of_drift(tmp_path: Path) -> None:
     assert report.clients == (
         ClientDrift("undeclared", "acme-handmade", "acme", after=handmade, version="9",
                     created_at="2024-05-01T11:00:00Z"),
+        ClientDrift("unreachable", "acme-orphan", "", reason="gone"),
         ClientDrift(
             "changed", "acme-portal", "acme", before=PORTAL, after=edited,
             fields=(FieldDrift("name", PORTAL.name, "Edited"),), file=file, line=2, version="7",
@@ -677,7 +679,7 @@ def test_every_field_of_each_kind_of_drift(tmp_path: Path) -> None:
                     file=desired[3].file, line=desired[3].line, reason="refused"),
     )
     assert report.checked == (
-        ("acme-handmade", "acme"), ("acme-portal", "acme"), ("acme-reporting", "acme"),
+        ("acme-handmade", "acme"), ("acme-orphan", ""), ("acme-portal", "acme"), ("acme-reporting", "acme"),
         ("globex-etl", "globex"), ("globex-gone", "globex"),
     )
     assert (report.commit, report.created_at, report.unmanaged, report.ignored) == (
