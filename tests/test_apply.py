@@ -12,13 +12,21 @@ from support.configrepo import client, write_repo
 from oauth2_sync.apply import (
     Report,
     Result,
+    Stop,
     apply_plan,
     check_preconditions,
     check_safety,
     rotate_secrets,
     secret_creates,
 )
-from oauth2_sync.errors import RegistryError, SafetyLimitError, SecretSinkError, UsageError
+from oauth2_sync.errors import (
+    RegistryError,
+    RegistryUnavailableError,
+    SafetyLimitError,
+    SecretSinkError,
+    UsageError,
+)
+from oauth2_sync.journal import Journal
 from oauth2_sync.model import Client
 from oauth2_sync.plan import Plan, make_plan, safety_violations
 from oauth2_sync.registry.base import RemoteClient
@@ -376,3 +384,534 @@ def test_a_public_create_needs_no_sink_and_no_secret_reaches_it(env: Env) -> Non
     assert sorted(p.name for p in (env.root / ".secrets").iterdir()) == [
         "acme-billing-sync.json", "acme-reporting.json"
     ]
+
+
+# Every field of each result (mutation survivors, docs/development/testing.md): the
+# operation and the message as well as the status.
+
+
+def full(report: Report) -> list[tuple[str, str, str, str]]:
+    return [(r.client_id, r.operation, r.status, r.message) for r in report.results]
+
+
+def test_each_kind_of_write_reports_its_operation_status_and_message(env: Env) -> None:
+    delivered = f"created (secret delivered to directory {env.root / '.secrets'})"
+    assert full(env.apply(env.plan())) == [
+        ("acme-billing-sync", "create", "created", delivered),
+        ("acme-reporting", "create", "created", delivered),
+        ("globex-etl", "create", "created", delivered),
+    ]
+    env.write([REPORTING._replace(name="R2", email="r2@acme.example"), BILLING])
+    assert full(env.apply(env.plan(prune=True))) == [
+        ("acme-reporting", "update", "updated", "updated (name, email)"),
+        ("globex-etl", "delete", "deleted", "deleted"),
+    ]
+
+
+def test_writes_that_meet_a_registry_changed_since_the_plan(env: Env) -> None:
+    env.apply(env.plan())
+    renamed = REPORTING._replace(name="R2")
+    env.write([renamed])
+    plan = env.plan(prune=True)  # update acme-reporting, delete the other two
+    billing = env.registry.get_client("acme-billing-sync")
+    assert billing is not None
+    env.registry.replace_client(BILLING._replace(name="B2"), billing.version)
+    env.registry.delete_client("globex-etl", None)
+    reporting = env.registry.get_client("acme-reporting")
+    assert reporting is not None
+    env.registry.replace_client(renamed, reporting.version)  # someone else made the update
+    now = env.registry.get_client("acme-reporting")
+    assert now is not None and now.version != reporting.version
+    assert full(env.apply(plan)) == [
+        (
+            "acme-billing-sync", "delete", "stale",
+            f"refused: changed in the registry since the plan (version {billing.version} no "
+            "longer current); left untouched, run plan again",
+        ),
+        (
+            "acme-reporting", "update", "already-updated",
+            f"already as planned: updated by {now.updated_by} at {now.updated_at} (version "
+            f"{now.version}), since the plan; nothing to do",
+        ),
+        ("globex-etl", "delete", "already-deleted", "already deleted"),
+    ]
+    assert sorted(env.clients()) == ["acme-billing-sync", "acme-reporting", "umbrella-legacy"]
+
+
+def test_an_update_stale_or_gone_names_its_operation(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([REPORTING._replace(name="R2"), ETL._replace(name="E2")])
+    plan = env.plan()
+    reporting = env.registry.get_client("acme-reporting")
+    assert reporting is not None
+    env.registry.replace_client(REPORTING._replace(name="R3"), reporting.version)
+    env.registry.delete_client("globex-etl", None)
+    assert full(env.apply(plan)) == [
+        (
+            "acme-reporting", "update", "stale",
+            f"refused: changed in the registry since the plan (version {reporting.version} no "
+            "longer current); left untouched, run plan again",
+        ),
+        (
+            "globex-etl", "update", "failed",
+            "failed: the client no longer exists in the registry; run plan again",
+        ),
+    ]
+
+
+def test_a_public_client_made_confidential_asks_for_a_new_secret(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([ETL._replace(name="E2")])
+    plan = env.plan()
+    # The reference registry holds no public clients: the plan says it was one.
+    was_public = plan._replace(changes=tuple(
+        c._replace(before=c.before._replace(token_endpoint_auth_method="none"))
+        if c.before else c
+        for c in plan.changes
+    ))
+    assert full(env.apply(was_public)) == [(
+        "globex-etl", "update", "updated",
+        "updated (name); it is confidential again and nobody holds a current secret: run "
+        "`oauth2-sync rotate-secret globex-etl`",
+    )]
+    env.write([ETL._replace(name="E3")])  # confidential before and after
+    assert full(env.apply(env.plan())) == [("globex-etl", "update", "updated", "updated (name)")]
+
+
+class RefusingRotation(LocalRegistry):
+    """Answers a rotation with the HTTP status it is given."""
+
+    status = 400
+
+    def rotate_secret(self, client_id: str) -> Secret:
+        raise RegistryError(f"rotation refused with {self.status}", status=self.status)
+
+
+def _pending(journal: Journal) -> list[tuple[str, str, bool]]:
+    return [(p.client_id, p.operation, p.sink_failed) for p in journal.pending()]
+
+
+def test_rotate_reports_its_operation_and_status_for_every_client(env: Env) -> None:
+    env.apply(env.plan())
+    report = rotate_secrets(
+        env.registry, env.sink, ["globex-etl", "umbrella-legacy", "acme-nope"],
+        env.settings.managed_partners,
+    )
+    assert full(report) == [
+        ("acme-nope", "rotate-secret", "failed", "failed: no such client in the registry"),
+        (
+            "globex-etl", "rotate-secret", "rotated",
+            f"new secret delivered to directory {env.root / '.secrets'}",
+        ),
+        (
+            "umbrella-legacy", "rotate-secret", "failed",
+            "refused: partner umbrella is outside the managed scope",
+        ),
+    ]
+
+
+def test_a_rotation_the_sink_refuses_stays_pending_in_the_journal(env: Env) -> None:
+    env.apply(env.plan())
+    journal = Journal.beside(env.root)
+    report = rotate_secrets(
+        env.registry, BrokenSink(), ["globex-etl"], env.settings.managed_partners,
+        journal=journal,
+    )
+    assert full(report) == [(
+        "globex-etl", "rotate-secret", "failed",
+        "secret rotated, but the new one was not delivered (vault is sealed (secret of "
+        "globex-etl)); the old one no longer works: rotate again once the sink works",
+    )]
+    assert _pending(journal) == [("globex-etl", "rotate", True)]
+    rotate_secrets(env.registry, env.sink, ["globex-etl"], env.settings.managed_partners,
+                   journal=journal)
+    assert _pending(journal) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "pending"), [(0, True), (400, False), (499, False), (500, True)]
+)
+def test_a_rotation_refused_with_a_4xx_is_crossed_off_others_stay_pending(
+    tmp_path: Path, status: int, pending: bool
+) -> None:
+    # A 4xx: the registry refused, the old secret still works. Otherwise it may have
+    # rotated: the client stays pending.
+    env = Env(tmp_path, [ETL])
+    env.apply(env.plan())
+    registry = RefusingRotation(tmp_path / "registry.db", SEED)
+    registry.status = status
+    journal = Journal.beside(env.root)
+    report = rotate_secrets(
+        registry, env.sink, ["globex-etl"], env.settings.managed_partners, journal=journal
+    )
+    assert full(report) == [(
+        "globex-etl", "rotate-secret", "failed", f"failed: rotation refused with {status}",
+    )]
+    assert _pending(journal) == ([("globex-etl", "rotate", False)] if pending else [])
+
+
+class Faulty(LocalRegistry):
+    """Raises ``fault`` from the write named by ``on`` (after making it, with ``made``)."""
+
+    fault: Exception = RegistryError("no response", status=0)
+    on = "delete_client"
+    made = False
+
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+        if self.on != "create_client":
+            return super().create_client(client)
+        if self.made:
+            super().create_client(client)
+        raise self.fault
+
+    def replace_client(self, client: Client, version: str | None) -> RemoteClient:
+        if self.on == "replace_client":
+            raise self.fault
+        return super().replace_client(client, version)
+
+    def delete_client(self, client_id: str, version: str | None) -> None:
+        if self.on == "delete_client":
+            raise self.fault
+        super().delete_client(client_id, version)
+
+
+def _faulty(env: Env, on: str, fault: Exception, *, made: bool = False) -> Faulty:
+    registry = Faulty(env.root / "registry.db", SEED)
+    registry.on, registry.fault, registry.made = on, fault, made
+    env.registry = registry
+    return registry
+
+
+def test_a_surprise_fails_its_client_only_and_names_its_type(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([REPORTING._replace(name="R2")])
+    plan = env.plan(prune=True)
+    _faulty(env, "delete_client", KeyError("acme-billing-sync"))
+    assert full(env.apply(plan, parallelism=1)) == [
+        (
+            "acme-billing-sync", "delete", "failed",
+            "failed: unexpected KeyError (run with -vv for details)",
+        ),
+        ("acme-reporting", "update", "updated", "updated (name)"),
+        (
+            "globex-etl", "delete", "failed",
+            "failed: unexpected KeyError (run with -vv for details)",
+        ),
+    ]
+
+
+def test_an_unavailable_registry_stops_the_writes_not_yet_started(env: Env) -> None:
+    env.apply(env.plan())
+    env.write([REPORTING._replace(name="R2"), ETL._replace(name="E2")])
+    plan = env.plan(prune=True)  # delete acme-billing-sync first, then the two updates
+    _faulty(env, "delete_client", RegistryUnavailableError("the registry is down", status=503))
+    assert full(env.apply(plan, parallelism=1)) == [
+        ("acme-billing-sync", "delete", "failed", "failed: the registry is down"),
+        ("acme-reporting", "update", "not-attempted", "not attempted"),
+        ("globex-etl", "update", "not-attempted", "not attempted"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "read_back"), [(0, True), (499, False), (500, True), (501, True)]
+)
+def test_a_create_refused_is_crossed_off_one_that_may_have_happened_is_read_back(
+    tmp_path: Path, status: int, read_back: bool
+) -> None:
+    env = Env(tmp_path, [ETL])
+    plan = env.plan()
+    _faulty(env, "create_client", RegistryError(f"answered {status}", status=status), made=True)
+    journal = Journal.beside(env.root)
+    report = env.apply(plan, journal=journal)
+    if read_back:  # it did happen: not repeated, and the secret may be lost
+        assert full(report) == [(
+            "globex-etl", "create", "created-response-lost",
+            "created (response was lost); its secret may not have reached the sink: run "
+            "`oauth2-sync rotate-secret globex-etl`",
+        )]
+        assert [p.client_id for p in journal.pending()] == ["globex-etl"]
+    else:
+        assert full(report) == [("globex-etl", "create", "failed", f"failed: answered {status}")]
+        assert journal.pending() == ()
+
+
+def test_a_create_whose_secret_is_not_delivered_stays_pending(env: Env) -> None:
+    journal = Journal.beside(env.root)
+    report = apply_plan(env.plan(targets=["globex-etl"]), env.registry, BrokenSink(),
+                        journal=journal)
+    assert full(report) == [(
+        "globex-etl", "create", "created-undelivered",
+        "created, but its secret was not delivered (vault is sealed (secret of globex-etl)); "
+        "run `oauth2-sync rotate-secret globex-etl` to issue a new one",
+    )]
+    assert [(p.client_id, p.sink_failed) for p in journal.pending()] == [("globex-etl", True)]
+
+
+class Anonymous(LocalRegistry):
+    """Tells only some of who changed a client and when."""
+
+    by: str | None = None
+    at: str | None = None
+
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        found = super().get_client(client_id)
+        if found is None:
+            return None
+        return found._replace(updated_by=self.by, updated_at=self.at)
+
+
+@pytest.mark.parametrize(
+    ("by", "at", "shown"),
+    [
+        ("ci", "2026-01-05T09:12:44Z", "by ci at 2026-01-05T09:12:44Z"),
+        ("ci", None, "by ci"),
+        (None, "2026-01-05T09:12:44Z", "at 2026-01-05T09:12:44Z"),
+        (None, None, "by another writer"),
+    ],
+)
+def test_an_update_made_by_another_writer_names_whom_and_when_as_far_as_known(
+    env: Env, by: str | None, at: str | None, shown: str
+) -> None:
+    env.apply(env.plan())
+    renamed = ETL._replace(name="E2")
+    env.write([renamed])
+    plan = env.plan()
+    current = env.registry.get_client("globex-etl")
+    assert current is not None
+    version = env.registry.replace_client(renamed, current.version).version
+    registry = Anonymous(env.root / "registry.db", SEED)
+    registry.by, registry.at = by, at
+    env.registry = registry
+    assert full(env.apply(plan)) == [(
+        "globex-etl", "update", "already-updated",
+        f"already as planned: updated {shown} (version {version}), since the plan; nothing to do",
+    )]
+
+
+def test_allowed_unsafe_limits_are_logged_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    check_safety(counts_plan(120, 0, 6, 1000), Safety(), allow_unsafe=True)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [(
+        "WARNING",
+        "safety limits exceeded, allowed by --allow-unsafe: creates+updates: 120 exceeds 100 "
+        "(safety.max_changes); deletes: 6 exceeds 5 (safety.max_deletes)",
+    )]
+
+
+def test_a_create_that_meets_a_client_made_since_the_plan_says_who_has_its_secret(
+    env: Env,
+) -> None:
+    plan = env.plan(targets=["acme-reporting", "globex-etl"])
+    made = env.registry.create_client(REPORTING)[0]
+    env.registry.create_client(ETL._replace(name="Someone else's"))
+    journal = Journal.beside(env.root)
+    assert full(env.apply(plan, journal=journal)) == [
+        (
+            "acme-reporting", "create", "created-response-lost",
+            f"already created by {made.updated_by} at {made.updated_at}, since the plan (the "
+            "registry answered 409); it matches the file, and its secret went to whoever "
+            "created it: unless that was an apply delivering to this sink, run `oauth2-sync "
+            "rotate-secret acme-reporting`",
+        ),
+        (
+            "globex-etl", "create", "failed",
+            "failed: the client already exists in the registry and differs from the file "
+            "(created outside this plan?); run plan again",
+        ),
+    ]
+    assert journal.pending() == ()  # this run created nothing: no secret of it is missing
+
+
+def test_a_create_that_never_reached_the_registry_is_crossed_off(tmp_path: Path) -> None:
+    env = Env(tmp_path, [REPORTING])
+    env.registry = FailingRegistry(tmp_path / "registry.db", SEED)
+    journal = Journal.beside(env.root)
+    assert full(env.apply(env.plan(), journal=journal)) == [
+        ("acme-reporting", "create", "failed", "failed: connection refused"),
+    ]
+    assert journal.pending() == ()
+
+
+def _public_creates(plan: Plan) -> Plan:
+    """``plan``'s creates as public clients (the reference registry holds none itself)."""
+    return plan._replace(changes=tuple(
+        c._replace(after=c.after._replace(token_endpoint_auth_method="none"))
+        for c in plan.changes if c.after
+    ))
+
+
+class NamingRegistry(LosingRegistry):
+    """Loses the create's response; holds public clients and names its clients itself (as
+    a standard server does)."""
+
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        found = super().get_client(client_id)
+        if found is None:
+            return None
+        public = found.client._replace(token_endpoint_auth_method="none")
+        return found._replace(client=public, registry_client_id="s6BhdRkqt3")
+
+
+def test_a_public_create_whose_response_was_lost_names_the_registry_client_id(
+    tmp_path: Path,
+) -> None:
+    public = _public_creates(Env(tmp_path, [ETL]).plan())
+    registry = NamingRegistry(tmp_path / "registry.db", SEED)
+    assert full(apply_plan(public, registry, None)) == [(
+        "globex-etl", "create", "created",
+        "created (public client: no secret; the registry's client_id is s6BhdRkqt3)",
+    )]
+
+
+class ReadOnly(LocalRegistry):
+    def check_can_write(self) -> None:
+        raise RegistryError("the token cannot write (scope read)", status=403)
+
+
+class ClosedSink(DirectorySink):
+    def preflight(self) -> None:
+        raise SecretSinkError("the secrets folder is not writable")
+
+
+@pytest.mark.parametrize("kind", ["create", "update", "delete"])
+def test_a_read_only_credential_is_refused_before_any_kind_of_write(env: Env, kind: str) -> None:
+    env.apply(env.plan())
+    read_only = ReadOnly(env.root / "registry.db", SEED)
+    check_preconditions(env.plan(prune=True), read_only, env.sink)  # nothing to write
+    if kind == "create":
+        env.registry.delete_client("globex-etl", None)
+    else:
+        env.write([REPORTING._replace(name="R2"), BILLING, ETL] if kind == "update"
+                  else [REPORTING, BILLING])
+    plan = env.plan(prune=True)
+    assert [c.action for c in plan.changes] == [kind]
+    with pytest.raises(RegistryError, match=r"^the token cannot write \(scope read\)$"):
+        check_preconditions(plan, read_only, env.sink)
+
+
+def test_a_sink_that_cannot_work_is_refused_only_when_something_is_created(env: Env) -> None:
+    closed = ClosedSink(env.root / ".secrets")
+    with pytest.raises(UsageError) as caught:
+        check_preconditions(env.plan(), env.registry, closed)
+    assert str(caught.value) == "the secrets folder is not writable; nothing was changed"
+    env.apply(env.plan())
+    env.write([REPORTING._replace(name="R2")])
+    check_preconditions(env.plan(), env.registry, closed)  # an update needs no sink
+
+
+@pytest.mark.parametrize(("targets", "shown"), [(["globex-etl"], "1 client"), (None, "3 clients")])
+def test_creates_without_a_sink_are_counted(env: Env, targets: list[str] | None, shown: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        plan = env.plan(targets=targets) if targets else env.plan()
+        check_preconditions(plan, env.registry, None)
+    assert str(caught.value).startswith(f"the plan creates {shown} but no secret sink")
+
+
+def test_a_stop_before_the_first_write_attempts_nothing_and_crosses_creates_off(
+    env: Env,
+) -> None:
+    env.write([REPORTING, BILLING._replace(name="B2")])
+    env.registry.create_client(BILLING)
+    plan = env.plan()  # create acme-reporting, update acme-billing-sync
+    journal = Journal.beside(env.root)
+    stop, stops = Stop(), list[tuple[str, int]]()
+    stop.request("SIGINT")
+    report = env.apply(plan, journal=journal, stop=stop,
+                       on_stop=lambda reason, running: stops.append((reason, running)))
+    assert full(report) == [
+        ("acme-billing-sync", "update", "not-attempted", "not attempted"),
+        ("acme-reporting", "create", "not-attempted", "not attempted"),
+    ]
+    assert stops == [("SIGINT", 0)]
+    assert journal.pending() == ()
+
+
+def test_a_stop_before_the_first_rotation_attempts_none(env: Env) -> None:
+    env.apply(env.plan())
+    stop, stops = Stop(), list[tuple[str, int]]()
+    stop.request("SIGTERM")
+    report = rotate_secrets(
+        env.registry, env.sink, ["globex-etl"], env.settings.managed_partners, stop=stop,
+        on_stop=lambda reason, running: stops.append((reason, running)),
+    )
+    assert full(report) == [("globex-etl", "rotate-secret", "not-attempted", "not attempted")]
+    assert stops == [("SIGTERM", 0)]
+
+
+class UnavailableRotation(LocalRegistry):
+    def rotate_secret(self, client_id: str) -> Secret:
+        raise RegistryUnavailableError("the registry is down", status=503)
+
+
+def test_an_unavailable_registry_stops_the_rotations_not_yet_started(env: Env) -> None:
+    env.apply(env.plan())
+    seen: list[Result] = []
+    report = rotate_secrets(
+        UnavailableRotation(env.root / "registry.db", SEED), env.sink,
+        ["acme-reporting", "globex-etl"], env.settings.managed_partners, parallelism=1,
+        on_result=seen.append,
+    )
+    assert full(report) == [
+        ("acme-reporting", "rotate-secret", "failed", "failed: the registry is down"),
+        ("globex-etl", "rotate-secret", "not-attempted", "not attempted"),
+    ]
+    assert seen == list(report.results[:1])
+    assert report.stopped == "registry-unavailable"
+
+
+class RecordingSink(Sink):
+    """Keeps what each delivery was told, secrets aside."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str | None, str | None]] = []
+
+    @property
+    def description(self) -> str:
+        return "a list"
+
+    def deliver(
+        self, client_id: str, secret: Secret, registry_client_id: str | None = None
+    ) -> None:
+        raise AssertionError("apply hands the creation time on: deliver_created")
+
+    def deliver_created(
+        self, client_id: str, secret: Secret, registry_client_id: str | None,
+        created_at: str | None,
+    ) -> None:
+        self.told.append((client_id, registry_client_id, created_at))
+
+
+class NamingOnCreate(LocalRegistry):
+    """Names each client it creates or holds itself, as a standard server does."""
+
+    def create_client(self, client: Client) -> tuple[RemoteClient, Secret]:
+        made, secret = super().create_client(client)
+        return made._replace(registry_client_id=f"reg-{client.client_id}"), secret
+
+    def get_client(self, client_id: str) -> RemoteClient | None:
+        found = super().get_client(client_id)
+        return found._replace(registry_client_id=f"reg-{client_id}") if found else None
+
+
+def test_the_sink_is_told_the_registry_client_id_and_creation_time(tmp_path: Path) -> None:
+    env = Env(tmp_path, [ETL])
+    env.registry = NamingOnCreate(tmp_path / "registry.db", SEED)
+    sink = RecordingSink()
+    assert full(apply_plan(env.plan(), env.registry, sink)) == [
+        ("globex-etl", "create", "created", "created (secret delivered to a list)"),
+    ]
+    made = env.registry.get_client("globex-etl")
+    assert made is not None and made.created_at
+    report = rotate_secrets(env.registry, sink, ["globex-etl"], env.settings.managed_partners)
+    assert full(report) == [
+        ("globex-etl", "rotate-secret", "rotated", "new secret delivered to a list"),
+    ]
+    assert sink.told == [("globex-etl", "reg-globex-etl", made.created_at)] * 2
+
+
+def test_a_public_create_names_the_client_id_the_registry_picked(tmp_path: Path) -> None:
+    public = _public_creates(Env(tmp_path, [ETL]).plan())
+    registry = NamingOnCreate(tmp_path / "registry.db", SEED)
+    assert full(apply_plan(public, registry, None)) == [(
+        "globex-etl", "create", "created",
+        "created (public client: no secret; the registry's client_id is reg-globex-etl)",
+    )]

@@ -27,9 +27,10 @@ from oauth2_sync.drift import (
     Side,
     build_drift,
     locate_sides,
+    make_drift,
     to_dict,
 )
-from oauth2_sync.gitinfo import git_uncommitted
+from oauth2_sync.gitinfo import git_uncommitted, last_commit_time
 from oauth2_sync.model import Client
 from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
 from oauth2_sync.registry.local import LocalRegistry
@@ -598,3 +599,127 @@ def test_without_an_update_time_the_side_is_unknown(tmp_path: Path) -> None:
     ]
     outside = build_drift(desired, state(remote(edited)), settings)
     assert locate_sides(outside, settings, None) == outside
+
+
+def test_make_drift_reads_the_registry_and_says_which_side_changed(repo: Path) -> None:
+    # Mutation survivors (docs/development/testing.md): make_drift in process, with git.
+    commit = commit_all(repo)
+    registry = LocalRegistry(repo / ".oauth2-sync" / "registry.db")
+    try:
+        registry.delete_client("acme-portal", None)
+        edited = repo / "clients" / "globex" / "clients.yaml"
+        edited.write_text(
+            edited.read_text().replace("name: Service globex-etl", "name: ETL v2")
+        )
+        settings = load_settings(repo / "oauth2-sync.yaml")
+        report = make_drift(settings, registry)
+    finally:
+        registry.close()
+    assert report.commit == commit
+    assert report.checked == (("acme-portal", "acme"), ("globex-etl", "globex"))
+    assert report.unmanaged == 1
+    assert [
+        (d.kind, d.client_id, d.partner, d.file, d.line, d.side, d.side_reason)
+        for d in report.clients
+    ] == [
+        # Missing first: the changed client after it is located all the same.
+        ("missing", "acme-portal", "acme", "clients/acme/clients.yaml", 2, None, ""),
+        ("changed", "globex-etl", "globex", "clients/globex/clients.yaml", 2, "files",
+         "its file has uncommitted changes"),
+    ]
+    assert report.uncommitted == ("clients/globex/clients.yaml",)
+
+
+def test_the_clients_declared_after_an_unreachable_one_are_still_compared(
+    tmp_path: Path,
+) -> None:
+    settings, desired = setup(tmp_path, [REPORTING, ETL])
+    gone = RegistryState(
+        "rfc7592+http://127.0.0.1:9/reg", PARTNERS, (),
+        (Unreachable("acme-reporting", "refused"),),
+    )
+    report = build_drift(desired, gone, settings, ttl_defaults=(None, None))
+    assert [(d.kind, d.client_id) for d in report.clients] == [
+        ("unreachable", "acme-reporting"), ("missing", "globex-etl"),
+    ]
+
+
+def test_every_field_of_each_kind_of_drift(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [PORTAL, REPORTING, ETL, client("globex-gone")])
+    edited = PORTAL._replace(name="Edited")
+    handmade = client("acme-handmade")
+    held = RegistryState(
+        "local:/registry.db", PARTNERS,
+        (
+            remote(edited, 7, created_at="2024-05-01T08:00:00Z", updated_at="2024-05-01T10:00:00Z",
+                   updated_by="mallory"),
+            remote(ETL), remote(handmade, 9, created_at="2024-05-01T11:00:00Z"), remote(LAB),
+        ),
+        (Unreachable("globex-gone", "refused"), Unreachable("acme-orphan", "gone")),
+    )
+    report = build_drift(
+        desired, held, settings, commit="abc123", created_at="2024-05-02T00:00:00Z",
+        unsupported=lambda c: [f"{c.client_id} cannot be held"],
+    )
+    file = desired[0].file
+    assert report.clients == (
+        ClientDrift("undeclared", "acme-handmade", "acme", after=handmade, version="9",
+                    created_at="2024-05-01T11:00:00Z"),
+        ClientDrift("unreachable", "acme-orphan", "", reason="gone"),
+        ClientDrift(
+            "changed", "acme-portal", "acme", before=PORTAL, after=edited,
+            fields=(FieldDrift("name", PORTAL.name, "Edited"),), file=file, line=2, version="7",
+            created_at="2024-05-01T08:00:00Z", updated_at="2024-05-01T10:00:00Z",
+            updated_by="mallory",
+        ),
+        ClientDrift("missing", "acme-reporting", "acme", before=REPORTING, file=file, line=15,
+                    unsupported=("acme-reporting cannot be held",)),
+        ClientDrift("unreachable", "globex-gone", "globex", before=client("globex-gone"),
+                    file=desired[3].file, line=desired[3].line, reason="refused"),
+    )
+    assert report.checked == (
+        ("acme-handmade", "acme"), ("acme-orphan", ""), ("acme-portal", "acme"), ("acme-reporting", "acme"),
+        ("globex-etl", "globex"), ("globex-gone", "globex"),
+    )
+    assert (report.commit, report.created_at, report.unmanaged, report.ignored) == (
+        "abc123", "2024-05-02T00:00:00Z", 1, 0,
+    )
+
+
+def test_each_client_whose_changes_are_all_ignored_is_counted(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [PORTAL, REPORTING, ETL], drift={"fields": {"name": "ignore"}})
+    held = state(*(remote(c._replace(name="Renamed")) for c in (PORTAL, REPORTING, ETL)))
+    report = build_drift(desired, held, settings)
+    assert (report.clients, report.ignored) == ((), 3)
+
+
+@pytest.mark.parametrize(
+    ("committed", "updated", "side", "reason"),
+    [
+        (True, "2024-05-01T10:00:00+00:00", "registry",
+         "updated in the registry at 2024-05-01T10:00:00+00:00, after the file's last commit "
+         "at {commit}"),
+        (True, "{commit}", "files",
+         "the file was committed at {commit}, after the registry's last update at {commit}: "
+         "not applied yet"),
+        (True, "yesterday", "unknown",
+         "cannot tell which side changed: update time 'yesterday' unreadable"),
+        (True, None, "unknown",
+         "cannot tell which side changed: the registry records no update time"),
+        (False, "2024-05-01T10:00:00+00:00", "unknown",
+         "cannot tell which side changed: the file was never committed"),
+    ],
+    ids=["registry-later", "same-time", "unreadable", "no-update-time", "never-committed"],
+)
+def test_the_side_of_a_change_from_the_commit_and_update_times(
+    tmp_path: Path, committed: bool, updated: str | None, side: str, reason: str
+) -> None:
+    settings, desired = setup(tmp_path, [PORTAL])
+    if committed:
+        commit_all(tmp_path)
+    at = last_commit_time(tmp_path, "clients/acme/clients.yaml") or ""
+    held = RemoteClient(PORTAL._replace(name="E"), "1",
+                        updated_at=updated.format(commit=at) if updated else None)
+    report = build_drift(desired, state(held), settings)
+    (item,) = locate_sides(report, settings, ()).clients
+    assert (item.side, item.side_reason) == (side, reason.format(commit=at))

@@ -3,6 +3,8 @@ export -> plan showing no changes on the reference server over HTTP."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +19,12 @@ from oauth2_sync.errors import UsageError
 from oauth2_sync.export import (
     HEADER,
     ExportItem,
+    ExportLine,
+    ExportReport,
+    creation_list,
+    export,
     render_file,
+    report_lines,
     schema_comment,
     select,
     target,
@@ -27,7 +34,10 @@ from oauth2_sync.fmt import format_bytes
 from oauth2_sync.loader import load_bytes
 from oauth2_sync.model import Client
 from oauth2_sync.registry import open_registry
+from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.settings import Settings, Team, load_settings
+
+SEED = Path(__file__).parents[1] / "examples" / "registry-seed.yaml"
 
 EVERY_FIELD = (
     Client(
@@ -368,3 +378,106 @@ def test_export_writes_no_secret_even_after_rotation(
         if path.is_file():
             assert secret not in path.read_text()
 
+
+
+# --- what export prints (mutation survivors, docs/development/testing.md) ----------------
+
+
+REPORT = ExportReport(Path("out"), (
+    ExportItem("acme-a", "acme", "written", "clients/acme/acme-a.yaml"),
+    ExportItem("acme-b", "acme", "overwritten", "clients/acme/acme-b.yaml"),
+    ExportItem("acme-c", "acme", "declared", reason="declared in clients/acme/c.yaml:2"),
+    ExportItem("acme-d", "acme", "exists", "clients/acme/acme-d.yaml",
+               "the file exists (--force overwrites it)"),
+    ExportItem("Acme-E", "acme", "refused",
+               reason="the client ID is not a valid client ID, so it cannot name a file"),
+))
+SUMMARY = ExportLine(
+    "Exported 2 of 5 clients to out: 1 new, 1 overwritten, 1 already declared (skipped), "
+    "2 failed."
+)
+FAILED = [
+    ExportLine("Error: acme-d (clients/acme/acme-d.yaml): the file exists (--force overwrites "
+               "it)", error=True),
+    ExportLine("Error: Acme-E: the client ID is not a valid client ID, so it cannot name a file",
+               error=True),
+]
+WRITTEN = [
+    ExportLine("Wrote clients/acme/acme-a.yaml (acme-a)"),
+    ExportLine("Overwrote clients/acme/acme-b.yaml (acme-b)"),
+]
+
+
+def test_export_prints_each_client_written_or_failed_then_the_summary() -> None:
+    assert report_lines(REPORT) == [*WRITTEN, *FAILED, SUMMARY]
+
+
+def test_export_verbose_also_names_each_client_skipped() -> None:
+    skipped = ExportLine("Skipped acme-c: declared in clients/acme/c.yaml:2")
+    assert report_lines(REPORT, verbose=1) == [*WRITTEN, skipped, *FAILED, SUMMARY]
+
+
+def test_export_quiet_prints_the_failures_only() -> None:
+    assert report_lines(REPORT, quiet=True) == FAILED
+
+
+def test_forced_export_onto_a_folder_of_the_file_s_name_is_refused(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "repo")
+    out = tmp_path / "out"
+    (out / "clients" / "acme" / "acme-a.yaml").mkdir(parents=True)
+    report = write_clients([client("acme-a")], settings, out, force=True)
+    assert report.items == (
+        ExportItem("acme-a", "acme", "refused", "clients/acme/acme-a.yaml",
+                   "a folder has the file's name"),
+    )
+    assert sorted(p.name for p in (out / "clients" / "acme").iterdir()) == ["acme-a.yaml"]
+
+
+def test_the_creation_list_names_each_managed_client_with_its_creation_time(
+    tmp_path: Path,
+) -> None:
+    registry = LocalRegistry(tmp_path / "registry.db", SEED)
+    made = {c: registry.create_client(client(c))[0].created_at
+            for c in ("globex-b", "umbrella-u", "acme-a")}
+    assert creation_list(settings_for(tmp_path / "repo"), registry) == [
+        ("acme-a", made["acme-a"]), ("globex-b", made["globex-b"]),
+    ]
+
+
+def test_export_skips_declared_clients_and_keeps_existing_files_unless_told(
+    tmp_path: Path,
+) -> None:
+    declared = client("acme-a")
+    settings = load_settings(write_repo(tmp_path, [declared]))
+    registry = LocalRegistry(tmp_path / "registry.db", SEED)
+    for held in (declared, client("acme-b"), client("acme-c")):
+        registry.create_client(held)
+    kept = tmp_path / "clients" / "acme" / "acme-b.yaml"
+    kept.write_text("precious\n")
+    report = export(settings, registry)
+    file = tmp_path / "clients" / "acme" / "clients.yaml"
+    assert report.items == (
+        ExportItem("acme-a", "acme", "declared", reason=f"declared in {file}:2"),
+        ExportItem("acme-b", "acme", "exists", "clients/acme/acme-b.yaml",
+                   "the file exists (--force overwrites it)"),
+        ExportItem("acme-c", "acme", "written", "clients/acme/acme-c.yaml"),
+    )
+    assert kept.read_text() == "precious\n"
+    forced = export(settings, registry, force=True, include_declared=True)
+    assert [(i.client_id, i.status) for i in forced.items] == [
+        ("acme-a", "written"), ("acme-b", "overwritten"), ("acme-c", "overwritten"),
+    ]
+    assert kept.read_text() == render_file(client("acme-b"), "clients/acme/acme-b.yaml")
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_exported_files_are_readable_by_all_writable_by_the_owner_only(
+    tmp_path: Path, force: bool
+) -> None:
+    out = tmp_path / "out"
+    previous = os.umask(0o002)  # a umask that lets group write: the mode must not follow it
+    try:
+        write_clients([client("acme-a")], settings_for(tmp_path / "repo"), out, force=force)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((out / "clients" / "acme" / "acme-a.yaml").stat().st_mode) == 0o644

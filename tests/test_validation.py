@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from oauth2_sync.errors import InputError
 from oauth2_sync.redirects import _parsed_uri_problem, redirect_uri_problem
 from oauth2_sync.settings import Policy, Settings, load_settings
-from oauth2_sync.validation import load_desired, validate
+from oauth2_sync.validation import ValidationResult, load_desired, validate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
@@ -301,3 +301,203 @@ def test_capabilities_are_refused_for_the_reference_registry(tmp_path: Path) -> 
         "registry.capabilities is for rfc7592+ registries only: the reference registry's "
         "capabilities are fixed"
     ]
+
+
+# Boundaries the mutation run found untested (scripts/mutation; docs/development/testing.md).
+
+
+def _owned_file(tmp_path: Path, clients: str, teams: str = "") -> tuple[Settings, Path]:
+    """A configuration whose team 'core' (partner acme) owns c/, and one client file."""
+    (tmp_path / "oauth2-sync.yaml").write_text(
+        "registry:\n  url: local:r.db\nclients:\n  paths: [c/*.yaml]\n"
+        "teams:\n  core:\n    paths: [c/**]\n    partners: [acme]\n" + teams
+    )
+    (tmp_path / "c").mkdir()
+    path = tmp_path / "c" / "a.yaml"
+    path.write_text("clients:\n" + clients)
+    return load_settings(tmp_path / "oauth2-sync.yaml"), path
+
+
+ENTRY = "  - client_id: acme-{0}\n    name: X\n    email: x@acme.example\n    partner: acme\n"
+
+
+def _found(settings: Settings, path: Path) -> tuple[list[str], ValidationResult]:
+    result = validate(settings, [path])
+    return [str(d).removeprefix(result.files[0] + ":") for d in result.diagnostics], result
+
+
+def test_an_empty_redirect_list_is_pointed_at_and_every_grant_needing_it_named(
+    tmp_path: Path,
+) -> None:
+    settings, path = _owned_file(
+        tmp_path, ENTRY.format("x") + "    grant_types: [implicit, authorization_code]\n"
+        "    redirect_uris: []\n"
+    )
+    found, result = _found(settings, path)
+    assert found == [
+        "6:19: warning: [implicit-grant] the implicit grant is deprecated by the OAuth 2.0 "
+        "Security BCP (RFC 9700); use authorization_code with PKCE",
+        "7:20: error: [redirect-uris-required] redirect_uris must not be empty with the "
+        "authorization_code and implicit grant",
+    ]
+    assert result.clients == ()
+
+
+def test_a_repeated_redirect_uri_names_the_line_of_its_first_listing(tmp_path: Path) -> None:
+    settings, path = _owned_file(
+        tmp_path, ENTRY.format("x") + "    grant_types: [authorization_code]\n"
+        "    redirect_uris:\n    - https://a.acme.example/cb\n"
+        "    - https://b.acme.example/cb\n    - https://b.acme.example/cb\n"
+    )
+    found, result = _found(settings, path)
+    # Line 9, column 7, the list at line 8: neither the column nor the list's line will do.
+    assert found == [
+        "10:7: error: [redirect-uri-duplicate] redirect URI 'https://b.acme.example/cb' is "
+        "listed twice (first at line 9)",
+    ]
+    assert result.clients == ()
+
+
+@pytest.mark.parametrize(
+    ("ttls", "expected"),
+    [
+        ("    access_token_ttl: 1h\n    refresh_token_ttl: 1d\n", []),
+        (
+            "    access_token_ttl: 3601s\n    refresh_token_ttl: 86401s\n",
+            [
+                "6:23: error: [policy-max-ttl] access_token_ttl 3601 s exceeds the policy "
+                "maximum of 1h (3600 s) (policy.max_access_token_ttl)",
+                "7:24: error: [policy-max-ttl] refresh_token_ttl 86401 s exceeds the policy "
+                "maximum of 1d (86400 s) (policy.max_refresh_token_ttl)",
+            ],
+        ),
+    ],
+    ids=["exactly-at-the-maximum", "one-second-above"],
+)
+def test_a_lifetime_exactly_at_the_policy_maximum_is_allowed(
+    tmp_path: Path, ttls: str, expected: list[str]
+) -> None:
+    settings, path = _owned_file(tmp_path, ENTRY.format("x") + ttls)
+    limited = settings._replace(policy=Policy(max_access_token_ttl=3600, max_refresh_token_ttl=86400)
+    )
+    found, _ = _found(limited, path)
+    assert found == expected
+
+
+def test_a_default_grant_the_policy_forbids_asks_for_grant_types(tmp_path: Path) -> None:
+    # No grant_types: the defaults are password and refresh_token; only password is refused.
+    settings, path = _owned_file(tmp_path, ENTRY.format("x"))
+    policy = Policy(allowed_grant_types=frozenset({"authorization_code", "refresh_token"}))
+    found, result = _found(settings._replace(policy=policy), path)
+    assert found == [
+        "2:5: error: [policy-grant-type] default grant type 'password' is not allowed by "
+        "policy.allowed_grant_types; list grant_types explicitly",
+    ]
+    assert result.clients == ()
+
+
+def test_a_warning_made_an_error_rejects_its_client_whatever_came_before(tmp_path: Path) -> None:
+    # The first client has an error and a promoted warning, the second only the warning:
+    # neither may reach the plan.
+    unrestricted = "    restrict_to_partner_users: false\n"
+    settings, path = _owned_file(
+        tmp_path,
+        ENTRY.format("x") + "    redirect_uris: [https://x.acme.example/cb]\n" + unrestricted
+        + ENTRY.format("y") + unrestricted,
+    )
+    strict = settings._replace(policy=Policy(errors=frozenset({"unrestricted-users"})))
+    found, result = _found(strict, path)
+    assert found == [
+        "6:20: error: [redirect-uris-forbidden] redirect_uris are only allowed with the implicit "
+        "or authorization_code grant",
+        "7:32: error: [unrestricted-users] restrict_to_partner_users is false: users of any "
+        "partner may obtain tokens",
+        "12:32: error: [unrestricted-users] restrict_to_partner_users is false: users of any "
+        "partner may obtain tokens",
+    ]
+    assert result.clients == ()
+
+
+def test_a_file_of_two_teams_names_both_and_all_their_partners(tmp_path: Path) -> None:
+    settings, path = _owned_file(
+        tmp_path, "  - client_id: umbrella-x\n    name: X\n    email: x@acme.example\n"
+        "    partner: umbrella\n",
+        teams="  web:\n    paths: [c/*.yaml]\n    partners: [initech, globex]\n",
+    )
+    found, result = _found(settings, path)
+    assert found == [
+        "5:14: error: [team-ownership] partner 'umbrella' is not one of the partners of team "
+        "'core', 'web' that owns this file (acme, globex, initech)",
+    ]
+    assert result.clients == ()
+
+
+def test_every_client_with_an_error_is_kept_out_not_only_the_first(tmp_path: Path) -> None:
+    forbidden = "    redirect_uris: [https://x.acme.example/cb]\n"
+    settings, path = _owned_file(
+        tmp_path, ENTRY.format("x") + forbidden + ENTRY.format("y") + forbidden + ENTRY.format("z")
+    )
+    found, result = _found(settings, path)
+    assert [line.split(" error: ")[0] for line in found] == ["6:20:", "11:20:"]
+    assert [d.client.client_id for d in result.clients] == ["acme-z"]
+
+
+def test_a_grant_that_is_not_a_token_is_worded_as_the_closed_vocabulary_once(
+    tmp_path: Path,
+) -> None:
+    settings, path = _owned_file(tmp_path, ENTRY.format("x") + '    grant_types: ["pass word"]\n')
+    found, result = _found(settings, path)
+    assert found == [
+        "6:19: error: [schema] clients[0].grant_types[0]: 'pass word' is not one of "
+        "authorization_code, implicit, password, refresh_token; did you mean 'password'?",
+    ]
+    assert result.clients == ()
+
+
+def test_validate_reports_outside_links_and_unmatched_files_of_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    settings, _ = _owned_file(repo, ENTRY.format("x"))
+    (repo / "c" / "sub").mkdir()
+    (repo / "c" / "sub" / "b.yaml").write_text("clients: []\n")
+    (tmp_path / "elsewhere.yaml").write_text("clients: []\n")
+    (repo / "c" / "link.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    monkeypatch.chdir(repo)
+    expected = [
+        "c/sub/b.yaml:1:1: warning: [unmatched-file] this YAML file under a team's folder is "
+        "not matched by clients.paths (c/*.yaml): it is not read",
+        f"oauth2-sync.yaml:4:11: error: [outside-root] 'c/link.yaml' is a link to "
+        f"'{tmp_path / 'elsewhere.yaml'}', outside this file's folder: not followed",
+    ]
+    assert [str(d) for d in validate(settings).diagnostics] == expected
+    assert [str(d) for d in validate(settings, unmatched=False).diagnostics] == expected[1:]
+
+
+def test_a_file_that_does_not_load_does_not_stop_the_files_after_it(tmp_path: Path) -> None:
+    settings, broken = _owned_file(tmp_path, "  - [unclosed\n")
+    later = tmp_path / "c" / "b.yaml"
+    later.write_text(
+        "clients:\n" + ENTRY.format("x") + "    redirect_uris: [https://x.acme.example/cb]\n"
+    )
+    result = validate(settings, [broken, later])
+    assert [str(d) for d in result.diagnostics] == [
+        f"{result.files[0]}:3:1: error: [yaml-syntax] while parsing a flow sequence (line 2), "
+        "did not find expected ',' or ']'",
+        f"{result.files[1]}:6:20: error: [redirect-uris-forbidden] redirect_uris are only "
+        "allowed with the implicit or authorization_code grant",
+    ]
+
+
+def test_settings_whose_paths_match_no_file_warn_at_the_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, path = _owned_file(tmp_path, ENTRY.format("x"))
+    path.rename(tmp_path / "c" / "a.yml")  # clients.paths names *.yaml only
+    monkeypatch.chdir(tmp_path)
+    result = validate(settings, unmatched=False)
+    assert [str(d) for d in result.diagnostics] == [
+        "oauth2-sync.yaml:1:1: warning: [no-files] no client files match clients.paths",
+    ]
+    assert (result.files, result.clients) == ((), ())
