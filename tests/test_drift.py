@@ -178,6 +178,18 @@ def test_null_and_pinned_default_lifetime_differ_with_same_effect(tmp_path: Path
     )
 
 
+def test_the_registry_s_own_default_lifetimes_decide_the_same_effect(tmp_path: Path) -> None:
+    # 43200 is the platform default: against a registry whose default is an hour, a
+    # pinned 12 hours does change what the registry applies.
+    settings, desired = setup(tmp_path, [REPORTING])
+    unpinned = REPORTING._replace(access_token_ttl=None)
+    report = build_drift(desired, state(remote(unpinned)), settings, ttl_defaults=(3600, None))
+    assert report.clients[0].fields == (
+        FieldDrift("access_token_ttl", 43200, None, "enforce", effective_unchanged=False),
+    )
+    assert report.ttl_defaults == (3600, None)
+
+
 def test_declared_client_held_under_an_unmanaged_partner_is_changed(tmp_path: Path) -> None:
     settings, desired = setup(tmp_path, [PORTAL])
     moved = PORTAL._replace(partner="umbrella")
@@ -599,6 +611,17 @@ def test_without_an_update_time_the_side_is_unknown(tmp_path: Path) -> None:
     ]
     outside = build_drift(desired, state(remote(edited)), settings)
     assert locate_sides(outside, settings, None) == outside
+
+
+def test_a_client_no_file_declares_gets_no_side(tmp_path: Path) -> None:
+    settings, desired = setup(tmp_path, [PORTAL])
+    commit_all(tmp_path)
+    edited = PORTAL._replace(name="Edited")
+    held = state(remote(edited), remote(client("acme-extra")))
+    report = locate_sides(build_drift(desired, held, settings), settings, ())
+    assert [(d.kind, d.client_id, d.file is None, d.side) for d in report.clients] == [
+        ("undeclared", "acme-extra", True, None), ("changed", "acme-portal", False, "unknown"),
+    ]
 
 
 def test_make_drift_reads_the_registry_and_says_which_side_changed(repo: Path) -> None:
