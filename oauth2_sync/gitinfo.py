@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from oauth2_sync.background import in_background
 
 GIT_TIMEOUT = 10
 
@@ -106,17 +107,6 @@ def git_facts_later(root: Path, patterns: Iterable[str]) -> Callable[[], GitFact
     the fixed cost of every plan (#14).
     """
     wanted = tuple(patterns)
-    found: list[GitFacts] = []
-    thread = threading.Thread(
-        target=lambda: found.append((git_commit(root), git_uncommitted(root, wanted))),
-        name="oauth2-sync-git",
+    return in_background(
+        lambda: (git_commit(root), git_uncommitted(root, wanted)), "oauth2-sync-git"
     )
-    thread.start()
-
-    def wait() -> GitFacts:
-        thread.join()
-        if not found:  # the thread failed: ask again here, where an error is reported
-            return git_commit(root), git_uncommitted(root, wanted)
-        return found[0]
-
-    return wait

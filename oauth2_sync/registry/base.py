@@ -9,11 +9,11 @@ subclasses.
 from __future__ import annotations
 
 import logging
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
+from oauth2_sync.background import in_background
 from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.model import Client, TtlDefaults
 from oauth2_sync.registry.capabilities import REFERENCE, Capabilities
@@ -193,25 +193,7 @@ def read_registry_later(registry: Registry) -> Callable[[], RegistryState]:
     """
     if not registry.reads_in_background:
         return lambda: read_registry(registry)
-    outcome: list[RegistryState | BaseException] = []
-
-    def read() -> None:
-        try:
-            outcome.append(read_registry(registry))
-        except BaseException as exc:  # every outcome, KeyboardInterrupt too, goes to the waiter
-            outcome.append(exc)
-
-    thread = threading.Thread(target=read, name="oauth2-sync-registry", daemon=True)
-    thread.start()
-
-    def wait() -> RegistryState:
-        thread.join()
-        (result,) = outcome
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    return wait
+    return in_background(lambda: read_registry(registry), "oauth2-sync-registry")
 
 
 def read_registry_beside(registry: Registry, work: Callable[[], T]) -> tuple[T, RegistryState]:
