@@ -483,19 +483,26 @@ REFUSALS = {
 }
 
 
+def _write_settings(root: Path, url: str, *, writes: bool) -> None:
+    """Settings for one team (partner acme, every client file) against ``url``; with
+    ``writes``, no safety share limit and a secrets folder, for apply."""
+    settings: dict[str, Any] = {
+        "registry": {"url": url},
+        "clients": {"paths": ["clients/**/*.yaml"]},
+        "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
+    }
+    if writes:
+        settings |= {"safety": {"max_changes_percent": 100}, "secrets": {"directory": ".secrets"}}
+    (root / "oauth2-sync.yaml").write_text(yaml.safe_dump(settings))
+
+
 @pytest.mark.parametrize("refusal", list(REFUSALS))
 def test_one_refused_registration_uri_is_isolated(tmp_path: Path, refusal: str) -> None:
     """A server (or a gateway) answers one client's registration URI with 403, 404 or
     400 access_denied: that client is left out with its error, the others are planned
     and applied, and drift reports it as unreachable with the way back."""
     with running_refusing_server() as server:
-        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
-            "registry": {"url": server.registry_url},
-            "clients": {"paths": ["clients/**/*.yaml"]},
-            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
-            "safety": {"max_changes_percent": 100},
-            "secrets": {"directory": ".secrets"},
-        }))
+        _write_settings(tmp_path, server.registry_url, writes=True)
         clients = [
             {"client_id": f"acme-{name}", "name": f"Acme {name}", "email": "ops@acme.example",
              "partner": "acme", "scopes": ["read"], "grant_types": ["client_credentials"]}
@@ -561,13 +568,7 @@ def test_a_public_client_never_shows_a_secret_the_server_issues_anyway(tmp_path:
     get a new secret (the registry may hold its old one, or one nobody received)."""
     with running_refusing_server() as server:
         server.secret_for_public = True
-        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
-            "registry": {"url": server.registry_url},
-            "clients": {"paths": ["clients/**/*.yaml"]},
-            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
-            "safety": {"max_changes_percent": 100},
-            "secrets": {"directory": ".secrets"},
-        }))
+        _write_settings(tmp_path, server.registry_url, writes=True)
         spa = {"client_id": "acme-spa", "name": "Acme SPA", "email": "ops@acme.example",
                "partner": "acme", "scopes": ["read"], "grant_types": ["authorization_code"],
                "redirect_uris": ["https://spa.acme.example/cb"],
@@ -603,11 +604,7 @@ def test_a_hostile_discovery_document_is_one_short_line_per_client(tmp_path: Pat
             "scopes_supported": [f"s{i:06}" for i in range(200_000)] + [5, None, {"a": 1}],
             "grant_types_supported": 7,
         }
-        (tmp_path / "oauth2-sync.yaml").write_text(yaml.safe_dump({
-            "registry": {"url": server.registry_url},
-            "clients": {"paths": ["clients/**/*.yaml"]},
-            "teams": {"payments": {"paths": ["clients/**"], "partners": ["acme"]}},
-        }))
+        _write_settings(tmp_path, server.registry_url, writes=False)
         (tmp_path / "clients").mkdir()
         (tmp_path / "clients" / "acme.yaml").write_text(yaml.safe_dump({"clients": [
             {"client_id": "acme-a", "name": "A", "email": "ops@acme.example", "partner": "acme",
