@@ -11,7 +11,7 @@ object ever leaves this module.
 
 from __future__ import annotations
 
-from typing import NamedTuple, NotRequired, TypedDict
+from typing import NotRequired
 
 from oauth2_sync.model import (
     CONFIDENTIAL,
@@ -21,6 +21,7 @@ from oauth2_sync.model import (
     TtlDefaults,
     effective_ttl,
 )
+from oauth2_sync.records import NamedTuple, TypedDict
 
 FieldValue = str | bool | int | tuple[str, ...] | None
 """A field of a normal-form client: a string, a flag, seconds (or ``None``) or a sorted set."""

@@ -6,10 +6,11 @@ Re-exported by ``oauth2_sync.drift``.
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import NotRequired
 
 from oauth2_sync.diff import ClientJson, JsonFieldValue, client_json, json_value
 from oauth2_sync.driftdata import ClientDrift, DriftKind, DriftReport, FieldMode, Side
+from oauth2_sync.records import TypedDict
 from oauth2_sync.settings import DriftMode
 
 __all__ = ["ClientDriftJson", "DriftDocument", "DriftSummaryJson", "FieldDriftJson", "to_dict"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
-from typing import Literal, NamedTuple
+from typing import Literal
+
+from oauth2_sync.records import NamedTuple
 
 Severity = Literal["error", "warning"]
 RuleId = Literal[

@@ -35,11 +35,12 @@ import os
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal, NamedTuple, TextIO
+from typing import Literal, TextIO
 
 from oauth2_sync import clock
 from oauth2_sync.errors import UsageError
 from oauth2_sync.paths import escaping
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.safetext import escape
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,10 @@ exactly when applying one over the other would change nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal, NamedTuple, get_args
+from typing import Any, Final, Literal, get_args
 
 from oauth2_sync import durations
+from oauth2_sync.records import NamedTuple
 
 GrantType = Literal["authorization_code", "implicit", "password", "refresh_token"]
 """A grant the registry offers; the client schema's enum lists the same."""

@@ -6,12 +6,13 @@ back; the renderers and apply read it. Re-exported by ``oauth2_sync.plan``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
+from oauth2_sync.records import NamedTuple
 
 if TYPE_CHECKING:
     from oauth2_sync.risk import ChangeRisk

@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired
 
 from oauth2_sync.diff import ClientJson, JsonFieldValue, client_json, json_value
 from oauth2_sync.errors import RuleId, UsageError
@@ -20,6 +20,7 @@ from oauth2_sync.files import file_kind, open_regular
 from oauth2_sync.model import PLATFORM_DEFAULTS
 from oauth2_sync.plandata import Action, Change, Plan
 from oauth2_sync.planread import BadPlan, from_dict
+from oauth2_sync.records import TypedDict
 
 if TYPE_CHECKING:
     from oauth2_sync.risk import FieldRisk, RiskClass

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Final
 
 import yaml
 
@@ -31,6 +31,7 @@ from oauth2_sync.diff import diff_clients
 from oauth2_sync.errors import Diagnostic, UsageError
 from oauth2_sync.loader import Document, display_path
 from oauth2_sync.plan import Change, Plan
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.registry.base import Registry
 from oauth2_sync.settings import Settings
 from oauth2_sync.validation import DesiredClient, load_desired

@@ -13,12 +13,13 @@ for access should look", and the reason says what to look at.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from oauth2_sync import durations
 from oauth2_sync.diff import FieldChange, FieldValue
 from oauth2_sync.model import effective_ttl
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.urls import is_loopback
 
 RiskClass = Literal["widens", "narrows", "neutral"]

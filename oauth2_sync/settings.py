@@ -9,13 +9,14 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from oauth2_sync import durations, schemacheck, settingscheck
 from oauth2_sync.errors import InputError, UsageError
 from oauth2_sync.fast.glob import WILDCARD, glob_files
 from oauth2_sync.fast.prefix import base, relative_fast, relative_reference
 from oauth2_sync.loader import load_file
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.registry.capabilities import REFERENCE, Capabilities, declared
 
 DEFAULT_CONFIG = "oauth2-sync.yaml"

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from oauth2_sync import durations, schemacheck
 from oauth2_sync.errors import ORDER, Diagnostic, InputError, RuleId
@@ -18,6 +18,7 @@ from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.fast.schema import clients_valid
 from oauth2_sync.loader import DataPath, Document, display_path, load_file
 from oauth2_sync.model import REDIRECT_GRANTS, Client
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.redirects import redirect_uri_problem
 from oauth2_sync.registry.capabilities import closed_vocabulary_message, entry_problems
 from oauth2_sync.settings import Settings

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from oauth2_sync.errors import UsageError
+from oauth2_sync.records import NamedTuple
 
 if TYPE_CHECKING:
     # Only the runs that write need the apply machinery at run time: plan, which uses

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "oauth2_sync", "oauth2_sync.errors", "oauth2_sync.durations", "oauth2_sync.urls",
         "oauth2_sync.safetext", "oauth2_sync.secret", "oauth2_sync.clock",
         "oauth2_sync.gitinfo", "oauth2_sync.paths", "oauth2_sync.etags", "oauth2_sync.files",
-        "oauth2_sync.yaml11", "oauth2_sync.background",
+        "oauth2_sync.yaml11", "oauth2_sync.background", "oauth2_sync.records",
         # The fast paths that need nothing of the package (the schema one is validation's).
         "oauth2_sync.fast", "oauth2_sync.fast.gcpause", "oauth2_sync.fast.glob",
         "oauth2_sync.fast.prefix", "oauth2_sync.fast.redirect", "oauth2_sync.fast.resolver",

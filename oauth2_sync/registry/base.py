@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from oauth2_sync.background import in_background
 from oauth2_sync.fast.gcpause import collector_paused
 from oauth2_sync.model import Client, TtlDefaults
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.registry.capabilities import REFERENCE, Capabilities
 from oauth2_sync.secret import Secret
 

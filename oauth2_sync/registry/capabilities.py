@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, Literal, NamedTuple, get_args
+from typing import Any, Final, Literal, get_args
 
 from oauth2_sync import durations
 from oauth2_sync.model import (
@@ -23,6 +23,7 @@ from oauth2_sync.model import (
     SCOPES,
     Client,
 )
+from oauth2_sync.records import NamedTuple
 
 ExtensionField = Literal[
     "client_id", "partner", "restrict_to_partner_users", "access_token_ttl", "refresh_token_ttl"

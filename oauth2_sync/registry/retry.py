@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final
 
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.registry import transport
 
 if TYPE_CHECKING:

@@ -14,13 +14,13 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 import requests
 import requests.compat
 import requests.utils
 from requests.structures import CaseInsensitiveDict
 
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.registry.retry import RetryPolicy
 from oauth2_sync.registry.transport import WatchedAdapter
 

@@ -13,12 +13,13 @@ import base64
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Literal, NamedTuple
+from typing import Literal
 from urllib.parse import quote
 
 import requests
 
 from oauth2_sync.errors import RegistryError
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.registry.wire import TokenResponse, token_from_wire
 from oauth2_sync.secret import Secret
 

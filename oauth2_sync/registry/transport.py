@@ -23,7 +23,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, Final, Literal, NamedTuple, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import requests
 import urllib3
@@ -33,6 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import LocationParseError
 
 from oauth2_sync.errors import UsageError
+from oauth2_sync.records import NamedTuple
 from oauth2_sync.urls import is_loopback
 
 logger = logging.getLogger(__name__)

@@ -10,10 +10,11 @@ an opaque string.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Required, TypedDict
+from typing import Any, Required
 
 from oauth2_sync.errors import RegistryError
 from oauth2_sync.model import Client, normal_set, shared_set
+from oauth2_sync.records import TypedDict
 from oauth2_sync.registry.base import Partner, RemoteClient
 
 # The wire's documents, as the OpenAPI contract (schemas/registry-api.openapi.yaml) and
