@@ -7,7 +7,6 @@ without git, each answers ``None``.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -38,6 +37,8 @@ def outside_git(root: Path) -> bool:
 def _git(root: Path, *args: str) -> str | None:
     if outside_git(root):
         return None
+    import subprocess  # outside git, no process is started (#14: the fixed cost of a plan)
+
     try:
         done = subprocess.run(
             ["git", "-C", str(root), *args],

@@ -6,9 +6,9 @@ client ID), the number of managed clients that already match, the number outside
 managed scope (only counted, never touched), and the version of every client read so
 that apply can make each write conditional (``If-Match``).
 
-A plan is saved as JSON (``save``/``load``); the same document is what
-``plan --format json`` prints (``to_dict``). It holds no secret: clients have none in
-normal form, and versions are opaque tokens.
+A plan is saved as JSON (``plandoc.save``/``plandoc.load``); the same document is what
+``plan --format json`` prints (``plandoc.to_dict``). It holds no secret: clients have
+none in normal form, and versions are opaque tokens.
 """
 
 from __future__ import annotations
@@ -23,19 +23,10 @@ from oauth2_sync.errors import Diagnostic, InputError, UsageError
 from oauth2_sync.gitinfo import git_commit, git_facts_later
 from oauth2_sync.model import PLATFORM_DEFAULTS, Client, TtlDefaults
 
-# The plan's data and its JSON document live in modules of their own; their names are
-# part of this module's interface, as they were before the split.
+# The plan's data lives in a module of its own; its names are part of this module's
+# interface, as they were before the split. The JSON document (``plandoc``) is not
+# imported here: a plan printed as text never needs it.
 from oauth2_sync.plandata import ACTIONS, FORMAT_VERSION, Action, Change, Limit, Plan, Summary
-from oauth2_sync.plandoc import (
-    PlanDocument,
-    check_out_path,
-    load,
-    parse,
-    read_text,
-    save,
-    to_dict,
-)
-from oauth2_sync.planread import from_dict
 from oauth2_sync.registry.base import (
     Registry,
     RegistryState,
@@ -55,22 +46,14 @@ __all__ = [
     "FieldChange",
     "Limit",
     "Plan",
-    "PlanDocument",
     "RegistryState",
     "Summary",
     "build_plan",
-    "check_out_path",
     "config_digests",
-    "from_dict",
     "git_commit",
-    "load",
     "make_plan",
-    "parse",
     "read_registry",
-    "read_text",
     "safety_violations",
-    "save",
-    "to_dict",
 ]
 
 logger = logging.getLogger(__name__)

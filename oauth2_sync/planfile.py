@@ -27,6 +27,7 @@ from typing import Final
 import yaml
 
 from oauth2_sync import plan as planning
+from oauth2_sync import plandoc
 from oauth2_sync.diff import diff_clients
 from oauth2_sync.errors import Diagnostic, UsageError
 from oauth2_sync.loader import Document, display_path
@@ -53,8 +54,8 @@ def load_checked(path: Path, settings: Settings, registry: Registry) -> Plan:
     ``InputError`` when the current files do not validate; otherwise returns the plan
     with the refused changes moved to ``Plan.errors``, one each.
     """
-    text = planning.read_text(path)
-    made = planning.parse(text, path)
+    text = plandoc.read_text(path)
+    made = plandoc.parse(text, path)
     desired = load_desired(settings)
     check_fresh(made, settings, desired)
     return recheck(made, settings, desired, registry, Document(display_path(path), text, None))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -36,11 +35,9 @@ Writes: TypeAlias = (
 )
 """Runs the writes: ``(on_result, stop, on_stop) -> Report``."""
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-EXIT_CODES: dict[StopReason, int] = {
-    "SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM,
-}
-"""The exit code after an interrupted run, as shells report a death by the signal."""
+EXIT_CODES: dict[StopReason, int] = {"SIGINT": 128 + 2, "SIGTERM": 128 + 15}
+"""The exit code after an interrupted run, as shells report a death by the signal: 128
+and its number (POSIX's SIGINT and SIGTERM; ``signal`` is imported only by an apply)."""
 
 
 class Progress(Protocol):
@@ -248,6 +245,8 @@ def run_writes(progress: ProgressFactory, total: int, label: str, writes: Writes
 def stopping_on_signals(stop: Stop) -> Iterator[None]:
     """SIGINT and SIGTERM ask ``stop`` for no new writes, as Terraform does on Ctrl-C
     (CI runners send these on cancel and timeout); a second one exits at once."""
+    import signal  # its enums cost a plan's start-up 1% (#14); only writes need it
+
     received: list[int] = []
 
     def handle(signum: int, _frame: FrameType | None) -> None:
@@ -266,7 +265,7 @@ def stopping_on_signals(stop: Stop) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers (a test runner's worker, say)
         return
-    previous = {number: signal.signal(number, handle) for number in STOP_SIGNALS}
+    previous = {number: signal.signal(number, handle) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:

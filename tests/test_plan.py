@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from support.configrepo import client, write_repo
 
-from oauth2_sync import clock, gitinfo
+from oauth2_sync import clock, gitinfo, plandoc
 from oauth2_sync import plan as planning
 from oauth2_sync.diff import FieldChange
 from oauth2_sync.errors import InputError, RegistryError, UsageError
 from oauth2_sync.model import Client
-from oauth2_sync.plan import Change, Plan, build_plan, load, save, to_dict
+from oauth2_sync.plan import Change, Plan, build_plan
+from oauth2_sync.plandoc import load, save, to_dict
 from oauth2_sync.registry.base import Partner, RegistryState, RemoteClient, Unreachable
 from oauth2_sync.registry.local import LocalRegistry
 from oauth2_sync.render import text as render_text
@@ -255,8 +256,8 @@ def test_without_prune_undeclared_managed_clients_are_counted_not_deleted(
 def test_a_saved_plan_loads_back_equal(tmp_path: Path) -> None:
     plan = sample_plan(tmp_path / "repo")
     path = tmp_path / "plan.json"
-    planning.save(plan, path)
-    assert planning.load(path) == plan
+    plandoc.save(plan, path)
+    assert plandoc.load(path) == plan
     document = json.loads(path.read_text())
     assert document["format_version"] == planning.FORMAT_VERSION
     assert document["summary"] == {
@@ -303,13 +304,13 @@ def test_a_malformed_plan_file_is_refused_naming_the_problem(
     tmp_path: Path, mutate: object, message: str
 ) -> None:
     path = tmp_path / "plan.json"
-    planning.save(sample_plan(tmp_path / "repo"), path)
+    plandoc.save(sample_plan(tmp_path / "repo"), path)
     document = json.loads(path.read_text())
     assert callable(mutate)
     mutate(document)
     path.write_text(json.dumps(document))
     with pytest.raises(UsageError) as caught:
-        planning.load(path)
+        plandoc.load(path)
     assert str(caught.value) == f"{path}: not a valid oauth2-sync plan file: {message}"
 
 
@@ -317,18 +318,18 @@ def test_a_file_that_is_not_json_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     path.write_text("clients: []\n")
     with pytest.raises(UsageError) as caught:
-        planning.load(path)
+        plandoc.load(path)
     assert str(caught.value) == f"{path}: not an oauth2-sync plan file (not JSON)"
 
 
 def test_field_changes_in_a_plan_file_are_recomputed_not_trusted(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
     plan = sample_plan(tmp_path / "repo")
-    planning.save(plan, path)
+    plandoc.save(plan, path)
     document = json.loads(path.read_text())
     document["changes"][0]["fields"] = []
     path.write_text(json.dumps(document))
-    assert planning.load(path).changes[0].fields == plan.changes[0].fields
+    assert plandoc.load(path).changes[0].fields == plan.changes[0].fields
 
 
 def test_git_commit_is_read_from_the_config_repository(tmp_path: Path) -> None:
@@ -356,9 +357,9 @@ def test_a_plan_saved_through_a_link_replaces_the_file_it_leads_to(tmp_path: Pat
     plan = sample_plan(tmp_path / "repo")
     (tmp_path / "saved.json").write_text("old\n")
     (tmp_path / "plan.json").symlink_to("saved.json")
-    planning.save(plan, tmp_path / "plan.json")
+    plandoc.save(plan, tmp_path / "plan.json")
     assert (tmp_path / "plan.json").is_symlink()
-    assert planning.load(tmp_path / "saved.json") == plan
+    assert plandoc.load(tmp_path / "saved.json") == plan
 
 
 def test_a_plan_is_never_saved_over_a_fifo_or_a_device(tmp_path: Path) -> None:
@@ -366,7 +367,7 @@ def test_a_plan_is_never_saved_over_a_fifo_or_a_device(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     for path, kind in ((fifo, "a FIFO"), (Path("/dev/null"), "a character device")):
         with pytest.raises(UsageError) as caught:
-            planning.save(sample_plan(tmp_path / "repo"), path)
+            plandoc.save(sample_plan(tmp_path / "repo"), path)
         assert str(caught.value) == (
             f"{path}: cannot write the plan file: it is {kind}, and --out writes only "
             "regular files; choose a file name"

@@ -16,7 +16,8 @@ import pytest
 from oauth2_sync.diff import diff_clients
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import Client
-from oauth2_sync.plan import Change, Plan, from_dict, safety_violations
+from oauth2_sync.plan import Change, Plan, safety_violations
+from oauth2_sync.planread import from_dict
 from oauth2_sync.render import markdown as render_markdown
 from oauth2_sync.render import plan as render_plan
 from oauth2_sync.render import text as render_text

@@ -16,7 +16,8 @@ from support.standins import GitHubReviews, stand_in
 
 from oauth2_sync.diff import diff_clients
 from oauth2_sync.errors import UsageError
-from oauth2_sync.plan import Change, Plan, save
+from oauth2_sync.plan import Change, Plan
+from oauth2_sync.plandoc import save
 from oauth2_sync.review import Requirement, check_api_url, required
 from oauth2_sync.settings import load_settings
 

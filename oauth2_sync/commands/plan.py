@@ -45,7 +45,9 @@ def plan(
 
     settings = load_settings(ctx.config)
     if out_file is not None:
-        planning.check_out_path(out_file)  # before the registry is read: fail fast
+        from oauth2_sync import plandoc  # a plan's document: only a saved plan needs it
+
+        plandoc.check_out_path(out_file)  # before the registry is read: fail fast
     with open_registry(settings) as registry:
         made = planning.make_plan(
             settings, registry, targets=targets, prune=prune,
@@ -57,7 +59,9 @@ def plan(
     for line in [item.warning() for item in pending] + ([no_sink] if no_sink else []):
         render_warning(line, err)
     if out_file is not None:
-        planning.save(made, out_file)
+        from oauth2_sync import plandoc
+
+        plandoc.save(made, out_file)
     render_plan(made, fmt, out, err, quiet=ctx.quiet, color=ctx.use_color(out))
     if out_file is not None and not ctx.quiet:
         click.echo(

@@ -85,12 +85,11 @@ def review_status(
     GITHUB_TOKEN). GitLab: exits 1 while an approval is missing (CI_API_V4_URL,
     CI_PROJECT_ID, CI_MERGE_REQUEST_IID, OAUTH2_SYNC_GITLAB_TOKEN).
     """
-    from oauth2_sync import plan as planning
-    from oauth2_sync import review
+    from oauth2_sync import plandoc, review
     from oauth2_sync.settings import load_settings
 
     settings = load_settings(ctx.config)
-    made = planning.load(plan_file)
+    made = plandoc.load(plan_file)
     requirements = review.required(made, settings)
     if forge == "gitlab":
         lab = review.GitLab(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from oauth2_sync.plan import Plan, to_dict
+from oauth2_sync.plandata import Plan
+from oauth2_sync.plandoc import to_dict
 
 
 def render(plan: Plan, stream: TextIO, *, color: bool = False) -> None:

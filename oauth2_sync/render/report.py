@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from oauth2_sync.render import json as render_json
 from oauth2_sync.render import text as render_text
 from oauth2_sync.render.common import line as diagnostic_line
 
@@ -31,6 +30,8 @@ def render_plan(
     """The plan on ``out`` in ``fmt`` (text, json or markdown; one line with ``quiet``
     text); outside the full text plan, its errors and safety warning on ``err``."""
     if fmt == "json":
+        from oauth2_sync.render import json as render_json  # with the plan's document
+
         render_json.render(plan, out)
     elif fmt == "markdown":
         # Imported here: html and the comment's renderer are for pull requests only.
