@@ -70,6 +70,10 @@ def test_a_plan_of_the_local_registry_imports_neither_the_http_stack_nor_apply(
     assert "oauth2_sync.plan" in modules
     assert not modules & {"requests", "urllib3", "jsonschema", "oauth2_sync.apply",
                           "oauth2_sync.sink", "oauth2_sync.parallel"}
+    # Nor what only a write, a saved plan, a JSON plan or git needs (#14).
+    assert not modules & {"signal", "subprocess", "oauth2_sync.plandoc",
+                          "oauth2_sync.planread", "oauth2_sync.planfile",
+                          "oauth2_sync.render.json"}
     # A command's module is imported when it runs: this one, and the group's base.
     assert {m for m in modules if m.startswith("oauth2_sync.commands.")} == {
         "oauth2_sync.commands.base", "oauth2_sync.commands.plan",
