@@ -8,6 +8,7 @@ the one it runs, not all thirteen (``--help`` and the docs look every one up).
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Iterator, Mapping, MutableMapping
 
@@ -74,5 +75,15 @@ cli.commands = LazyCommands(COMMANDS)
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    cli(prog_name="oauth2-sync")
+    """Entry point of the console script: runs the command, then readies the exit.
+
+    On the way out every object alive is frozen (``gc.freeze``): the interpreter's
+    shutdown then skips them in its full collections, which otherwise walk every module,
+    function and loaded client several times, for memory the process hands back anyway
+    (27 ms of a plan of 1,000 clients, benchmarks/run.py). Exit handlers, flushes and
+    the freeing of what nothing else references still happen.
+    """
+    try:
+        cli(prog_name="oauth2-sync")
+    finally:
+        gc.freeze()

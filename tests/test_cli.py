@@ -4,6 +4,7 @@ one style for warnings, logged ones included."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import subprocess
@@ -15,7 +16,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from oauth2_sync.cli import cli
+from oauth2_sync.cli import cli, main
 from oauth2_sync.commands.base import LogFormatter
 
 
@@ -99,3 +100,21 @@ def test_every_command_is_found_where_the_group_says_under_its_own_name() -> Non
         assert cli.commands[name].name == name, name
     with pytest.raises(KeyError):
         cli.commands["plna"]
+
+
+def test_the_console_script_freezes_the_heap_on_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The interpreter's shutdown then skips every object alive in its full collections
+    (benchmarks/run.py: 27 ms of a plan of 1,000 clients), on success and on error."""
+    for argv, code in ((["oauth2-sync", "--version"], 0), (["oauth2-sync", "no-such"], 1)):
+        monkeypatch.setattr(sys, "argv", argv)
+        before = gc.get_freeze_count()
+        try:
+            with pytest.raises(SystemExit) as exited:
+                main()
+            assert exited.value.code == code
+            assert gc.get_freeze_count() > before + 1000
+        finally:
+            gc.unfreeze()  # this test process goes on
+    assert capsys.readouterr().out.startswith("oauth2-sync, version ")
