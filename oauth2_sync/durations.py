@@ -19,7 +19,7 @@ def parse(value: int | float | str | None) -> int | None:
         if isinstance(value, bool):
             raise ValueError(f"not a duration: {value!r}")
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         # JSON Schema's "integer" admits 3600.0; the normal form is an int.
         return int(value)
     if value == "never":

@@ -437,6 +437,22 @@ def test_the_resolver_fast_path_answers_as_pyyaml(
         assert resolve(kind, value, implicit) == reference.resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
+@given(_SCALARS, st.booleans(), st.booleans())
+def test_the_strict_resolver_is_the_fast_path_then_the_yaml11_check(
+    value: str, plain: bool, quoted_implicit: bool
+) -> None:
+    import yaml
+
+    from oauth2_sync import yaml11
+    from oauth2_sync.fast.resolver import STR, resolve, resolve_strict
+
+    for kind in (yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode):
+        implicit = (plain, quoted_implicit)
+        tag = resolve(kind, value, implicit)
+        expected = yaml11.TAG if tag != STR and yaml11.only_yaml11(tag, value) else tag
+        assert resolve_strict(kind, value, implicit) == expected
+
+
 _TOKENS = st.lists(st.sampled_from(["read", "write", "password", "implicit", "b", "a", ""]),
                    max_size=5)
 
