@@ -14,6 +14,8 @@ import oauth2_sync
 from oauth2_sync import records
 
 
+# The same body twice, on purpose: under typing's NamedTuple and under records'. One
+# body for both would need a base chosen at run time, which the type checker cannot follow.
 class TypingPoint(typing.NamedTuple):
     """A point."""
 
