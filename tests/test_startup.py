@@ -16,21 +16,24 @@ ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
 
 _PROBE = """
-import json, sys
+import sys
+started = set(sys.modules)  # the interpreter's start-up (and coverage's, in CI): not the run's
+import json
 from oauth2_sync.cli import cli
 try:
     cli(sys.argv[1:], prog_name="oauth2-sync")
 except SystemExit as exc:
     code = exc.code
+run = set(sys.modules) - started
 print(json.dumps({"code": code, "modules": sorted(
-    {m.split(".")[0] for m in sys.modules} | {m for m in sys.modules if m.startswith("oauth2_sync.")}
+    {m.split(".")[0] for m in run} | {m for m in run if m.startswith("oauth2_sync.")}
 )}))
 """
 
 
 def loaded(*args: str, cwd: Path) -> tuple[int, set[str]]:
-    """The exit code of ``oauth2-sync ARGS``, the top-level packages it imported and the
-    package's own modules."""
+    """The exit code of ``oauth2-sync ARGS``, the top-level packages it imported (beyond
+    what the interpreter's start-up had) and the package's own modules."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args], cwd=cwd, capture_output=True, text=True,
         check=False, timeout=60,
