@@ -138,7 +138,7 @@ class _StrictConstructor(yaml.CSafeLoader):
     ) -> None:
         for key_node, value_node in node.value:
             # Strings (nearly every key and value) taken here, as in ``_key`` and
-            # ``_value``: two calls less a key (a tenth of loading a file).
+            # ``_value``: two calls less a key.
             if key_node.tag == _STR and type(key_node) is _SCALAR:
                 key = key_node.value
             else:

@@ -3,9 +3,9 @@ at run time the same classes, made without typing's check of each field's annota
 
 Under ``from __future__ import annotations`` every annotation is a string, and typing's
 ``NamedTuple`` and ``TypedDict`` turn each one into a ``ForwardRef``, which compiles it:
-0.12M instructions a field, a fifth of what importing this package's modules costs a
-plan, on every run, for objects nothing reads (no code here evaluates an annotation at
-run time). What is made here is what typing makes, without those checks:
+0.12M instructions a field, about a quarter of what importing this package's modules
+costs a plan, on every run, for objects nothing reads (no code here evaluates an
+annotation at run time). What is made here is what typing makes, without those checks:
 
 - a ``NamedTuple`` subclass is the ``collections.namedtuple`` typing builds, with the
   class body's defaults, docstring, methods and properties, and the same errors (a
