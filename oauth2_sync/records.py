@@ -44,6 +44,12 @@ else:
                 return super().__new__(mcs, name, bases, namespace)
             if bases != (NamedTuple,):
                 raise TypeError(f"{name}: a record has no other base than NamedTuple")
+            if "__annotations__" not in namespace and "__annotate__" in namespace:
+                # Python 3.14 defers annotations unless the module asks for strings: the
+                # fields would silently be none.
+                raise TypeError(
+                    f"{name}: a record's module needs 'from __future__ import annotations'"
+                )
             fields = namespace.get("__annotations__", {})
             defaulted: list[str] = []
             for field in fields:

@@ -123,6 +123,17 @@ def test_a_body_may_not_overwrite_namedtuple_attributes_as_with_typing() -> None
         assert str(caught.value) == "Cannot overwrite NamedTuple attribute _replace"
 
 
+def test_a_record_body_with_deferred_annotations_is_refused() -> None:
+    """Python 3.14 without ``from __future__ import annotations`` gives a class body
+    ``__annotate__`` instead of ``__annotations__``: refused, not a record without fields."""
+    with pytest.raises(TypeError) as caught:
+        type(records.NamedTuple)(  # type: ignore[misc]
+            "Late", (records.NamedTuple,),
+            {"__module__": __name__, "__qualname__": "Late", "__annotate__": lambda f: {}},
+        )
+    assert str(caught.value) == "Late: a record's module needs 'from __future__ import annotations'"
+
+
 def test_a_record_has_no_other_base() -> None:
     with pytest.raises(TypeError) as caught:
         class Bad(records.NamedTuple, typing.Generic[typing.TypeVar("T")]):  # type: ignore[misc]
