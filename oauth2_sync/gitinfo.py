@@ -105,8 +105,10 @@ def git_facts_later(root: Path, patterns: Iterable[str]) -> Callable[[], GitFact
 
     The git processes then run beside the caller's work (a plan reads its files
     meanwhile) instead of after it: three process starts, a few milliseconds each, off
-    the fixed cost of every plan (#14).
+    the fixed cost of every plan (#14). Outside git there is nothing to ask: no thread.
     """
+    if outside_git(root):
+        return lambda: (None, None)
     wanted = tuple(patterns)
     return in_background(
         lambda: (git_commit(root), git_uncommitted(root, wanted)), "oauth2-sync-git"

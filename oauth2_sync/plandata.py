@@ -6,7 +6,7 @@ back; the renderers and apply read it. Re-exported by ``oauth2_sync.plan``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 from oauth2_sync import __version__
 from oauth2_sync.diff import FieldChange
@@ -28,6 +28,10 @@ cannot show, so plan files of version 2 are refused too."""
 
 Action = Literal["create", "update", "delete"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
+
+REFUSED_RULE: Final = "plan-refused"
+"""Rule of the error naming a change of a saved plan that apply refuses (``planfile``);
+the renderers count them apart."""
 
 
 class Change(NamedTuple):

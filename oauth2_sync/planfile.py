@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
 
 import yaml
 
@@ -32,6 +31,7 @@ from oauth2_sync.diff import diff_clients
 from oauth2_sync.errors import Diagnostic, UsageError
 from oauth2_sync.loader import Document, display_path
 from oauth2_sync.plan import Change, Plan
+from oauth2_sync.plandata import REFUSED_RULE
 from oauth2_sync.records import NamedTuple
 from oauth2_sync.registry.base import Registry
 from oauth2_sync.settings import Settings
@@ -40,9 +40,6 @@ from oauth2_sync.validation import DesiredClient, load_desired
 __all__ = ["REFUSED_RULE", "check_fresh", "load_checked", "recheck"]
 
 logger = logging.getLogger(__name__)
-
-REFUSED_RULE: Final = "plan-refused"
-"""Rule of the error naming a change of a saved plan that apply refuses."""
 
 _AGAIN = "make the plan again (`oauth2-sync plan --out FILE`)"
 

@@ -17,6 +17,7 @@ from oauth2_sync.diff import TTL_FIELDS, FieldValue
 from oauth2_sync.errors import Diagnostic
 from oauth2_sync.model import PLATFORM_DEFAULTS, TtlDefaults, effective_ttl
 from oauth2_sync.plan import Action, Plan
+from oauth2_sync.plandata import REFUSED_RULE
 from oauth2_sync.safetext import escape, printable, quote
 
 SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "delete": "-"}
@@ -79,11 +80,11 @@ def matches_line(plan: Plan) -> str:
 def errors_line(plan: Plan) -> str:
     """What the plan's errors mean: ``2 clients are left out of this plan: ...``, and
     the changes of a saved plan that apply refused (``planfile.py``)."""
-    refused = sum(1 for d in plan.errors if d.rule == "plan-refused")
+    refused = sum(1 for d in plan.errors if d.rule == REFUSED_RULE)
     hidden = len({d.message for d in plan.errors if d.rule == "registry-unreachable"})
     n = len({
         (d.file, d.line, d.column) for d in plan.errors
-        if d.rule not in ("plan-refused", "registry-unreachable")
+        if d.rule not in (REFUSED_RULE, "registry-unreachable")
     })
     parts = []
     if n or hidden or not refused:
